@@ -328,7 +328,9 @@ def make_breast_cancer_gbt():
 
 
 def make_diabetes(name, reg):
-    data = load_diabetes()
+    # Raw (unscaled) features, so instances read naturally ("age": 59,
+    # "sex": 2, "bmi": 32.1, ...); trees do not care about scale.
+    data = load_diabetes(scaled=False)
     names = [str(n) for n in data.feature_names]
     X_tr, X_te, y_tr, y_te = train_test_split(
         data.data, data.target, test_size=0.25, random_state=0)
@@ -361,6 +363,38 @@ def make_diabetes(name, reg):
 
 # --------------------------------------------------------------------------
 # hand-built models
+
+
+def exact_shapley(name, x, baseline, groups=None):
+    """Exact Shapley values of output 0 by enumerating every coalition with
+    onnxruntime (single-input models). `groups` lists players as lists of
+    feature indices; each member gets its group's value."""
+    x = np.asarray(x, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    k = len(x)
+    players = groups if groups is not None else [[i] for i in range(k)]
+    p = len(players)
+    masks = np.array([[(m >> j) & 1 for j in range(p)] for m in range(2 ** p)])
+    rows = np.repeat(b[None, :], 2 ** p, axis=0)
+    for j, members in enumerate(players):
+        for i in members:
+            rows[masks[:, j] == 1, i] = x[i]
+    path = os.path.join(MODELS, name, "model.onnx")
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0].name
+    v = sess.run(None, {inp: rows.astype(np.float32)})[0].reshape(2 ** p).astype(np.float64)
+    from math import factorial
+    phi = np.zeros(p)
+    for m in range(2 ** p):
+        size = int(masks[m].sum())
+        for j in range(p):
+            if not masks[m, j]:
+                w = factorial(size) * factorial(p - size - 1) / factorial(p)
+                phi[j] += w * (v[m | (1 << j)] - v[m])
+    out = np.zeros(k)
+    for j, members in enumerate(players):
+        out[members] = phi[j]
+    return out
 
 
 def hand_model(name, nodes, inputs, outputs, inits):
@@ -429,6 +463,16 @@ def make_peer_relu():
     ref = np.maximum(s - 10, 0) + 3 * np.maximum(s + 1, 0) - 1
     assert np.allclose(outs["y"], ref, atol=1e-4)
     assert outs["y"][0, 0] == 392.0 and outs["y"][1, 0] == 2.0
+    # the public peer check (explanations.md, check 1)
+    x = [20, 50, 30]
+    phi = exact_shapley("peer_relu", x, [0, 0, 0])
+    assert np.allclose(phi, [76.6666667, 196.6666667, 116.6666667], atol=1e-3), phi
+    phi = exact_shapley("peer_relu", x, [0, 0, 0], groups=[[0, 1], [2]])
+    assert np.allclose(phi, [275, 275, 115], atol=1e-3), phi
+    phi = exact_shapley("peer_relu", x, [4, 4, 4], groups=[[0, 1], [2]])
+    assert np.allclose(phi, [248, 248, 104], atol=1e-3), phi
+    log("[peer_relu] exact Shapley checks pass: [76.667, 196.667, 116.667]; "
+        "grouped {x0,x1}: [275, 275, 115]; grouped, baseline 4: [248, 248, 104]")
 
 
 def make_peer_linear():
@@ -444,6 +488,9 @@ def make_peer_linear():
     ref = feeds["x"].astype(np.float64) @ np.array([[2.0], [3.0], [4.0]]) + 5
     assert np.allclose(outs["y"], ref, atol=1e-4)
     assert outs["y"][0, 0] == 365.0 and outs["y"][1, 0] == 125.0
+    phi = exact_shapley("peer_linear", [30, 60, 30], [10, 20, 10])
+    assert np.allclose(phi, [40, 120, 80], atol=1e-4), phi
+    log("[peer_linear] exact Shapley check passes: [40, 120, 80]")
 
 
 def make_peer_interaction():
@@ -469,6 +516,14 @@ def make_peer_interaction():
     ref = x[:, 0] * x[:, 2] + x[:, 1] + x[:, 2] + x[:, 2] * x[:, 3]
     assert np.allclose(outs["y"][:, 0], ref, atol=1e-4)
     assert outs["y"][0, 0] == 20.0
+    for inst in instances:
+        x0, x1, x2, x3, _ = (inst[f"x{i}"] for i in range(5))
+        want = [x0 * x2 / 2, x1, x2 + x0 * x2 / 2 + x2 * x3 / 2, x2 * x3 / 2, 0]
+        phi = exact_shapley("peer_interaction", [inst[f"x{i}"] for i in range(5)],
+                            [0] * 5)
+        assert np.allclose(phi, want, atol=1e-4), (phi, want)
+    log("[peer_interaction] exact Shapley checks pass, e.g. x=(1,2,3,4,5): "
+        "[1.5, 2, 10.5, 6, 0]")
 
 
 def make_peer_null():
@@ -484,6 +539,9 @@ def make_peer_null():
     feeds = {"x": batch(4, [[1, 2, 3, 4]], 4)}
     outs = save_model_dir("peer_null", model, x_metadata(4), instances, feeds)
     assert np.all(outs["y"] == 0.0)
+    for inst in instances:
+        phi = exact_shapley("peer_null", [inst[f"x{i}"] for i in range(4)], [0] * 4)
+        assert np.all(phi == 0.0), phi
 
 
 MULTI_W = [
