@@ -1,0 +1,54 @@
+//! The one error type of this crate.
+
+/// Everything that can go wrong loading or running a model.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// The model file could not be read from disk.
+    #[error("cannot read model file {path}: {source}")]
+    Io {
+        /// The file that could not be read.
+        path: String,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid ONNX ModelProto.
+    #[error("not a valid ONNX model: {0}")]
+    Corrupt(String),
+    /// The graph uses an operator that Prism cannot run.
+    #[error("unsupported ONNX operator {op_type} (domain '{domain}') in node '{node}'")]
+    UnsupportedOp {
+        /// The operator type, e.g. `TreeEnsemble`.
+        op_type: String,
+        /// The operator domain (empty for the default ai.onnx domain).
+        domain: String,
+        /// The node name, or its first output when the node has no name.
+        node: String,
+    },
+    /// The runtime could not prepare the graph (shape inference, type checks, …).
+    #[error("cannot prepare the model for execution: {0}")]
+    Prepare(String),
+    /// An input tensor does not match the model's signature.
+    #[error("input '{input}': {message}")]
+    BadInput {
+        /// The model input the problem is about.
+        input: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// Running the graph failed.
+    #[error("model execution failed: {0}")]
+    Execution(String),
+    /// A tree ensemble node carries inconsistent attributes.
+    #[error("invalid tree ensemble in node '{node}': {message}")]
+    InvalidTrees {
+        /// The node name.
+        node: String,
+        /// What is inconsistent.
+        message: String,
+    },
+}
+
+/// Shorthand for this crate's results.
+pub type Result<T, E = ModelError> = std::result::Result<T, E>;

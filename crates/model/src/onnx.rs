@@ -1,0 +1,232 @@
+//! Loading an ONNX file: decode the protobuf, read the signature, pick the executor.
+
+use std::path::Path;
+
+use prost::Message;
+use tract_onnx::pb;
+
+use crate::error::{ModelError, Result};
+use crate::signature::{Dim, Signature, TensorInfo};
+use crate::tensor::{ElementType, Tensor};
+use crate::tract_backend::TractGraph;
+use crate::trees::TreeGraph;
+use crate::Model;
+
+/// An ONNX model ready to run.
+///
+/// Graphs made of ONNX-ML tree ensembles (`TreeEnsembleClassifier`, `TreeEnsembleRegressor`)
+/// run on Prism's own evaluator, which also exposes the parsed trees; every other graph
+/// runs on tract.
+pub struct OnnxModel {
+    signature: Signature,
+    executor: Executor,
+}
+
+enum Executor {
+    Tract(TractGraph),
+    Trees(TreeGraph),
+}
+
+impl std::fmt::Debug for OnnxModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self.executor {
+            Executor::Tract(_) => "tract",
+            Executor::Trees(_) => "trees",
+        };
+        f.debug_struct("OnnxModel")
+            .field("executor", &kind)
+            .field("signature", &self.signature)
+            .finish()
+    }
+}
+
+impl OnnxModel {
+    /// Loads and prepares the model file at `path`.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// Decodes and prepares a model from its serialized bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let proto = decode(bytes)?;
+        let graph = proto
+            .graph
+            .as_ref()
+            .ok_or_else(|| ModelError::Corrupt("the ModelProto has no graph".into()))?;
+        let signature = signature_of(graph)?;
+        let executor = if graph.node.iter().any(|n| TreeGraph::handles(n)) {
+            Executor::Trees(TreeGraph::new(graph, &signature)?)
+        } else {
+            Executor::Tract(TractGraph::new(&proto, &signature)?)
+        };
+        Ok(Self {
+            signature,
+            executor,
+        })
+    }
+
+    /// The tree ensembles of a tree model, for exact tree explanations; `None` for other models.
+    pub fn tree_graph(&self) -> Option<&TreeGraph> {
+        match &self.executor {
+            Executor::Trees(t) => Some(t),
+            Executor::Tract(_) => None,
+        }
+    }
+}
+
+impl Model for OnnxModel {
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn forward(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+        check_inputs(&self.signature, inputs)?;
+        match &self.executor {
+            Executor::Tract(g) => g.run(inputs),
+            Executor::Trees(g) => g.run(inputs),
+        }
+    }
+}
+
+/// Decodes the protobuf, mapping failures (and empty input) to [`ModelError::Corrupt`].
+pub(crate) fn decode(bytes: &[u8]) -> Result<pb::ModelProto> {
+    if bytes.is_empty() {
+        return Err(ModelError::Corrupt("the file is empty".into()));
+    }
+    let proto = pb::ModelProto::decode(bytes).map_err(|e| ModelError::Corrupt(e.to_string()))?;
+    if proto.graph.is_none() {
+        return Err(ModelError::Corrupt("the ModelProto has no graph".into()));
+    }
+    Ok(proto)
+}
+
+/// Reads the graph inputs (initializers excluded) and outputs with their types and shapes.
+pub(crate) fn signature_of(graph: &pb::GraphProto) -> Result<Signature> {
+    let initializers: std::collections::HashSet<&str> =
+        graph.initializer.iter().map(|t| t.name.as_str()).collect();
+    let inputs = graph
+        .input
+        .iter()
+        .filter(|vi| !initializers.contains(vi.name.as_str()))
+        .map(tensor_info)
+        .collect::<Result<Vec<_>>>()?;
+    let outputs = graph
+        .output
+        .iter()
+        .map(tensor_info)
+        .collect::<Result<Vec<_>>>()?;
+    if inputs.is_empty() {
+        return Err(ModelError::Corrupt("the graph has no inputs".into()));
+    }
+    if outputs.is_empty() {
+        return Err(ModelError::Corrupt("the graph has no outputs".into()));
+    }
+    Ok(Signature { inputs, outputs })
+}
+
+fn tensor_info(vi: &pb::ValueInfoProto) -> Result<TensorInfo> {
+    use pb::tensor_shape_proto::dimension::Value as D;
+    use pb::type_proto::Value as V;
+    let tensor = match vi.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+        Some(V::TensorType(t)) => t,
+        None => {
+            return Err(ModelError::Corrupt(format!(
+                "graph value '{}' has no tensor type (sequences and maps are not supported; \
+                 export classifiers with zipmap disabled)",
+                vi.name
+            )));
+        }
+    };
+    let shape = tensor.shape.as_ref().map(|s| {
+        s.dim
+            .iter()
+            .enumerate()
+            .map(|(axis, d)| match &d.value {
+                Some(D::DimValue(v)) if *v >= 0 => Dim::Fixed(*v as usize),
+                Some(D::DimParam(p)) if !p.is_empty() && p != "?" => Dim::Symbolic(p.clone()),
+                _ if axis == 0 => Dim::Symbolic("N".into()),
+                _ => Dim::Symbolic(format!("unk_{axis}")),
+            })
+            .collect()
+    });
+    Ok(TensorInfo {
+        name: vi.name.clone(),
+        elem_type: ElementType::from_onnx(tensor.elem_type),
+        shape,
+    })
+}
+
+/// Checks the inputs against the signature: count, element kinds, ranks, fixed sizes and a
+/// batch dimension shared by all inputs. Returns the batch size.
+pub(crate) fn check_inputs(signature: &Signature, inputs: &[Tensor]) -> Result<usize> {
+    if inputs.len() != signature.inputs.len() {
+        return Err(ModelError::BadInput {
+            input: signature
+                .inputs
+                .get(inputs.len())
+                .map(|i| i.name.clone())
+                .unwrap_or_else(|| "<extra>".into()),
+            message: format!(
+                "the model takes {} input(s), got {}",
+                signature.inputs.len(),
+                inputs.len()
+            ),
+        });
+    }
+    let mut batch: Option<usize> = None;
+    for (info, tensor) in signature.inputs.iter().zip(inputs) {
+        let bad = |message: String| ModelError::BadInput {
+            input: info.name.clone(),
+            message,
+        };
+        let kind_ok = match info.elem_type {
+            t if t.is_float() => tensor.element_type() == ElementType::F32,
+            ElementType::String => tensor.element_type() == ElementType::String,
+            _ => tensor.element_type() == ElementType::I64,
+        };
+        if !kind_ok {
+            return Err(bad(format!(
+                "expected {} values, got {}",
+                info.elem_type.name(),
+                tensor.element_type().name()
+            )));
+        }
+        if let Some(dims) = &info.shape {
+            if dims.len() != tensor.shape.len() {
+                return Err(bad(format!(
+                    "expected shape {}, got {:?}",
+                    info.shape_string(),
+                    tensor.shape
+                )));
+            }
+            for (axis, (d, &got)) in dims.iter().zip(&tensor.shape).enumerate() {
+                if let Dim::Fixed(want) = d {
+                    if *want != got {
+                        return Err(bad(format!(
+                            "expected shape {}, got {:?} (axis {axis})",
+                            info.shape_string(),
+                            tensor.shape
+                        )));
+                    }
+                }
+            }
+        }
+        if let Some(&b) = tensor.shape.first() {
+            match batch {
+                None => batch = Some(b),
+                Some(prev) if prev != b => {
+                    return Err(bad(format!(
+                        "batch size {b} differs from the other inputs' {prev}"
+                    )))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(batch.unwrap_or(1))
+}

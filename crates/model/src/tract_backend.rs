@@ -1,0 +1,150 @@
+//! Execution of general ONNX graphs on tract.
+
+use std::sync::Arc;
+
+use tract_onnx::pb;
+use tract_onnx::prelude::*;
+
+use crate::error::{ModelError, Result};
+use crate::signature::{Dim, Signature};
+use crate::tensor::{Tensor as PrismTensor, TensorData};
+
+/// An optimised tract plan whose batch axis stays symbolic, so one plan serves every batch size.
+pub(crate) struct TractGraph {
+    plan: Arc<TypedRunnableModel>,
+}
+
+impl TractGraph {
+    pub(crate) fn new(proto: &pb::ModelProto, signature: &Signature) -> Result<Self> {
+        let onnx = tract_onnx::onnx();
+        if let Some(graph) = &proto.graph {
+            reject_unknown_ops(&onnx, graph)?;
+        }
+        let mut model = onnx
+            .model_for_proto_model(proto)
+            .map_err(|e| ModelError::Prepare(format!("{e:#}")))?;
+        for (ix, info) in signature.inputs.iter().enumerate() {
+            let Some(dims) = &info.shape else { continue };
+            let shape: TVec<TDim> = dims
+                .iter()
+                .map(|d| match d {
+                    Dim::Fixed(n) => TDim::from(*n),
+                    Dim::Symbolic(name) => model.symbols.sym(name).to_dim(),
+                })
+                .collect();
+            let dt = datum_type(info.elem_type).ok_or_else(|| ModelError::BadInput {
+                input: info.name.clone(),
+                message: format!("element type {} is not supported", info.elem_type.name()),
+            })?;
+            let fact = InferenceFact::dt_shape(dt, shape);
+            model
+                .set_input_fact(ix, fact)
+                .map_err(|e| ModelError::Prepare(format!("{e:#}")))?;
+        }
+        let plan = model
+            .into_optimized()
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| ModelError::Prepare(format!("{e:#}")))?;
+        Ok(Self { plan })
+    }
+
+    pub(crate) fn run(&self, inputs: &[PrismTensor]) -> Result<Vec<PrismTensor>> {
+        let values: TVec<TValue> = inputs
+            .iter()
+            .map(|t| to_tract(t).map(|t| t.into_tvalue()))
+            .collect::<Result<_>>()?;
+        let outputs = self
+            .plan
+            .run(values)
+            .map_err(|e| ModelError::Execution(format!("{e:#}")))?;
+        outputs
+            .into_iter()
+            .map(|v| from_tract(v.into_tensor()))
+            .collect()
+    }
+}
+
+/// Fails with the first node whose operator tract does not know, instead of tract's
+/// later and vaguer analysis error.
+fn reject_unknown_ops(onnx: &tract_onnx::Onnx, graph: &pb::GraphProto) -> Result<()> {
+    for node in &graph.node {
+        let known = onnx.op_register.0.contains_key(&node.op_type);
+        if !known {
+            return Err(ModelError::UnsupportedOp {
+                op_type: node.op_type.clone(),
+                domain: node.domain.clone(),
+                node: node_label(node),
+            });
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn node_label(node: &pb::NodeProto) -> String {
+    if !node.name.is_empty() {
+        node.name.clone()
+    } else {
+        node.output.first().cloned().unwrap_or_default()
+    }
+}
+
+fn datum_type(t: crate::ElementType) -> Option<DatumType> {
+    use crate::ElementType as E;
+    Some(match t {
+        E::F32 => f32::datum_type(),
+        E::F64 => f64::datum_type(),
+        E::F16 => f16::datum_type(),
+        E::I64 => i64::datum_type(),
+        E::I32 => i32::datum_type(),
+        E::U8 => u8::datum_type(),
+        E::Bool => bool::datum_type(),
+        E::String => String::datum_type(),
+        E::Other(_) => return None,
+    })
+}
+
+fn to_tract(t: &PrismTensor) -> Result<Tensor> {
+    let r = match &t.data {
+        TensorData::F32(v) => Tensor::from_shape(&t.shape, v),
+        TensorData::I64(v) => Tensor::from_shape(&t.shape, v),
+        TensorData::Str(v) => tract_ndarray::ArrayD::from_shape_vec(t.shape.clone(), v.clone())
+            .map(Tensor::from)
+            .map_err(|e| TractError::msg(e.to_string())),
+    };
+    r.map_err(|e| ModelError::Execution(format!("{e:#}")))
+}
+
+fn from_tract(t: Tensor) -> Result<PrismTensor> {
+    let shape = t.shape().to_vec();
+    let exec = |e: TractError| ModelError::Execution(format!("{e:#}"));
+    let data = match t.datum_type() {
+        DatumType::String => TensorData::Str(
+            t.to_plain_array_view::<String>()
+                .map_err(exec)?
+                .iter()
+                .cloned()
+                .collect(),
+        ),
+        dt if dt.is_float() => {
+            let t = t.cast_to::<f32>().map_err(exec)?;
+            TensorData::F32(
+                t.to_plain_array_view::<f32>()
+                    .map_err(exec)?
+                    .iter()
+                    .copied()
+                    .collect(),
+            )
+        }
+        _ => {
+            let t = t.cast_to::<i64>().map_err(exec)?;
+            TensorData::I64(
+                t.to_plain_array_view::<i64>()
+                    .map_err(exec)?
+                    .iter()
+                    .copied()
+                    .collect(),
+            )
+        }
+    };
+    Ok(PrismTensor { shape, data })
+}
