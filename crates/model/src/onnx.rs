@@ -59,7 +59,7 @@ impl OnnxModel {
             .as_ref()
             .ok_or_else(|| ModelError::Corrupt("the ModelProto has no graph".into()))?;
         let signature = signature_of(graph)?;
-        let executor = if graph.node.iter().any(|n| TreeGraph::handles(n)) {
+        let executor = if graph.node.iter().any(TreeGraph::handles) {
             Executor::Trees(TreeGraph::new(graph, &signature)?)
         } else {
             Executor::Tract(TractGraph::new(&proto, &signature)?)
