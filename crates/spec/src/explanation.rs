@@ -36,7 +36,11 @@ pub struct Attribution {
     pub instance_output_value: f64,
     /// Attributions shaped like the instance: an object of feature (or group) name →
     /// number or nested array.
-    #[serde(default, alias = "feature_attributions")]
+    #[serde(
+        default,
+        alias = "feature_attributions",
+        skip_serializing_if = "Value::is_null"
+    )]
     pub feature_attributions: Value,
     /// The position of the explained output; absent for a scalar output.
     #[serde(

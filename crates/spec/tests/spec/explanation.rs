@@ -46,6 +46,10 @@ fn empty_lists_and_unset_fields_are_left_out() {
                "featureAttributions": {"x": 1.0}, "approximationError": 0.0, "outputName": "y"})
     );
     assert_eq!(Explanation::default().to_json_value(), json!({}));
+    assert!(serde_json::to_value(Attribution::default())
+        .expect("serialises")
+        .get("featureAttributions")
+        .is_none());
 }
 
 #[test]
