@@ -1,1 +1,371 @@
-fn main() {}
+//! The `prism` command line: explain, predict, infer metadata, and a demo.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use prism_engine::{Explainer, ExplanationParameters};
+use serde_json::{json, Value};
+
+mod demo;
+
+/// Prism explains the predictions of ONNX models: Vertex Explainable AI, self-hosted.
+#[derive(Debug, Parser)]
+#[command(name = "prism", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Explain instances: one Vertex Explanation JSON object per input line.
+    Explain(ExplainArgs),
+    /// Run the model: one prediction JSON object per input line.
+    Predict(PredictArgs),
+    /// Work with explanation metadata files.
+    #[command(subcommand)]
+    Metadata(MetadataCommand),
+    /// Explain the built-in examples and print a readable table per instance.
+    Demo,
+}
+
+#[derive(Debug, Args)]
+struct InstancesArgs {
+    /// The model directory: model.onnx, explanation_metadata.json, optional explanation_spec.json.
+    model_dir: PathBuf,
+    /// JSONL file of instances, one JSON value per line; `-` reads standard input.
+    #[arg(long, short = 'i')]
+    instances: String,
+    /// Write results here instead of standard output (written whole, then renamed into place).
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ExplainArgs {
+    #[command(flatten)]
+    io: InstancesArgs,
+    /// An ExplanationParameters (or whole ExplanationSpec) JSON file replacing the directory's.
+    #[arg(long)]
+    spec: Option<PathBuf>,
+    /// The attribution method.
+    #[arg(long, value_enum)]
+    method: Option<MethodArg>,
+    /// Sampled Shapley permutation paths (1..=50).
+    #[arg(long)]
+    path_count: Option<u32>,
+    /// Explain the K highest outputs (-1: all).
+    #[arg(long, allow_negative_numbers = true)]
+    top_k: Option<i32>,
+    /// Explain these outputs, a JSON array such as `[1, 0]`.
+    #[arg(long)]
+    output_indices: Option<String>,
+    /// Seed of the random paths; the same seed gives the same numbers.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MethodArg {
+    /// Sampled Shapley.
+    SampledShapley,
+}
+
+#[derive(Debug, Args)]
+struct PredictArgs {
+    #[command(flatten)]
+    io: InstancesArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum MetadataCommand {
+    /// Print an explanation_metadata.json inferred from an ONNX graph, ready to edit.
+    Infer {
+        /// The ONNX model file.
+        model: PathBuf,
+    },
+}
+
+/// Exit code when some input lines failed but the others were processed.
+const SOME_LINES_FAILED: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Explain(args) => explain(args),
+        Command::Predict(args) => predict(args),
+        Command::Metadata(MetadataCommand::Infer { model }) => infer(&model),
+        Command::Demo => demo::run().map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            if is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("prism: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+fn explain(args: ExplainArgs) -> Result<ExitCode> {
+    let mut explainer = Explainer::load(&args.io.model_dir)
+        .with_context(|| format!("loading model directory {}", args.io.model_dir.display()))?;
+    if let Some(parameters) = parameters_from_flags(&args, &explainer)? {
+        explainer = explainer.with_parameters(parameters)?;
+    }
+    run_lines(&args.io, |batch| {
+        explainer
+            .explain_batch(batch)
+            .into_iter()
+            .map(|r| {
+                r.map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    })
+}
+
+fn predict(args: PredictArgs) -> Result<ExitCode> {
+    let explainer = Explainer::load(&args.io.model_dir)
+        .with_context(|| format!("loading model directory {}", args.io.model_dir.display()))?;
+    run_lines(&args.io, |batch| {
+        explainer
+            .predict_batch(batch)
+            .into_iter()
+            .map(|r| r.map_err(|e| e.to_string()))
+            .collect()
+    })
+}
+
+/// The parameters the flags ask for, starting from `--spec` or the directory's own.
+fn parameters_from_flags(
+    args: &ExplainArgs,
+    explainer: &Explainer,
+) -> Result<Option<ExplanationParameters>> {
+    let flags_given = args.method.is_some()
+        || args.path_count.is_some()
+        || args.top_k.is_some()
+        || args.output_indices.is_some()
+        || args.seed.is_some();
+    if args.spec.is_none() && !flags_given {
+        return Ok(None);
+    }
+    let mut doc: Value = match &args.spec {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let v: Value = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not valid JSON", path.display()))?;
+            match v.get("parameters") {
+                Some(p) => p.clone(),
+                None => v,
+            }
+        }
+        None => serde_json::to_value(&explainer.spec().parameters)?,
+    };
+    let Some(obj) = doc.as_object_mut() else {
+        bail!("the parameters must be a JSON object");
+    };
+    if let Some(MethodArg::SampledShapley) = args.method {
+        for key in [
+            "integratedGradientsAttribution",
+            "xraiAttribution",
+            "examples",
+        ] {
+            obj.remove(key);
+        }
+        obj.entry("sampledShapleyAttribution")
+            .or_insert_with(|| json!({"pathCount": 10}));
+    }
+    if let Some(n) = args.path_count {
+        let shapley = obj
+            .get_mut("sampledShapleyAttribution")
+            .context("--path-count applies to sampled Shapley; add --method sampled-shapley")?;
+        shapley["pathCount"] = json!(n);
+    }
+    if let Some(k) = args.top_k {
+        obj.remove("outputIndices");
+        obj.insert("topK".into(), json!(k));
+    }
+    if let Some(text) = &args.output_indices {
+        let v: Value =
+            serde_json::from_str(text).context("--output-indices must be a JSON array")?;
+        obj.remove("topK");
+        obj.insert("outputIndices".into(), v);
+    }
+    if let Some(seed) = args.seed {
+        obj.insert("seed".into(), json!(seed));
+    }
+    Ok(Some(
+        ExplanationParameters::from_value(doc).context("invalid parameters")?,
+    ))
+}
+
+/// Lines are read and processed in chunks so that large files stream; each chunk is
+/// processed in parallel and written in input order.
+const CHUNK_LINES: usize = 256;
+
+fn run_lines(
+    io: &InstancesArgs,
+    process: impl Fn(&[Value]) -> Vec<Result<Value, String>>,
+) -> Result<ExitCode> {
+    let reader: Box<dyn BufRead> = if io.instances == "-" {
+        Box::new(BufReader::new(std::io::stdin().lock()))
+    } else {
+        let file = std::fs::File::open(&io.instances)
+            .with_context(|| format!("opening instances file {}", io.instances))?;
+        Box::new(BufReader::new(file))
+    };
+    let mut out = Output::open(io.output.as_deref())?;
+    let mut failed = 0usize;
+    let mut line_no = 0usize;
+    let mut lines = reader.lines();
+    loop {
+        // (line number, parsed instance or parse error)
+        let mut chunk: Vec<(usize, Result<Value, String>)> = Vec::with_capacity(CHUNK_LINES);
+        for line in lines.by_ref() {
+            line_no += 1;
+            let line = line.with_context(|| format!("reading line {line_no}"))?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed =
+                serde_json::from_str::<Value>(&line).map_err(|e| format!("invalid JSON: {e}"));
+            chunk.push((line_no, parsed));
+            if chunk.len() == CHUNK_LINES {
+                break;
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        let good: Vec<Value> = chunk
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok().cloned())
+            .collect();
+        let mut results = process(&good).into_iter();
+        for (line, parsed) in chunk {
+            let result = match parsed {
+                Ok(_) => results
+                    .next()
+                    .unwrap_or_else(|| Err("internal: result missing".into())),
+                Err(e) => Err(e),
+            };
+            let record = match result {
+                Ok(v) => v,
+                Err(message) => {
+                    failed += 1;
+                    eprintln!("prism: line {line}: {message}");
+                    json!({"error": {"line": line, "message": message}})
+                }
+            };
+            serde_json::to_writer(&mut out, &record)?;
+            out.write_all(b"\n")?;
+        }
+    }
+    out.finish()?;
+    if failed > 0 {
+        eprintln!("prism: {failed} line(s) failed");
+        return Ok(ExitCode::from(SOME_LINES_FAILED));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Standard output, or a file written beside its destination and renamed into place so a
+/// failed run never leaves a half-written file.
+struct Output {
+    sink: Sink,
+    finished: bool,
+}
+
+enum Sink {
+    Stdout(BufWriter<std::io::Stdout>),
+    File {
+        writer: BufWriter<std::fs::File>,
+        temp: PathBuf,
+        dest: PathBuf,
+    },
+}
+
+impl Output {
+    fn open(path: Option<&Path>) -> Result<Self> {
+        let sink = match path {
+            None => Sink::Stdout(BufWriter::new(std::io::stdout())),
+            Some(dest) => {
+                let name = dest.file_name().context("--output must name a file")?;
+                let mut temp_name = std::ffi::OsString::from(".");
+                temp_name.push(name);
+                temp_name.push(format!(".{}.partial", std::process::id()));
+                let temp = dest.with_file_name(temp_name);
+                let file = std::fs::File::create(&temp)
+                    .with_context(|| format!("creating {}", temp.display()))?;
+                Sink::File {
+                    writer: BufWriter::new(file),
+                    temp,
+                    dest: dest.to_path_buf(),
+                }
+            }
+        };
+        Ok(Self {
+            sink,
+            finished: false,
+        })
+    }
+
+    fn finish(mut self) -> Result<()> {
+        self.flush()?;
+        if let Sink::File { writer, temp, dest } = &self.sink {
+            writer.get_ref().sync_all()?;
+            std::fs::rename(temp, dest)
+                .with_context(|| format!("moving results into {}", dest.display()))?;
+        }
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let (Sink::File { temp, .. }, false) = (&self.sink, self.finished) {
+            // The run failed before `finish`: leave no partial file behind.
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
+
+impl Write for Output {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.sink {
+            Sink::Stdout(w) => w.write(buf),
+            Sink::File { writer, .. } => writer.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Stdout(w) => w.flush(),
+            Sink::File { writer, .. } => writer.flush(),
+        }
+    }
+}
+
+fn infer(model: &Path) -> Result<ExitCode> {
+    let metadata = prism_engine::infer_metadata(model)
+        .with_context(|| format!("reading {}", model.display()))?;
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, &metadata)?;
+    stdout.write_all(b"\n")?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,1 +1,27 @@
-//! placeholder
+//! Prism's engine: the one crate the surfaces (CLI, server, Python) import.
+//!
+//! An [`Explainer`] loads a **model directory** — `model.onnx`, `explanation_metadata.json`
+//! (Vertex or legacy SDK format) and an optional `explanation_spec.json` (parameters, or a
+//! whole ExplanationSpec) — checks everything once, and then explains or predicts JSON
+//! instances, many at a time in parallel.
+//!
+//! ```no_run
+//! let explainer = prism_engine::Explainer::load("testdata/models/breast_cancer_mlp")?;
+//! let line = std::fs::read_to_string("testdata/models/breast_cancer_mlp/instances.jsonl")?;
+//! let instance: serde_json::Value = serde_json::from_str(line.lines().next().unwrap())?;
+//! let explanation = explainer.explain(&instance)?;
+//! println!("{}", serde_json::to_string_pretty(&explanation)?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod explainer;
+mod infer;
+
+pub use error::EngineError;
+pub use explainer::{Explainer, ModelFiles, METADATA_FILE, MODEL_FILE, SPEC_FILE};
+pub use infer::infer_metadata;
+pub use prism_spec::{
+    Attribution, Explanation, ExplanationParameters, ExplanationSpec, ExplanationSpecOverride,
+};

@@ -17,9 +17,11 @@ use crate::Model;
 /// Graphs made of ONNX-ML tree ensembles (`TreeEnsembleClassifier`, `TreeEnsembleRegressor`)
 /// run on Prism's own evaluator, which also exposes the parsed trees; every other graph
 /// runs on tract.
+#[derive(Clone)]
 pub struct OnnxModel {
     signature: Signature,
-    executor: Executor,
+    /// Shared: clones of a model share one prepared plan.
+    executor: std::sync::Arc<Executor>,
 }
 
 enum Executor {
@@ -29,7 +31,7 @@ enum Executor {
 
 impl std::fmt::Debug for OnnxModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match self.executor {
+        let kind = match *self.executor {
             Executor::Tract(_) => "tract",
             Executor::Trees(_) => "trees",
         };
@@ -66,13 +68,13 @@ impl OnnxModel {
         };
         Ok(Self {
             signature,
-            executor,
+            executor: std::sync::Arc::new(executor),
         })
     }
 
     /// The tree ensembles of a tree model, for exact tree explanations; `None` for other models.
     pub fn tree_graph(&self) -> Option<&TreeGraph> {
-        match &self.executor {
+        match self.executor.as_ref() {
             Executor::Trees(t) => Some(t),
             Executor::Tract(_) => None,
         }
@@ -86,7 +88,7 @@ impl Model for OnnxModel {
 
     fn forward(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         check_inputs(&self.signature, inputs)?;
-        match &self.executor {
+        match self.executor.as_ref() {
             Executor::Tract(g) => g.run(inputs),
             Executor::Trees(g) => g.run(inputs),
         }

@@ -1,0 +1,47 @@
+//! The engine's error type.
+
+use prism_attribution::AttributionError;
+use prism_model::ModelError;
+use prism_spec::SpecError;
+
+/// Everything that can go wrong loading a model directory or explaining with it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// A file of the model directory could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A spec, metadata or parameters document is invalid; `file` says which.
+    #[error("{file}: {source}")]
+    Spec {
+        /// The file (or `request`) the document came from.
+        file: String,
+        /// The problem, with its field path.
+        #[source]
+        source: SpecError,
+    },
+    /// The model cannot be loaded or run.
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    /// The metadata does not fit the model, or an instance does not fit the metadata.
+    #[error(transparent)]
+    Attribution(#[from] AttributionError),
+}
+
+impl EngineError {
+    /// True when the fault is in a request or instance rather than in the model directory.
+    pub fn is_invalid_input(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Attribution(
+                AttributionError::Instance { .. } | AttributionError::Parameters { .. }
+            ) | EngineError::Model(ModelError::BadInput { .. })
+        )
+    }
+}

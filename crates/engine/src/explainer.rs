@@ -1,0 +1,183 @@
+//! The model directory and the [`Explainer`].
+
+use std::path::{Path, PathBuf};
+
+use prism_attribution::ExplainPlan;
+use prism_model::{Model, OnnxModel, Signature};
+use prism_spec::{
+    Explanation, ExplanationMetadata, ExplanationParameters, ExplanationSpec,
+    ExplanationSpecOverride,
+};
+use rayon::prelude::*;
+use serde_json::Value;
+
+use crate::error::EngineError;
+
+/// The ONNX model file of a model directory.
+pub const MODEL_FILE: &str = "model.onnx";
+/// The explanation metadata file of a model directory.
+pub const METADATA_FILE: &str = "explanation_metadata.json";
+/// The optional parameters (or whole spec) file of a model directory.
+pub const SPEC_FILE: &str = "explanation_spec.json";
+
+/// The contents of a model directory, for callers that hold them in memory.
+#[derive(Debug, Clone, Default)]
+pub struct ModelFiles {
+    /// `model.onnx` bytes.
+    pub model: Vec<u8>,
+    /// `explanation_metadata.json` text, if any.
+    pub metadata: Option<String>,
+    /// `explanation_spec.json` text, if any.
+    pub spec: Option<String>,
+}
+
+/// A loaded model with its checked explanation spec.
+pub struct Explainer {
+    model: OnnxModel,
+    spec: ExplanationSpec,
+    plan: ExplainPlan,
+}
+
+impl std::fmt::Debug for Explainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Explainer")
+            .field("model", &self.model)
+            .finish()
+    }
+}
+
+/// The parameters used when a model directory has no `explanation_spec.json`.
+fn default_parameters() -> ExplanationParameters {
+    // A fixed, valid document: parsing it cannot fail.
+    ExplanationParameters::from_json_str(r#"{"sampledShapleyAttribution": {"pathCount": 10}}"#)
+        .expect("the built-in default parameters are valid")
+}
+
+impl Explainer {
+    /// Loads a model directory.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self, EngineError> {
+        let dir = dir.as_ref();
+        let read = |name: &str, required: bool| -> Result<Option<String>, EngineError> {
+            let path: PathBuf = dir.join(name);
+            match std::fs::read_to_string(&path) {
+                Ok(s) => Ok(Some(s)),
+                Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(source) => Err(EngineError::Io {
+                    path: path.display().to_string(),
+                    source,
+                }),
+            }
+        };
+        let model_path = dir.join(MODEL_FILE);
+        let model = std::fs::read(&model_path).map_err(|source| EngineError::Io {
+            path: model_path.display().to_string(),
+            source,
+        })?;
+        let files = ModelFiles {
+            model,
+            metadata: read(METADATA_FILE, false)?,
+            spec: read(SPEC_FILE, false)?,
+        };
+        Self::from_files(&files)
+    }
+
+    /// Loads a model directory held in memory.
+    pub fn from_files(files: &ModelFiles) -> Result<Self, EngineError> {
+        let model = OnnxModel::from_bytes(&files.model)?;
+        let spec_error = |file: &str| {
+            let file = file.to_string();
+            move |source| EngineError::Spec { file, source }
+        };
+        let metadata = files
+            .metadata
+            .as_deref()
+            .map(ExplanationMetadata::from_json_str)
+            .transpose()
+            .map_err(spec_error(METADATA_FILE))?;
+        let mut spec = match files.spec.as_deref() {
+            Some(text) => parse_spec_file(text).map_err(spec_error(SPEC_FILE))?,
+            None => ExplanationSpec {
+                parameters: default_parameters(),
+                metadata: None,
+            },
+        };
+        if metadata.is_some() {
+            spec.metadata = metadata;
+        }
+        Self::new(model, spec)
+    }
+
+    /// An explainer for a loaded model and a spec.
+    pub fn new(model: OnnxModel, spec: ExplanationSpec) -> Result<Self, EngineError> {
+        let plan = ExplainPlan::new(&spec, model.signature())?;
+        Ok(Self { model, spec, plan })
+    }
+
+    /// The same model with a request's spec override applied (the method cannot change).
+    pub fn with_override(&self, o: &ExplanationSpecOverride) -> Result<ExplainPlan, EngineError> {
+        let spec = self
+            .spec
+            .apply_override(o)
+            .map_err(|source| EngineError::Spec {
+                file: "explanationSpecOverride".into(),
+                source,
+            })?;
+        Ok(ExplainPlan::new(&spec, self.model.signature())?)
+    }
+
+    /// The same model with other parameters (the metadata is kept).
+    pub fn with_parameters(&self, parameters: ExplanationParameters) -> Result<Self, EngineError> {
+        let spec = ExplanationSpec {
+            parameters,
+            metadata: self.spec.metadata.clone(),
+        };
+        let plan = ExplainPlan::new(&spec, self.model.signature())?;
+        let model = self.model.clone();
+        Ok(Self { model, spec, plan })
+    }
+
+    /// The model's signature.
+    pub fn signature(&self) -> &Signature {
+        self.model.signature()
+    }
+
+    /// The explanation spec in force.
+    pub fn spec(&self) -> &ExplanationSpec {
+        &self.spec
+    }
+
+    /// Explains one instance.
+    pub fn explain(&self, instance: &Value) -> Result<Explanation, EngineError> {
+        Ok(self.plan.explain(&self.model, instance)?)
+    }
+
+    /// Explains many instances in parallel; results keep the input order.
+    pub fn explain_batch(&self, instances: &[Value]) -> Vec<Result<Explanation, EngineError>> {
+        instances.par_iter().map(|i| self.explain(i)).collect()
+    }
+
+    /// Runs the model on one instance; every output, by name.
+    pub fn predict(&self, instance: &Value) -> Result<Value, EngineError> {
+        Ok(self.plan.predict(&self.model, instance)?)
+    }
+
+    /// Runs the model on many instances in parallel.
+    pub fn predict_batch(&self, instances: &[Value]) -> Vec<Result<Value, EngineError>> {
+        instances.par_iter().map(|i| self.predict(i)).collect()
+    }
+}
+
+/// `explanation_spec.json` holds either ExplanationParameters or a whole ExplanationSpec.
+fn parse_spec_file(text: &str) -> Result<ExplanationSpec, prism_spec::SpecError> {
+    let is_spec = serde_json::from_str::<Value>(text)
+        .map(|v| v.get("parameters").is_some())
+        .unwrap_or(false);
+    if is_spec {
+        ExplanationSpec::from_json_str(text)
+    } else {
+        Ok(ExplanationSpec {
+            parameters: ExplanationParameters::from_json_str(text)?,
+            metadata: None,
+        })
+    }
+}
