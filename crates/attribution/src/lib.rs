@@ -275,7 +275,7 @@ impl ExplainPlan {
         let bound = self.binder.bind(instance)?;
         let inputs = self
             .binder
-            .tensors_for(&bound.shapes, &[bound.values.clone()])?;
+            .tensors_for(&bound.shapes, std::slice::from_ref(&bound.values))?;
         let outputs = model.forward(&inputs)?;
         let mut map = serde_json::Map::new();
         for (info, t) in model.signature().outputs.iter().zip(outputs) {

@@ -53,11 +53,10 @@ impl Attributor for SampledShapley {
         // credits[path][output][player]
         let mut credits = vec![vec![vec![0f64; players]; outputs]; paths];
         let inner_rows = players.saturating_sub(1);
-        let paths_per_batch = if inner_rows == 0 {
-            paths
-        } else {
-            (problem.max_rows / inner_rows).max(1)
-        };
+        let paths_per_batch = problem
+            .max_rows
+            .checked_div(inner_rows)
+            .map_or(paths, |n| n.max(1));
         let mut start = 0;
         while start < paths {
             let end = (start + paths_per_batch).min(paths);

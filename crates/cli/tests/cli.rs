@@ -11,7 +11,9 @@ fn prism() -> Command {
 }
 
 fn model_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/models").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/models")
+        .join(name)
 }
 
 fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
@@ -22,7 +24,12 @@ fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
     child.wait_with_output().unwrap()
 }
 
@@ -40,17 +47,27 @@ fn explain_writes_one_vertex_explanation_per_line() {
         &["explain", dir.to_str().unwrap(), "--instances", "-"],
         "{\"x0\": 30, \"x1\": 60, \"x2\": 30}\n{\"x0\": 10, \"x1\": 20, \"x2\": 10}\n",
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out.stdout);
     assert_eq!(lines.len(), 2);
     let a = &lines[0]["attributions"][0];
-    assert_eq!(a["featureAttributions"], json!({"x0": 40.0, "x1": 120.0, "x2": 80.0}));
+    assert_eq!(
+        a["featureAttributions"],
+        json!({"x0": 40.0, "x1": 120.0, "x2": 80.0})
+    );
     assert_eq!(a["baselineOutputValue"], json!(125.0));
     assert_eq!(a["instanceOutputValue"], json!(365.0));
     assert_eq!(a["outputName"], json!("y"));
     assert_eq!(a["outputIndex"], json!([0]));
     // The instance equal to the baseline gets zero everywhere.
-    assert_eq!(lines[1]["attributions"][0]["featureAttributions"], json!({"x0": 0.0, "x1": 0.0, "x2": 0.0}));
+    assert_eq!(
+        lines[1]["attributions"][0]["featureAttributions"],
+        json!({"x0": 0.0, "x1": 0.0, "x2": 0.0})
+    );
 }
 
 #[test]
@@ -58,17 +75,34 @@ fn malformed_lines_are_reported_by_number_and_the_rest_explained() {
     let dir = model_dir("peer_linear");
     let input = "{\"x0\": 30, \"x1\": 60, \"x2\": 30}\n{not json\n\n{\"x0\": 1, \"x1\": 2}\n{\"x0\": 1, \"x1\": 2, \"x2\": 3}\n";
     let out = run_with_stdin(&["explain", dir.to_str().unwrap(), "-i", "-"], input);
-    assert_eq!(out.status.code(), Some(2), "exit code says some lines failed");
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "exit code says some lines failed"
+    );
     let lines = json_lines(&out.stdout);
-    assert_eq!(lines.len(), 4, "blank lines are skipped, every other line answered");
+    assert_eq!(
+        lines.len(),
+        4,
+        "blank lines are skipped, every other line answered"
+    );
     assert!(lines[0]["attributions"].is_array());
     assert_eq!(lines[1]["error"]["line"], json!(2));
-    assert!(lines[1]["error"]["message"].as_str().unwrap().contains("invalid JSON"));
+    assert!(lines[1]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("invalid JSON"));
     assert_eq!(lines[2]["error"]["line"], json!(4));
-    assert!(lines[2]["error"]["message"].as_str().unwrap().contains("x2"));
+    assert!(lines[2]["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("x2"));
     assert!(lines[3]["attributions"].is_array());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("line 2") && stderr.contains("line 4"), "{stderr}");
+    assert!(
+        stderr.contains("line 2") && stderr.contains("line 4"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -85,11 +119,27 @@ fn flags_override_the_directory_spec() {
         let a = args(extra);
         let refs: Vec<&str> = a.iter().map(String::as_str).collect();
         let out = run_with_stdin(&refs, &first);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         json_lines(&out.stdout).remove(0)
     };
-    assert_eq!(run(&["--top-k", "-1"])["attributions"].as_array().unwrap().len(), 3);
-    assert_eq!(run(&["--top-k", "2"])["attributions"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        run(&["--top-k", "-1"])["attributions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+    assert_eq!(
+        run(&["--top-k", "2"])["attributions"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let picked = run(&["--output-indices", "[2, 1]"]);
     let names: Vec<&str> = picked["attributions"]
         .as_array()
@@ -98,8 +148,14 @@ fn flags_override_the_directory_spec() {
         .map(|a| a["outputDisplayName"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["high", "mid"]);
-    assert_eq!(run(&["--seed", "3", "--path-count", "5"]), run(&["--seed", "3", "--path-count", "5"]));
-    assert_ne!(run(&["--seed", "3", "--path-count", "5"]), run(&["--seed", "4", "--path-count", "5"]));
+    assert_eq!(
+        run(&["--seed", "3", "--path-count", "5"]),
+        run(&["--seed", "3", "--path-count", "5"])
+    );
+    assert_ne!(
+        run(&["--seed", "3", "--path-count", "5"]),
+        run(&["--seed", "4", "--path-count", "5"])
+    );
 }
 
 #[test]
@@ -109,13 +165,33 @@ fn spec_file_and_invalid_parameters() {
     std::fs::write(&spec, r#"{"sampledShapleyAttribution": {"pathCount": 0}}"#).unwrap();
     let dir = model_dir("peer_linear");
     let out = run_with_stdin(
-        &["explain", dir.to_str().unwrap(), "-i", "-", "--spec", spec.to_str().unwrap()],
+        &[
+            "explain",
+            dir.to_str().unwrap(),
+            "-i",
+            "-",
+            "--spec",
+            spec.to_str().unwrap(),
+        ],
         "[1, 2, 3]\n",
     );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("sampledShapleyAttribution.pathCount: must be in 1..=50, got 0"), "{stderr}");
-    let out = run_with_stdin(&["explain", dir.to_str().unwrap(), "-i", "-", "--path-count", "51"], "[1, 2, 3]\n");
+    assert!(
+        stderr.contains("sampledShapleyAttribution.pathCount: must be in 1..=50, got 0"),
+        "{stderr}"
+    );
+    let out = run_with_stdin(
+        &[
+            "explain",
+            dir.to_str().unwrap(),
+            "-i",
+            "-",
+            "--path-count",
+            "51",
+        ],
+        "[1, 2, 3]\n",
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("pathCount"));
 }
@@ -127,18 +203,44 @@ fn output_file_is_written_whole_or_not_at_all() {
     let dir = model_dir("diabetes_gbr");
     let instances = dir.join("instances.jsonl");
     let out = prism()
-        .args(["explain", dir.to_str().unwrap(), "-i", instances.to_str().unwrap(), "-o", dest.to_str().unwrap()])
+        .args([
+            "explain",
+            dir.to_str().unwrap(),
+            "-i",
+            instances.to_str().unwrap(),
+            "-o",
+            dest.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let written = std::fs::read_to_string(&dest).unwrap();
-    let n_in = std::fs::read_to_string(&instances).unwrap().lines().filter(|l| !l.trim().is_empty()).count();
+    let n_in = std::fs::read_to_string(&instances)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .count();
     assert_eq!(written.lines().count(), n_in);
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1, "no temporary file left");
+    assert_eq!(
+        std::fs::read_dir(tmp.path()).unwrap().count(),
+        1,
+        "no temporary file left"
+    );
     // A missing instances file fails before anything is written.
     let dest2 = tmp.path().join("never.jsonl");
     let out = prism()
-        .args(["explain", dir.to_str().unwrap(), "-i", "/nonexistent.jsonl", "-o", dest2.to_str().unwrap()])
+        .args([
+            "explain",
+            dir.to_str().unwrap(),
+            "-i",
+            "/nonexistent.jsonl",
+            "-o",
+            dest2.to_str().unwrap(),
+        ])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -154,15 +256,32 @@ fn missing_or_broken_model_directory_is_a_clear_error() {
     assert!(stderr.contains("/nonexistent/model/model.onnx"), "{stderr}");
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("model.onnx"), b"garbage").unwrap();
-    let out = run_with_stdin(&["explain", tmp.path().to_str().unwrap(), "-i", "-"], "[1]\n");
+    let out = run_with_stdin(
+        &["explain", tmp.path().to_str().unwrap(), "-i", "-"],
+        "[1]\n",
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a valid ONNX model"));
-    std::fs::copy(model_dir("peer_linear").join("model.onnx"), tmp.path().join("model.onnx")).unwrap();
-    std::fs::write(tmp.path().join("explanation_metadata.json"), r#"{"inputs": {"x": {"encoding": "BAG_OF_FEATURES"}}}"#).unwrap();
-    let out = run_with_stdin(&["explain", tmp.path().to_str().unwrap(), "-i", "-"], "[1, 2, 3]\n");
+    std::fs::copy(
+        model_dir("peer_linear").join("model.onnx"),
+        tmp.path().join("model.onnx"),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("explanation_metadata.json"),
+        r#"{"inputs": {"x": {"encoding": "BAG_OF_FEATURES"}}}"#,
+    )
+    .unwrap();
+    let out = run_with_stdin(
+        &["explain", tmp.path().to_str().unwrap(), "-i", "-"],
+        "[1, 2, 3]\n",
+    );
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("explanation_metadata.json") && stderr.contains("inputs.x"), "{stderr}");
+    assert!(
+        stderr.contains("explanation_metadata.json") && stderr.contains("inputs.x"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -170,7 +289,11 @@ fn predict_returns_every_output() {
     let dir = model_dir("breast_cancer_mlp");
     let instances = std::fs::read_to_string(dir.join("instances.jsonl")).unwrap();
     let out = run_with_stdin(&["predict", dir.to_str().unwrap(), "-i", "-"], &instances);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let lines = json_lines(&out.stdout);
     assert_eq!(lines.len(), instances.lines().count());
     for line in lines {
@@ -186,36 +309,73 @@ fn predict_returns_every_output() {
 #[test]
 fn metadata_infer_describes_the_graph() {
     let out = prism()
-        .args(["metadata", "infer", model_dir("multi_input").join("model.onnx").to_str().unwrap()])
+        .args([
+            "metadata",
+            "infer",
+            model_dir("multi_input")
+                .join("model.onnx")
+                .to_str()
+                .unwrap(),
+        ])
         .output()
         .unwrap();
     assert!(out.status.success());
     let meta: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(meta["inputs"]["numeric"]["inputTensorName"], json!("numeric"));
+    assert_eq!(
+        meta["inputs"]["numeric"]["inputTensorName"],
+        json!("numeric")
+    );
     assert_eq!(meta["inputs"]["extra"]["modality"], json!("numeric"));
-    assert_eq!(meta["outputs"]["scores"]["outputTensorName"], json!("scores"));
+    assert_eq!(
+        meta["outputs"]["scores"]["outputTensorName"],
+        json!("scores")
+    );
     // What it prints is a valid metadata file that explains the model as is.
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(model_dir("multi_input").join("model.onnx"), tmp.path().join("model.onnx")).unwrap();
+    std::fs::copy(
+        model_dir("multi_input").join("model.onnx"),
+        tmp.path().join("model.onnx"),
+    )
+    .unwrap();
     std::fs::write(tmp.path().join("explanation_metadata.json"), &out.stdout).unwrap();
     let run = run_with_stdin(
         &["explain", tmp.path().to_str().unwrap(), "-i", "-"],
         "{\"numeric\": [1, 2, 3], \"extra\": [0.5, 0.5]}\n",
     );
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
     let e = json_lines(&run.stdout).remove(0);
-    assert_eq!(e["attributions"][0]["featureAttributions"]["numeric"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        e["attributions"][0]["featureAttributions"]["numeric"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 #[test]
 fn demo_prints_tables_that_add_up() {
     let out = prism().arg("demo").output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Breast cancer") && text.contains("Diabetes"), "{text}");
+    assert!(
+        text.contains("Breast cancer") && text.contains("Diabetes"),
+        "{text}"
+    );
     assert!(text.contains("worst") && text.contains("bmi"), "{text}");
     for line in text.lines().filter(|l| l.contains("sum of attributions")) {
-        let nums: Vec<f64> = line.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+        let nums: Vec<f64> = line
+            .split_whitespace()
+            .filter_map(|w| w.parse().ok())
+            .collect();
         assert_eq!(nums.len(), 2, "{line}");
         assert!((nums[0] - nums[1]).abs() < 1e-3, "{line}");
     }

@@ -14,24 +14,24 @@ use serde_json::Value;
 
 /// Float tolerance for results that are exact in real arithmetic (float32 model outputs
 /// combined in float64).
-pub const EXACT: f64 = 1e-4;
+pub(crate) const EXACT: f64 = 1e-4;
 
-pub fn model_dir(name: &str) -> PathBuf {
+pub(crate) fn model_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../testdata/models")
         .join(name)
 }
 
-pub fn load_model(name: &str) -> OnnxModel {
+pub(crate) fn load_model(name: &str) -> OnnxModel {
     OnnxModel::load(model_dir(name).join("model.onnx")).unwrap()
 }
 
-pub fn metadata_of(name: &str) -> ExplanationMetadata {
+pub(crate) fn metadata_of(name: &str) -> ExplanationMetadata {
     let text = std::fs::read_to_string(model_dir(name).join("explanation_metadata.json")).unwrap();
     ExplanationMetadata::from_json_str(&text).unwrap()
 }
 
-pub fn spec(parameters: &str, metadata: ExplanationMetadata) -> ExplanationSpec {
+pub(crate) fn spec(parameters: &str, metadata: ExplanationMetadata) -> ExplanationSpec {
     ExplanationSpec {
         parameters: ExplanationParameters::from_json_str(parameters).unwrap(),
         metadata: Some(metadata),
@@ -39,20 +39,20 @@ pub fn spec(parameters: &str, metadata: ExplanationMetadata) -> ExplanationSpec 
 }
 
 /// Explains one instance of a test model with its own metadata and the given parameters.
-pub fn explain(name: &str, parameters: &str, instance: Value) -> Explanation {
+pub(crate) fn explain(name: &str, parameters: &str, instance: Value) -> Explanation {
     let model = load_model(name);
     let plan = ExplainPlan::new(&spec(parameters, metadata_of(name)), model.signature()).unwrap();
     plan.explain(&model, &instance).unwrap()
 }
 
 /// The attribution of one feature (a number) in the first attribution.
-pub fn attr(e: &Explanation, feature: &str) -> f64 {
+pub(crate) fn attr(e: &Explanation, feature: &str) -> f64 {
     e.attributions[0].feature_attributions[feature]
         .as_f64()
         .unwrap_or_else(|| panic!("no attribution for {feature}: {:?}", e.attributions[0]))
 }
 
-pub fn assert_close(got: f64, want: f64, tol: f64, what: &str) {
+pub(crate) fn assert_close(got: f64, want: f64, tol: f64, what: &str) {
     assert!(
         (got - want).abs() <= tol,
         "{what}: got {got}, want {want} (±{tol})"
