@@ -114,15 +114,21 @@ impl Explainer {
     }
 
     /// The same model with a request's spec override applied (the method cannot change).
-    pub fn with_override(&self, o: &ExplanationSpecOverride) -> Result<ExplainPlan, EngineError> {
+    /// Cheap: the prepared model is shared.
+    pub fn with_override(&self, o: &ExplanationSpecOverride) -> Result<Self, EngineError> {
         let spec = self
             .spec
             .apply_override(o)
             .map_err(|source| EngineError::Spec {
-                file: "explanationSpecOverride".into(),
+                file: "request".into(),
                 source,
             })?;
-        Ok(ExplainPlan::new(&spec, self.model.signature())?)
+        let plan = ExplainPlan::new(&spec, self.model.signature())?;
+        Ok(Self {
+            model: self.model.clone(),
+            spec,
+            plan,
+        })
     }
 
     /// The same model with other parameters (the metadata is kept).
