@@ -51,42 +51,44 @@ impl Attributor for SampledShapley {
         };
         let paths = permutations.len();
         // credits[path][output][player]
-        let mut credits = vec![vec![vec![0f64; players]; outputs]; paths];
+        // Model outputs at every inner state, path after path; the rows that produce them
+        // are built and evaluated `max_rows` at a time, so memory stays bounded however
+        // many players there are.
         let inner_rows = players.saturating_sub(1);
-        let paths_per_batch = problem
-            .max_rows
-            .checked_div(inner_rows)
-            .map_or(paths, |n| n.max(1));
-        let mut start = 0;
-        while start < paths {
-            let end = (start + paths_per_batch).min(paths);
-            let mut rows = Vec::with_capacity((end - start) * inner_rows);
-            for perm in &permutations[start..end] {
-                let mut state = problem.baseline.values.clone();
-                for &p in perm.iter().take(inner_rows) {
-                    for &(t, i) in &problem.players[p].positions {
-                        state[t][i] = problem.instance.values[t][i];
-                    }
-                    rows.push(state.clone());
+        let mut inner_outputs: Vec<Vec<f64>> = Vec::with_capacity(paths * inner_rows);
+        let mut rows: Vec<Vec<Vec<f64>>> =
+            Vec::with_capacity(problem.max_rows.min(paths * inner_rows));
+        for perm in &permutations {
+            let mut state = problem.baseline.values.clone();
+            for &p in perm.iter().take(inner_rows) {
+                for &(t, i) in &problem.players[p].positions {
+                    state[t][i] = problem.instance.values[t][i];
+                }
+                rows.push(state.clone());
+                if rows.len() >= problem.max_rows {
+                    inner_outputs.extend((problem.evaluate)(&rows)?);
+                    rows.clear();
                 }
             }
-            let results = (problem.evaluate)(&rows)?;
-            for (k, perm) in permutations[start..end].iter().enumerate() {
-                let path_credits = &mut credits[start + k];
-                for o in 0..outputs {
-                    let mut prev = problem.baseline_output[o];
-                    for (step, &p) in perm.iter().enumerate() {
-                        let cur = if step + 1 == players {
-                            problem.instance_output[o]
-                        } else {
-                            results[k * inner_rows + step][o]
-                        };
-                        path_credits[o][p] += cur - prev;
-                        prev = cur;
-                    }
+        }
+        if !rows.is_empty() {
+            inner_outputs.extend((problem.evaluate)(&rows)?);
+        }
+        // credits[path][output][player]
+        let mut credits = vec![vec![vec![0f64; players]; outputs]; paths];
+        for (k, perm) in permutations.iter().enumerate() {
+            for o in 0..outputs {
+                let mut prev = problem.baseline_output[o];
+                for (step, &p) in perm.iter().enumerate() {
+                    let cur = if step + 1 == players {
+                        problem.instance_output[o]
+                    } else {
+                        inner_outputs[k * inner_rows + step][o]
+                    };
+                    credits[k][o][p] += cur - prev;
+                    prev = cur;
                 }
             }
-            start = end;
         }
         let mut estimate = summarize(&credits, players, outputs);
         if exact {

@@ -247,3 +247,30 @@ fn sampled_shapley_converges_to_exact_values_on_trees() {
     // 50 sampled paths: within 5% of the prediction gap of the exact values.
     assert!(worst < 0.05 * scale, "worst error {worst} vs gap {scale}");
 }
+
+/// Evaluations split into many small model calls (a tiny memory cap) give exactly the
+/// numbers of one large batch.
+#[test]
+fn batch_cap_does_not_change_the_numbers() {
+    let name = "breast_cancer_mlp";
+    let model = load_model(name);
+    let s = spec(
+        r#"{"sampledShapleyAttribution": {"pathCount": 6}}"#,
+        metadata_of(name),
+    );
+    let line = std::fs::read_to_string(crate::model_dir(name).join("instances.jsonl")).unwrap();
+    let instance: serde_json::Value = serde_json::from_str(line.lines().next().unwrap()).unwrap();
+    let big = ExplainPlan::new(&s, model.signature()).unwrap();
+    // 30 values per row: a cap of 200 values is 6 rows per model call, mid-path.
+    let small = ExplainPlan::new(&s, model.signature())
+        .unwrap()
+        .with_max_batch_values(200);
+    let a = big.explain(&model, &instance).unwrap();
+    let b = small.explain(&model, &instance).unwrap();
+    for (x, y) in a.attributions.iter().zip(&b.attributions) {
+        for (k, v) in x.feature_attributions.as_object().unwrap() {
+            let w = y.feature_attributions[k].as_f64().unwrap();
+            assert!((v.as_f64().unwrap() - w).abs() < 1e-6, "{k}");
+        }
+    }
+}
