@@ -20,6 +20,7 @@ mod onnx;
 mod signature;
 mod tensor;
 mod tract_backend;
+pub mod gradient;
 pub mod trees;
 
 pub use error::{ModelError, Result};

@@ -1,0 +1,1 @@
+//! The ONNX gradient pass (work in progress).

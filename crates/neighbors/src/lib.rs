@@ -1,0 +1,1 @@
+//! Nearest-neighbour index for Prism's example-based explanations (work in progress).
