@@ -1,0 +1,188 @@
+//! Product quantisation with 4-bit codes: 16 centroids per sub-space of 2 dimensions.
+//!
+//! A `dims`-long vector is cut into `⌈dims / 2⌉` sub-spaces of 2 dimensions (the last one
+//! holds 1 if `dims` is odd), rounded up to an even count `m` so that sub-spaces pair up in
+//! the SIMD scan (an extra sub-space, if any, has an all-zero codebook). Each sub-space has 16
+//! centroids trained by k-means on a sample of residuals (vectors minus their partition's
+//! centroid), and a vector's code is the index of the nearest centroid in each sub-space.
+
+use crate::kmeans;
+
+/// Dimensions per sub-space.
+pub(crate) const DSUB: usize = 2;
+/// Centroids per sub-space (4-bit codes).
+pub(crate) const KSUB: usize = 16;
+
+/// A trained product quantiser.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Pq {
+    pub(crate) dims: usize,
+    /// Sub-spaces, even.
+    pub(crate) m: usize,
+    /// `m × KSUB × DSUB` floats; a 1-dimensional last sub-space has 0 in its second slot.
+    pub(crate) codebooks: Vec<f32>,
+}
+
+/// The sub-spaces a `dims`-long vector is cut into, rounded up to even.
+pub(crate) fn subspaces(dims: usize) -> usize {
+    let m = dims.div_ceil(DSUB);
+    m + (m % 2)
+}
+
+impl Pq {
+    /// Trains on `data` (row-major, `dims` each).
+    pub(crate) fn train(data: &[f32], dims: usize, seed: u64) -> Pq {
+        let m = subspaces(dims);
+        let n = data.len() / dims;
+        let mut codebooks = vec![0f32; m * KSUB * DSUB];
+        let mut sub = Vec::with_capacity(n * DSUB);
+        for s in 0..m {
+            let lo = s * DSUB;
+            if lo >= dims {
+                continue;
+            }
+            sub.clear();
+            for x in data.chunks_exact(dims) {
+                for d in 0..DSUB {
+                    sub.push(x.get(lo + d).copied().unwrap_or(0.0));
+                }
+            }
+            let c = kmeans::train(&sub, DSUB, KSUB, 12, seed ^ (s as u64).wrapping_mul(0x9e37));
+            codebooks[s * KSUB * DSUB..s * KSUB * DSUB + c.len()].copy_from_slice(&c);
+            // Fewer than 16 distinct training points: repeat the first centroid.
+            for j in c.len() / DSUB..KSUB {
+                for d in 0..DSUB {
+                    codebooks[(s * KSUB + j) * DSUB + d] = c.get(d).copied().unwrap_or(0.0);
+                }
+            }
+        }
+        Pq { dims, m, codebooks }
+    }
+
+    /// The sub-space `s` slice of `x` as a `DSUB` array (zero-padded).
+    #[inline]
+    pub(crate) fn part(&self, x: &[f32], s: usize) -> [f32; DSUB] {
+        let mut p = [0f32; DSUB];
+        for (d, v) in p.iter_mut().enumerate() {
+            *v = x.get(s * DSUB + d).copied().unwrap_or(0.0);
+        }
+        p
+    }
+
+    #[inline]
+    pub(crate) fn centroid(&self, s: usize, j: usize) -> &[f32] {
+        &self.codebooks[(s * KSUB + j) * DSUB..(s * KSUB + j + 1) * DSUB]
+    }
+
+    /// The code (one per sub-space, values 0..16) of `x`.
+    pub(crate) fn encode(&self, x: &[f32], codes: &mut [u8]) {
+        for (s, code) in codes.iter_mut().enumerate().take(self.m) {
+            let p = self.part(x, s);
+            let mut best = (0u8, f32::INFINITY);
+            for j in 0..KSUB {
+                let c = self.centroid(s, j);
+                let d: f32 = p.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
+                if d < best.1 {
+                    best = (j as u8, d);
+                }
+            }
+            *code = best.0;
+        }
+    }
+
+    /// Reconstructs a vector from its codes.
+    #[cfg(test)]
+    pub(crate) fn decode(&self, codes: &[u8]) -> Vec<f32> {
+        let mut out = vec![0f32; self.m * DSUB];
+        for (s, &c) in codes.iter().enumerate().take(self.m) {
+            out[s * DSUB..(s + 1) * DSUB].copy_from_slice(self.centroid(s, usize::from(c)));
+        }
+        out.truncate(self.dims);
+        out
+    }
+}
+
+/// A per-query lookup table, quantised to bytes for the SIMD scan.
+#[derive(Debug, Clone)]
+pub(crate) struct Lut {
+    /// `m × 16` entries.
+    pub(crate) bytes: Vec<u8>,
+    /// Sum of each sub-space's smallest float entry.
+    pub(crate) bias: f32,
+    /// Float value of one step of the byte entries.
+    pub(crate) step: f32,
+}
+
+impl Lut {
+    /// Quantises `m × 16` float entries so that `Σ float ≈ bias + step × Σ byte`, with every
+    /// byte entry at most `u16::MAX / m` so that 16-bit sums cannot overflow.
+    pub(crate) fn quantize(floats: &[f32], m: usize) -> Lut {
+        let max_entry = ((u16::MAX as usize) / m.max(1)).min(255) as f32;
+        let mut bias = 0f32;
+        let mut range = 0f32;
+        let mut mins = vec![0f32; m];
+        for (s, t) in floats.chunks_exact(KSUB).enumerate().take(m) {
+            let lo = t.iter().copied().fold(f32::INFINITY, f32::min);
+            let hi = t.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            mins[s] = lo;
+            bias += lo;
+            range = range.max(hi - lo);
+        }
+        let step = if range > 0.0 { range / max_entry } else { 1.0 };
+        let inv = 1.0 / step;
+        let bytes = floats
+            .chunks_exact(KSUB)
+            .zip(&mins)
+            .flat_map(|(t, &lo)| {
+                t.iter()
+                    .map(move |&v| ((v - lo) * inv).round().clamp(0.0, max_entry) as u8)
+            })
+            .collect();
+        Lut { bytes, bias, step }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn quantisation_error_is_small() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let dims = 9;
+        let data: Vec<f32> = (0..dims * 500)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect();
+        let pq = Pq::train(&data, dims, 1);
+        assert_eq!(pq.m, 6);
+        let mut codes = vec![0u8; pq.m];
+        let mut err = 0f32;
+        let mut energy = 0f32;
+        for x in data.chunks_exact(dims) {
+            pq.encode(x, &mut codes);
+            let y = pq.decode(&codes);
+            err += x
+                .iter()
+                .zip(&y)
+                .map(|(a, b)| (a - b) * (a - b))
+                .sum::<f32>();
+            energy += x.iter().map(|a| a * a).sum::<f32>();
+        }
+        assert!(err / energy < 0.1, "relative error {}", err / energy);
+    }
+
+    #[test]
+    fn lut_quantisation_round_trips() {
+        let floats: Vec<f32> = (0..4 * KSUB).map(|i| (i as f32 * 0.37).sin()).collect();
+        let lut = Lut::quantize(&floats, 4);
+        for (s, t) in floats.chunks(KSUB).enumerate() {
+            for (j, &v) in t.iter().enumerate() {
+                let lo = t.iter().copied().fold(f32::INFINITY, f32::min);
+                let back = lo + lut.step * f32::from(lut.bytes[s * KSUB + j]);
+                assert!((back - v).abs() <= lut.step * 0.51);
+            }
+        }
+    }
+}

@@ -1,0 +1,407 @@
+//! The hot loops: float distance kernels and the 4-bit lookup-table scan.
+//!
+//! This is one of the two modules of the crate allowed to use `unsafe` (the other is
+//! `mapped`). Every function here has a portable version written with plain loops and, on
+//! x86-64, an AVX2 (+FMA) version chosen at run time with `is_x86_feature_detected!`. The
+//! public-in-crate functions are safe: they check lengths, detect the CPU's features and only
+//! then call the `#[target_feature]` versions.
+//!
+//! # The 4-bit scan layout
+//! Product-quantised codes are stored in blocks of 32 vectors ([`BLOCK`]). A vector has
+//! `m` codes of 4 bits (`m` even), one per sub-space; a block holds `m / 2` groups of 32
+//! bytes, one per pair of sub-spaces `(2p, 2p + 1)`:
+//!
+//! ```text
+//! group p, byte i      (i < 16): code[2p]   of vector i (low nibble) | code[2p]   of vector i + 16 (high nibble)
+//! group p, byte 16 + i (i < 16): code[2p+1] of vector i (low nibble) | code[2p+1] of vector i + 16 (high nibble)
+//! ```
+//!
+//! The per-query lookup table holds `m × 16` bytes, 16 entries per sub-space in sub-space
+//! order, so the 32 table bytes of pair `p` sit in one 256-bit register: its low 128-bit lane
+//! is sub-space `2p`'s table and its high lane sub-space `2p + 1`'s. One `vpshufb` of the
+//! register by the low nibbles of a group looks up 16 vectors in both sub-spaces at once, a
+//! second by the high nibbles the other 16 (the trick of faiss's fast-scan and ScaNN).
+//! Sums are kept in 16-bit lanes: the caller keeps every table entry at most
+//! `u16::MAX / m`, so no sum overflows.
+#![allow(unsafe_code)]
+
+/// Vectors per block of 4-bit codes.
+pub(crate) const BLOCK: usize = 32;
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2_fma() -> bool {
+    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+}
+
+#[cfg(target_arch = "x86_64")]
+fn has_avx2() -> bool {
+    std::arch::is_x86_feature_detected!("avx2")
+}
+
+/// Inner product of two equally long slices.
+#[inline]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked just above), and both slices have
+        // length `n`, which is all `dot_avx2` reads.
+        return unsafe { x86::dot_avx2(a, b) };
+    }
+    dot_portable(a, b)
+}
+
+/// Squared Euclidean distance of two equally long slices.
+#[inline]
+pub(crate) fn l2sq(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: AVX2 and FMA are present (checked above); both slices have length `n`.
+        return unsafe { x86::l2sq_avx2(a, b) };
+    }
+    l2sq_portable(a, b)
+}
+
+/// Manhattan distance of two equally long slices.
+#[inline]
+pub(crate) fn l1(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: AVX2 is present (checked above); both slices have length `n`.
+        return unsafe { x86::l1_avx2(a, b) };
+    }
+    l1_portable(a, b)
+}
+
+/// Portable inner product: 8 independent accumulators, which compilers vectorise.
+pub(crate) fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Portable squared Euclidean distance.
+pub(crate) fn l2sq_portable(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            let d = x[i] - y[i];
+            acc[i] += d * d;
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Portable Manhattan distance.
+pub(crate) fn l1_portable(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let ca = a.chunks_exact(8);
+    let cb = b.chunks_exact(8);
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| (x - y).abs())
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for i in 0..8 {
+            acc[i] += (x[i] - y[i]).abs();
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Scores whole blocks of 4-bit codes against a quantised lookup table.
+///
+/// `codes` holds `out.len() / BLOCK` blocks of `m / 2 × 32` bytes laid out as the module doc
+/// says, `lut` holds `m × 16` entries; `out[j]` receives the sum of vector `j`'s table
+/// entries. Lengths that do not fit are a bug of the caller and are trimmed, never read
+/// past.
+pub(crate) fn scan_blocks(codes: &[u8], lut: &[u8], m: usize, out: &mut [u16]) {
+    let pairs = m / 2;
+    let block_bytes = pairs * BLOCK;
+    if block_bytes == 0 || lut.len() < m * 16 {
+        out.fill(0);
+        return;
+    }
+    let blocks = (codes.len() / block_bytes).min(out.len() / BLOCK);
+    let codes = &codes[..blocks * block_bytes];
+    let out = &mut out[..blocks * BLOCK];
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2() {
+        // SAFETY: AVX2 is present (checked above). `codes` holds exactly `blocks` blocks of
+        // `pairs * 32` bytes, `lut` at least `pairs * 32` bytes and `out` exactly
+        // `blocks * 32` entries, which is all `scan_avx2` reads and writes.
+        unsafe { x86::scan_avx2(codes, lut, pairs, out) };
+        return;
+    }
+    scan_blocks_portable(codes, lut, m, out);
+}
+
+/// Portable version of [`scan_blocks`], also the reference its SIMD version is tested with.
+pub(crate) fn scan_blocks_portable(codes: &[u8], lut: &[u8], m: usize, out: &mut [u16]) {
+    let pairs = m / 2;
+    let block_bytes = pairs * BLOCK;
+    if block_bytes == 0 {
+        return;
+    }
+    for (block, out) in codes
+        .chunks_exact(block_bytes)
+        .zip(out.chunks_exact_mut(BLOCK))
+    {
+        out.fill(0);
+        for p in 0..pairs {
+            let group = &block[p * 32..p * 32 + 32];
+            let t0 = &lut[2 * p * 16..2 * p * 16 + 16];
+            let t1 = &lut[(2 * p + 1) * 16..(2 * p + 1) * 16 + 16];
+            for i in 0..16 {
+                let (b0, b1) = (group[i], group[16 + i]);
+                out[i] += u16::from(t0[usize::from(b0 & 15)]) + u16::from(t1[usize::from(b1 & 15)]);
+                out[16 + i] +=
+                    u16::from(t0[usize::from(b0 >> 4)]) + u16::from(t1[usize::from(b1 >> 4)]);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum256(v: __m256) -> f32 {
+        let lo = _mm256_castps256_ps128(v);
+        let hi = _mm256_extractf128_ps(v, 1);
+        let s = _mm_add_ps(lo, hi);
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        _mm_cvtss_f32(s)
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA, and `a.len() == b.len()`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 32 <= n {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 8k + 8 <= i + 32 <= n, so both 8-float loads are in bounds.
+                let (x, y) = unsafe {
+                    (
+                        _mm256_loadu_ps(pa.add(i + 8 * k)),
+                        _mm256_loadu_ps(pb.add(i + 8 * k)),
+                    )
+                };
+                *acc = _mm256_fmadd_ps(x, y, *acc);
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n.
+            let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
+            acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
+            i += 8;
+        }
+        let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        let mut total = hsum256(s);
+        for j in i..n {
+            total += a[j] * b[j];
+        }
+        total
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA, and `a.len() == b.len()`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn l2sq_avx2(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 32 <= n {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 8k + 8 <= i + 32 <= n.
+                let (x, y) = unsafe {
+                    (
+                        _mm256_loadu_ps(pa.add(i + 8 * k)),
+                        _mm256_loadu_ps(pb.add(i + 8 * k)),
+                    )
+                };
+                let d = _mm256_sub_ps(x, y);
+                *acc = _mm256_fmadd_ps(d, d, *acc);
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n.
+            let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
+            let d = _mm256_sub_ps(x, y);
+            acc[0] = _mm256_fmadd_ps(d, d, acc[0]);
+            i += 8;
+        }
+        let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        let mut total = hsum256(s);
+        for j in i..n {
+            let d = a[j] - b[j];
+            total += d * d;
+        }
+        total
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2 and FMA, and `a.len() == b.len()`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn l1_avx2(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len();
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let sign = _mm256_set1_ps(-0.0);
+        let mut acc = [_mm256_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 32 <= n {
+            for (k, acc) in acc.iter_mut().enumerate() {
+                // SAFETY: i + 8k + 8 <= i + 32 <= n.
+                let (x, y) = unsafe {
+                    (
+                        _mm256_loadu_ps(pa.add(i + 8 * k)),
+                        _mm256_loadu_ps(pb.add(i + 8 * k)),
+                    )
+                };
+                *acc = _mm256_add_ps(*acc, _mm256_andnot_ps(sign, _mm256_sub_ps(x, y)));
+            }
+            i += 32;
+        }
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n.
+            let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
+            acc[0] = _mm256_add_ps(acc[0], _mm256_andnot_ps(sign, _mm256_sub_ps(x, y)));
+            i += 8;
+        }
+        let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
+        let mut total = hsum256(s);
+        for j in i..n {
+            total += (a[j] - b[j]).abs();
+        }
+        total
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2; `codes.len()` must be a multiple of `pairs * 32`,
+    /// `lut.len() >= pairs * 32` and `out.len() == codes.len() / (pairs * 32) * 32`.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn scan_avx2(codes: &[u8], lut: &[u8], pairs: usize, out: &mut [u16]) {
+        let block_bytes = pairs * 32;
+        let mask = _mm256_set1_epi8(0x0f);
+        let pl = lut.as_ptr();
+        for (block, out) in codes
+            .chunks_exact(block_bytes)
+            .zip(out.chunks_exact_mut(32))
+        {
+            let pc = block.as_ptr();
+            let mut lo_even = _mm256_setzero_si256();
+            let mut lo_odd = _mm256_setzero_si256();
+            let mut hi_even = _mm256_setzero_si256();
+            let mut hi_odd = _mm256_setzero_si256();
+            for p in 0..pairs {
+                // SAFETY: p * 32 + 32 <= block_bytes = block.len() and <= lut.len().
+                let (c, t) = unsafe {
+                    (
+                        _mm256_loadu_si256(pc.add(p * 32).cast::<__m256i>()),
+                        _mm256_loadu_si256(pl.add(p * 32).cast::<__m256i>()),
+                    )
+                };
+                let lo = _mm256_and_si256(c, mask);
+                let hi = _mm256_and_si256(_mm256_srli_epi16(c, 4), mask);
+                let r_lo = _mm256_shuffle_epi8(t, lo);
+                let r_hi = _mm256_shuffle_epi8(t, hi);
+                // Adding the bytes as 16-bit words sums even bytes plus 256 × odd bytes;
+                // the odd bytes are also summed on their own and taken out at the end.
+                lo_even = _mm256_add_epi16(lo_even, r_lo);
+                lo_odd = _mm256_add_epi16(lo_odd, _mm256_srli_epi16(r_lo, 8));
+                hi_even = _mm256_add_epi16(hi_even, r_hi);
+                hi_odd = _mm256_add_epi16(hi_odd, _mm256_srli_epi16(r_hi, 8));
+            }
+            lo_even = _mm256_sub_epi16(lo_even, _mm256_slli_epi16(lo_odd, 8));
+            hi_even = _mm256_sub_epi16(hi_even, _mm256_slli_epi16(hi_odd, 8));
+            // Lane 0 holds sub-space 2p's sums, lane 1 sub-space 2p+1's, for the same vectors.
+            let fold = |v: __m256i| {
+                _mm_add_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1))
+            };
+            let (le, lo_, he, ho) = (fold(lo_even), fold(lo_odd), fold(hi_even), fold(hi_odd));
+            let po = out.as_mut_ptr();
+            // SAFETY: `out` has 32 u16 entries; the four 8-entry stores cover 0..32.
+            unsafe {
+                _mm_storeu_si128(po.cast::<__m128i>(), _mm_unpacklo_epi16(le, lo_));
+                _mm_storeu_si128(po.add(8).cast::<__m128i>(), _mm_unpackhi_epi16(le, lo_));
+                _mm_storeu_si128(po.add(16).cast::<__m128i>(), _mm_unpacklo_epi16(he, ho));
+                _mm_storeu_si128(po.add(24).cast::<__m128i>(), _mm_unpackhi_epi16(he, ho));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn float_kernels_match_portable() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for n in [0, 1, 7, 8, 31, 32, 33, 100, 384] {
+            let a: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let tol = 1e-4 * (n as f32 + 1.0);
+            assert!((dot(&a, &b) - dot_portable(&a, &b)).abs() < tol);
+            assert!((l2sq(&a, &b) - l2sq_portable(&a, &b)).abs() < tol);
+            assert!((l1(&a, &b) - l1_portable(&a, &b)).abs() < tol);
+            let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
+            assert!((dot(&a, &b) - naive).abs() < tol);
+        }
+    }
+
+    #[test]
+    fn scan_matches_portable() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        for m in [2usize, 4, 6, 192] {
+            let blocks = 3;
+            let codes: Vec<u8> = (0..blocks * m / 2 * BLOCK).map(|_| rng.random()).collect();
+            let max = (u16::MAX as usize / m).min(255) as u8;
+            let lut: Vec<u8> = (0..m * 16).map(|_| rng.random_range(0..=max)).collect();
+            let mut fast = vec![0u16; blocks * BLOCK];
+            let mut slow = vec![0u16; blocks * BLOCK];
+            scan_blocks(&codes, &lut, m, &mut fast);
+            scan_blocks_portable(&codes, &lut, m, &mut slow);
+            assert_eq!(fast, slow, "m = {m}");
+        }
+    }
+}

@@ -1,0 +1,348 @@
+//! Row storage shared by every algorithm: vectors, ids, attributes, tombstones.
+//!
+//! Rows are numbered in insertion order and never move while an index is in memory: a
+//! deleted row keeps its slot (a tombstone: its bit in `live` is cleared and its id leaves
+//! the id table) until the index is saved, which writes live rows only.
+
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
+use crate::bitset::Bitset;
+use crate::example::{Example, NumericRestrict, NumericValue, TokenRestrict};
+use crate::mapped::MappedF32;
+
+/// Marks a row without a crowding tag.
+pub(crate) const NO_TAG: u32 = u32::MAX;
+
+/// The most rows an index holds (row numbers are `u32`, and `u32::MAX` is reserved).
+pub(crate) const MAX_ROWS: usize = u32::MAX as usize - 1;
+
+/// The vectors, row after row: owned, or borrowed from a mapped index file until the first
+/// change.
+#[derive(Debug, Clone)]
+pub(crate) enum Vectors {
+    Owned(Vec<f32>),
+    Mapped(MappedF32),
+}
+
+impl Vectors {
+    pub(crate) fn as_slice(&self) -> &[f32] {
+        match self {
+            Vectors::Owned(v) => v,
+            Vectors::Mapped(m) => m.as_slice(),
+        }
+    }
+
+    fn to_mut(&mut self) -> &mut Vec<f32> {
+        if let Vectors::Mapped(m) = self {
+            *self = Vectors::Owned(m.as_slice().to_vec());
+        }
+        match self {
+            Vectors::Owned(v) => v,
+            Vectors::Mapped(_) => unreachable!("converted to owned just above"),
+        }
+    }
+}
+
+/// One attribute of a row, with namespaces and tokens interned in [`Strings`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Attr {
+    Allow { ns: u32, token: u32 },
+    Deny { ns: u32, token: u32 },
+    Number { ns: u32, value: NumericValue },
+}
+
+/// Interned strings (namespaces, tokens, crowding tags).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Strings {
+    pub(crate) names: Vec<String>,
+    lookup: HashMap<String, u32>,
+}
+
+impl Strings {
+    pub(crate) fn intern(&mut self, s: &str) -> u32 {
+        if let Some(&i) = self.lookup.get(s) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(s.to_owned());
+        self.lookup.insert(s.to_owned(), i);
+        i
+    }
+
+    pub(crate) fn get(&self, s: &str) -> Option<u32> {
+        self.lookup.get(s).copied()
+    }
+
+    pub(crate) fn name(&self, i: u32) -> &str {
+        self.names.get(i as usize).map_or("", String::as_str)
+    }
+
+    pub(crate) fn from_names(names: Vec<String>) -> Self {
+        let lookup = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.clone(), i as u32))
+            .collect();
+        Strings { names, lookup }
+    }
+}
+
+/// Row storage.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    dims: usize,
+    vectors: Vectors,
+    id_bytes: Vec<u8>,
+    /// `id_ends[r]` is where row `r`'s id ends in `id_bytes`; it starts where row `r − 1`'s ends.
+    id_ends: Vec<u64>,
+    id_table: HashTable<u32>,
+    hasher: DefaultHashBuilder,
+    live: Bitset,
+    live_count: usize,
+    tags: Vec<u32>,
+    pub(crate) tag_names: Strings,
+    pub(crate) strings: Strings,
+    /// `attr_ends[r]` is where row `r`'s attributes end in `attrs`.
+    attr_ends: Vec<u32>,
+    attrs: Vec<Attr>,
+    /// Rows holding each (namespace, token) in their allow list, increasing.
+    pub(crate) allow_postings: HashMap<(u32, u32), Vec<u32>>,
+    /// Rows holding each (namespace, token) in their deny list, increasing.
+    pub(crate) deny_postings: HashMap<(u32, u32), Vec<u32>>,
+}
+
+impl Store {
+    pub(crate) fn new(dims: usize) -> Self {
+        Store {
+            dims,
+            vectors: Vectors::Owned(Vec::new()),
+            id_bytes: Vec::new(),
+            id_ends: Vec::new(),
+            id_table: HashTable::new(),
+            hasher: DefaultHashBuilder::default(),
+            live: Bitset::empty(0),
+            live_count: 0,
+            tags: Vec::new(),
+            tag_names: Strings::default(),
+            strings: Strings::default(),
+            attr_ends: Vec::new(),
+            attrs: Vec::new(),
+            allow_postings: HashMap::new(),
+            deny_postings: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn dims(&self) -> usize {
+        self.dims
+    }
+
+    /// Rows, deleted ones included.
+    pub(crate) fn rows(&self) -> usize {
+        self.id_ends.len()
+    }
+
+    /// Rows not deleted.
+    pub(crate) fn live_count(&self) -> usize {
+        self.live_count
+    }
+
+    pub(crate) fn live(&self) -> &Bitset {
+        &self.live
+    }
+
+    #[inline]
+    pub(crate) fn is_live(&self, row: usize) -> bool {
+        self.live.contains(row)
+    }
+
+    pub(crate) fn all_vectors(&self) -> &[f32] {
+        self.vectors.as_slice()
+    }
+
+    #[inline]
+    pub(crate) fn vector(&self, row: usize) -> &[f32] {
+        &self.vectors.as_slice()[row * self.dims..(row + 1) * self.dims]
+    }
+
+    pub(crate) fn id(&self, row: usize) -> &str {
+        let end = self.id_ends.get(row).copied().unwrap_or(0) as usize;
+        let start = if row == 0 {
+            0
+        } else {
+            self.id_ends.get(row - 1).copied().unwrap_or(0) as usize
+        };
+        std::str::from_utf8(&self.id_bytes[start..end]).unwrap_or("")
+    }
+
+    #[inline]
+    pub(crate) fn tag(&self, row: usize) -> u32 {
+        self.tags.get(row).copied().unwrap_or(NO_TAG)
+    }
+
+    pub(crate) fn tags(&self) -> &[u32] {
+        &self.tags
+    }
+
+    pub(crate) fn attrs(&self, row: usize) -> &[Attr] {
+        let end = self.attr_ends.get(row).copied().unwrap_or(0) as usize;
+        let start = if row == 0 {
+            0
+        } else {
+            self.attr_ends.get(row - 1).copied().unwrap_or(0) as usize
+        };
+        &self.attrs[start..end]
+    }
+
+    /// The live row holding `id`.
+    pub(crate) fn row_of(&self, id: &str) -> Option<usize> {
+        let h = self.hasher.hash_one(id);
+        self.id_table
+            .find(h, |&r| self.id(r as usize) == id)
+            .map(|&r| r as usize)
+    }
+
+    /// Appends a row. The caller has validated the vector (length, finite values, norm) and
+    /// checked that `id` is not live. An empty `vector` appends no vector: the loader sets
+    /// all vectors at once afterwards with [`Store::set_vectors`].
+    pub(crate) fn push(&mut self, example: &Example, vector: &[f32]) -> usize {
+        let row = self.rows();
+        if !vector.is_empty() {
+            self.vectors.to_mut().extend_from_slice(vector);
+        }
+        self.id_bytes.extend_from_slice(example.id.as_bytes());
+        self.id_ends.push(self.id_bytes.len() as u64);
+        let h = self.hasher.hash_one(example.id.as_str());
+        let (ids, hasher) = (&self.id_ends, &self.hasher);
+        let id_bytes = &self.id_bytes;
+        self.id_table.insert_unique(h, row as u32, |&r| {
+            let r = r as usize;
+            let start = if r == 0 { 0 } else { ids[r - 1] as usize };
+            hasher.hash_one(std::str::from_utf8(&id_bytes[start..ids[r] as usize]).unwrap_or(""))
+        });
+        self.live.grow(row + 1);
+        self.live.insert(row);
+        self.live_count += 1;
+        let tag = match &example.crowding_tag {
+            Some(t) => self.tag_names.intern(t),
+            None => NO_TAG,
+        };
+        self.tags.push(tag);
+        for r in &example.restricts {
+            let ns = self.strings.intern(&r.namespace);
+            for t in &r.allow {
+                let token = self.strings.intern(t);
+                self.attrs.push(Attr::Allow { ns, token });
+                self.allow_postings
+                    .entry((ns, token))
+                    .or_default()
+                    .push(row as u32);
+            }
+            for t in &r.deny {
+                let token = self.strings.intern(t);
+                self.attrs.push(Attr::Deny { ns, token });
+                self.deny_postings
+                    .entry((ns, token))
+                    .or_default()
+                    .push(row as u32);
+            }
+        }
+        for n in &example.numeric_restricts {
+            let ns = self.strings.intern(&n.namespace);
+            self.attrs.push(Attr::Number { ns, value: n.value });
+        }
+        self.attr_ends.push(self.attrs.len() as u32);
+        row
+    }
+
+    /// Deletes a live row (a tombstone). Returns false if it was not live.
+    pub(crate) fn delete(&mut self, row: usize) -> bool {
+        if !self.is_live(row) {
+            return false;
+        }
+        let h = self.hasher.hash_one(self.id(row));
+        if let Ok(entry) = self.id_table.find_entry(h, |&r| r as usize == row) {
+            entry.remove();
+        }
+        self.live.remove(row);
+        self.live_count -= 1;
+        true
+    }
+
+    /// Rebuilds the example stored in `row` (its vector as stored, i.e. after the norm).
+    pub(crate) fn example(&self, row: usize) -> Example {
+        let mut restricts: Vec<TokenRestrict> = Vec::new();
+        let mut numeric_restricts = Vec::new();
+        let slot = |restricts: &mut Vec<TokenRestrict>, ns: u32| -> usize {
+            let name = self.strings.name(ns);
+            match restricts.iter().position(|r| r.namespace == name) {
+                Some(i) => i,
+                None => {
+                    restricts.push(TokenRestrict {
+                        namespace: name.to_owned(),
+                        ..TokenRestrict::default()
+                    });
+                    restricts.len() - 1
+                }
+            }
+        };
+        for a in self.attrs(row) {
+            match *a {
+                Attr::Allow { ns, token } => {
+                    let i = slot(&mut restricts, ns);
+                    restricts[i].allow.push(self.strings.name(token).to_owned());
+                }
+                Attr::Deny { ns, token } => {
+                    let i = slot(&mut restricts, ns);
+                    restricts[i].deny.push(self.strings.name(token).to_owned());
+                }
+                Attr::Number { ns, value } => numeric_restricts.push(NumericRestrict {
+                    namespace: self.strings.name(ns).to_owned(),
+                    value,
+                }),
+            }
+        }
+        let tag = self.tag(row);
+        Example {
+            id: self.id(row).to_owned(),
+            vector: self.vector(row).to_vec(),
+            restricts,
+            numeric_restricts,
+            crowding_tag: (tag != NO_TAG).then(|| self.tag_names.name(tag).to_owned()),
+        }
+    }
+
+    /// Sets the vectors of all rows pushed so far (the loader's second step).
+    pub(crate) fn set_vectors(&mut self, vectors: Vectors) {
+        self.vectors = vectors;
+    }
+
+    /// Whether the vectors are read from a mapped file.
+    pub(crate) fn is_mapped(&self) -> bool {
+        matches!(self.vectors, Vectors::Mapped(_))
+    }
+
+    /// Approximate heap bytes held, for statistics.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        let vectors = match &self.vectors {
+            Vectors::Owned(v) => v.capacity() * 4,
+            Vectors::Mapped(_) => 0,
+        };
+        let postings: usize = self
+            .allow_postings
+            .values()
+            .chain(self.deny_postings.values())
+            .map(|v| v.capacity() * 4 + 40)
+            .sum();
+        vectors
+            + self.id_bytes.capacity()
+            + self.id_ends.capacity() * 8
+            + self.id_table.capacity() * 5
+            + self.tags.capacity() * 4
+            + self.attr_ends.capacity() * 4
+            + self.attrs.capacity() * std::mem::size_of::<Attr>()
+            + postings
+            + self.live.len() / 8
+    }
+}

@@ -1,0 +1,387 @@
+//! tree-AH: k-means partitions, 4-bit product-quantised scoring, exact re-ordering.
+//!
+//! **Build.** The live vectors are cut into `⌈n / leaf_node_embedding_count⌉` partitions by
+//! k-means (k-means++ seeding and 10 Lloyd iterations on a sample of at most
+//! [`TRAIN_SAMPLE_PER_PARTITION`] points per partition, then every vector goes to its nearest
+//! centroid). Each vector's residual (vector − its centroid) is product-quantised with 4-bit
+//! codes (`pq`), stored in blocks of 32 for the SIMD scan (`simd`). For `Cosine` the
+//! partitions and codes are built on unit-length copies of the vectors.
+//!
+//! **Search.** Partitions are ranked by their centroid's distance to the query (inner product
+//! for `DotProduct`/`Cosine`, Euclidean otherwise) and the nearest
+//! `⌈fraction_leaf_nodes_to_search × partitions⌉` are scanned. A per-query lookup table
+//! turns codes into approximate distances:
+//! - `DotProduct`: −q·c − Σₛ q̃ₛ·r̃ₛ — one table for all partitions plus a per-partition bias;
+//! - `Cosine`: the same on unit vectors, plus 1;
+//! - `SquaredL2`: ‖q‖² + ‖x‖² − 2 q·c − 2 q·r̃, with ‖x‖² stored per vector;
+//! - `L1`: Σₛ ‖(q − c)ₛ − r̃ₛ‖₁ with one table per scanned partition.
+//!
+//! The `approximate_neighbors_count` best candidates are then re-ordered with exact
+//! distances from the stored float32 vectors.
+//!
+//! **Filters.** With a filter that allows a fraction `s` of the rows: if `s` is at most
+//! `max(0.05, fraction_leaf_nodes_to_search)` the allowed rows are scanned exactly (recall 1);
+//! otherwise the number of partitions scanned is divided by `s`, so that about as many allowed
+//! vectors are scored as an unfiltered search would score.
+
+use rand::seq::index::sample;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::bitset::Bitset;
+use crate::collect::TopK;
+use crate::distance::{normalize, DistanceMeasure};
+use crate::pq::{Lut, Pq, KSUB};
+use crate::simd::{self, BLOCK};
+use crate::store::Store;
+use crate::{flat, kmeans};
+
+/// The k-means partition step trains on at most this many points per partition.
+pub const TRAIN_SAMPLE_PER_PARTITION: usize = 64;
+/// The quantiser trains on at most this many residuals.
+pub const PQ_TRAIN_SAMPLE: usize = 20_000;
+/// Lloyd iterations of the partition k-means.
+const KMEANS_ITERATIONS: usize = 10;
+/// Filters allowing at most this fraction of rows (or the search fraction, if larger) are
+/// answered by scanning the allowed rows exactly.
+pub const EXACT_FILTER_FRACTION: f64 = 0.05;
+
+/// One partition (leaf).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Partition {
+    /// Row numbers, in code order.
+    pub(crate) rows: Vec<u32>,
+    /// Codes in blocks of 32 vectors (see `simd`); the last block is zero-padded.
+    pub(crate) codes: Vec<u8>,
+    /// ‖x‖² of each row, for `SquaredL2` only.
+    pub(crate) sq_norms: Vec<f32>,
+}
+
+/// The trained tree-AH structure over a [`Store`]'s rows.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct TreeAh {
+    pub(crate) measure: DistanceMeasure,
+    pub(crate) dims: usize,
+    /// Partition centroids, row-major.
+    pub(crate) centroids: Vec<f32>,
+    pub(crate) centroid_norms: Vec<f32>,
+    pub(crate) pq: Pq,
+    pub(crate) partitions: Vec<Partition>,
+}
+
+impl TreeAh {
+    /// Bytes of one block of codes.
+    fn block_bytes(&self) -> usize {
+        self.pq.m / 2 * BLOCK
+    }
+
+    /// The vector as partitions and codes see it (unit length for `Cosine`).
+    fn space(&self, x: &[f32]) -> Vec<f32> {
+        let mut v = x.to_vec();
+        if self.measure == DistanceMeasure::Cosine {
+            normalize(&mut v);
+        }
+        v
+    }
+
+    /// Trains partitions and the quantiser on the live rows of `store`, and encodes them.
+    pub(crate) fn train(
+        store: &Store,
+        measure: DistanceMeasure,
+        leaf_node_embedding_count: usize,
+        seed: u64,
+    ) -> TreeAh {
+        let dims = store.dims();
+        let live: Vec<usize> = store.live().iter().collect();
+        let n = live.len();
+        let k = n.div_ceil(leaf_node_embedding_count.max(1)).max(1);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let to_space = |x: &[f32]| {
+            let mut v = x.to_vec();
+            if measure == DistanceMeasure::Cosine {
+                normalize(&mut v);
+            }
+            v
+        };
+        let pick = |rng: &mut ChaCha8Rng, count: usize| -> Vec<usize> {
+            if count >= n {
+                live.clone()
+            } else {
+                let mut s: Vec<usize> =
+                    sample(rng, n, count).into_iter().map(|i| live[i]).collect();
+                s.sort_unstable();
+                s
+            }
+        };
+        let train_rows = pick(&mut rng, k.saturating_mul(TRAIN_SAMPLE_PER_PARTITION));
+        let mut train_data = Vec::with_capacity(train_rows.len() * dims);
+        for &r in &train_rows {
+            train_data.extend(to_space(store.vector(r)));
+        }
+        let centroids = kmeans::train(&train_data, dims, k, KMEANS_ITERATIONS, seed);
+        drop(train_data);
+        let centroid_norms = kmeans::row_norms(&centroids, dims);
+        let k = centroid_norms.len();
+
+        let pq_rows = pick(&mut rng, PQ_TRAIN_SAMPLE);
+        let mut residuals = Vec::with_capacity(pq_rows.len() * dims);
+        for &r in &pq_rows {
+            let v = to_space(store.vector(r));
+            let (c, _) = kmeans::nearest(&centroids, &centroid_norms, dims, &v);
+            residuals.extend(
+                v.iter()
+                    .zip(&centroids[c * dims..(c + 1) * dims])
+                    .map(|(a, b)| a - b),
+            );
+        }
+        let pq = Pq::train(&residuals, dims, seed.wrapping_add(1));
+        drop(residuals);
+
+        let mut tree = TreeAh {
+            measure,
+            dims,
+            centroids,
+            centroid_norms,
+            pq,
+            partitions: vec![Partition::default(); k],
+        };
+        for &r in &live {
+            tree.insert(r as u32, store.vector(r));
+        }
+        tree
+    }
+
+    pub(crate) fn partitions(&self) -> usize {
+        self.partitions.len()
+    }
+
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.centroids.capacity() * 4
+            + self.pq.codebooks.capacity() * 4
+            + self
+                .partitions
+                .iter()
+                .map(|p| p.rows.capacity() * 4 + p.codes.capacity() + p.sq_norms.capacity() * 4)
+                .sum::<usize>()
+    }
+
+    /// Assigns `vector` (already normalised by the feature norm) to its nearest partition
+    /// and appends its code.
+    pub(crate) fn insert(&mut self, row: u32, vector: &[f32]) {
+        let dims = self.dims;
+        let v = self.space(vector);
+        let (p, _) = kmeans::nearest(&self.centroids, &self.centroid_norms, dims, &v);
+        let residual: Vec<f32> = v
+            .iter()
+            .zip(&self.centroids[p * dims..(p + 1) * dims])
+            .map(|(a, b)| a - b)
+            .collect();
+        let mut codes = vec![0u8; self.pq.m];
+        self.pq.encode(&residual, &mut codes);
+        let sq_norm =
+            (self.measure == DistanceMeasure::SquaredL2).then(|| simd::dot(vector, vector));
+        self.append(p, row, &codes, sq_norm);
+    }
+
+    /// Appends one row's codes to partition `p`.
+    pub(crate) fn append(&mut self, p: usize, row: u32, codes: &[u8], sq_norm: Option<f32>) {
+        let block_bytes = self.block_bytes();
+        let part = &mut self.partitions[p];
+        let slot = part.rows.len();
+        if slot % BLOCK == 0 {
+            part.codes.resize(part.codes.len() + block_bytes, 0);
+        }
+        let block = &mut part.codes[(slot / BLOCK) * block_bytes..(slot / BLOCK + 1) * block_bytes];
+        let (lane, shift) = (slot % BLOCK % 16, if slot % BLOCK < 16 { 0 } else { 4 });
+        for (s, &c) in codes.iter().enumerate() {
+            let byte = (s / 2) * 32 + (s % 2) * 16 + lane;
+            block[byte] |= (c & 15) << shift;
+        }
+        part.rows.push(row);
+        if let Some(n) = sq_norm {
+            part.sq_norms.push(n);
+        }
+    }
+
+    /// The codes of slot `slot` of partition `p` (for saving and tests).
+    pub(crate) fn codes_of(&self, p: usize, slot: usize) -> Vec<u8> {
+        let block_bytes = self.block_bytes();
+        let part = &self.partitions[p];
+        let block = &part.codes[(slot / BLOCK) * block_bytes..(slot / BLOCK + 1) * block_bytes];
+        let (lane, shift) = (slot % BLOCK % 16, if slot % BLOCK < 16 { 0 } else { 4 });
+        (0..self.pq.m)
+            .map(|s| (block[(s / 2) * 32 + (s % 2) * 16 + lane] >> shift) & 15)
+            .collect()
+    }
+
+    /// Float lookup table of `−q·centroid` per sub-space entry (DotProduct, Cosine,
+    /// SquaredL2) or of `‖qₛ − centroid‖₁` (L1, with `q` the residual query).
+    fn float_lut(&self, q: &[f32], l1: bool) -> Vec<f32> {
+        let m = self.pq.m;
+        let mut lut = vec![0f32; m * KSUB];
+        for s in 0..m {
+            let qs = self.pq.part(q, s);
+            for j in 0..KSUB {
+                let c = self.pq.centroid(s, j);
+                lut[s * KSUB + j] = if l1 {
+                    qs.iter().zip(c).map(|(a, b)| (a - b).abs()).sum()
+                } else {
+                    -qs.iter().zip(c).map(|(a, b)| a * b).sum::<f32>()
+                };
+            }
+        }
+        lut
+    }
+
+    /// Approximate search followed by exact re-ordering. Returns (distance, row), nearest
+    /// first.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn search(
+        &self,
+        store: &Store,
+        measure: DistanceMeasure,
+        query: &[f32],
+        query_norm: f32,
+        allowed: Option<&Bitset>,
+        k: usize,
+        crowding: Option<usize>,
+        fraction: f64,
+        candidates: usize,
+    ) -> Vec<(f32, u32)> {
+        let nparts = self.partitions.len();
+        let live = store.live_count().max(1);
+        let mut leaves = ((fraction * nparts as f64).ceil() as usize).clamp(1, nparts);
+        if let Some(allowed) = allowed {
+            let count = allowed.count();
+            let s = count as f64 / live as f64;
+            if s <= EXACT_FILTER_FRACTION.max(fraction) {
+                let mut top = TopK::new(store, k, crowding);
+                flat::scan(store, measure, query, query_norm, Some(allowed), &mut top);
+                return top.into_sorted();
+            }
+            leaves = ((leaves as f64 / s).ceil() as usize).clamp(1, nparts);
+        }
+
+        let dims = self.dims;
+        let q = self.space(query);
+        // Rank partitions.
+        let mut order: Vec<(f32, u32)> = self
+            .centroids
+            .chunks_exact(dims)
+            .enumerate()
+            .map(|(p, c)| {
+                let d = match measure {
+                    DistanceMeasure::DotProduct | DistanceMeasure::Cosine => -simd::dot(&q, c),
+                    DistanceMeasure::SquaredL2 | DistanceMeasure::L1 => {
+                        self.centroid_norms[p] - 2.0 * simd::dot(&q, c)
+                    }
+                };
+                (d, p as u32)
+            })
+            .collect();
+        if leaves < nparts {
+            order.select_nth_unstable_by(leaves - 1, |a, b| a.0.total_cmp(&b.0));
+            order.truncate(leaves);
+        }
+        order.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+
+        let candidates = candidates.max(k);
+        // Quantised distances can misorder rows of one tag, so the candidate stage keeps more
+        // rows per tag than the answer may hold.
+        let approx_crowding = crowding.map(|c| c.saturating_mul(2).max(candidates / k.max(1)));
+        let mut approx = TopK::new(store, candidates, approx_crowding);
+        let l1 = measure == DistanceMeasure::L1;
+        let shared_lut = (!l1).then(|| Lut::quantize(&self.float_lut(&q, false), self.pq.m));
+        let q_sq = query_norm * query_norm;
+        let mut sums = Vec::new();
+        let mut residual = vec![0f32; dims];
+        for &(_, p) in &order {
+            let p = p as usize;
+            let part = &self.partitions[p];
+            if part.rows.is_empty() {
+                continue;
+            }
+            let centroid = &self.centroids[p * dims..(p + 1) * dims];
+            let own_lut;
+            let lut = match &shared_lut {
+                Some(l) => l,
+                None => {
+                    for ((r, a), b) in residual.iter_mut().zip(&q).zip(centroid) {
+                        *r = a - b;
+                    }
+                    own_lut = Lut::quantize(&self.float_lut(&residual, true), self.pq.m);
+                    &own_lut
+                }
+            };
+            // approx = base + scale × Σ bytes (+ ‖x‖² for SquaredL2).
+            let (base, scale) = match measure {
+                DistanceMeasure::DotProduct => (-simd::dot(&q, centroid) + lut.bias, lut.step),
+                DistanceMeasure::Cosine => (1.0 - simd::dot(&q, centroid) + lut.bias, lut.step),
+                DistanceMeasure::SquaredL2 => (
+                    q_sq - 2.0 * simd::dot(&q, centroid) + 2.0 * lut.bias,
+                    2.0 * lut.step,
+                ),
+                DistanceMeasure::L1 => (lut.bias, lut.step),
+            };
+            let blocks = part.rows.len().div_ceil(BLOCK);
+            sums.resize(blocks * BLOCK, 0u16);
+            simd::scan_blocks(&part.codes, &lut.bytes, self.pq.m, &mut sums);
+            for (slot, (&row, &sum)) in part.rows.iter().zip(&sums).enumerate() {
+                let mut d = base + scale * f32::from(sum);
+                if measure == DistanceMeasure::SquaredL2 {
+                    d += part.sq_norms.get(slot).copied().unwrap_or(0.0);
+                }
+                if d <= approx.threshold() {
+                    let ok = match allowed {
+                        Some(a) => a.contains(row as usize),
+                        None => store.is_live(row as usize),
+                    };
+                    if ok {
+                        approx.push(d, row);
+                    }
+                }
+            }
+        }
+        let mut top = TopK::new(store, k, crowding);
+        for (_, row) in approx.into_sorted() {
+            top.push(
+                measure.exact(query, query_norm, store.vector(row as usize)),
+                row,
+            );
+        }
+        top.into_sorted()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pq::subspaces;
+
+    #[test]
+    fn codes_round_trip_through_blocks() {
+        let pq = Pq {
+            dims: 6,
+            m: subspaces(6),
+            codebooks: vec![0.0; subspaces(6) * KSUB * 2],
+        };
+        let mut t = TreeAh {
+            measure: DistanceMeasure::DotProduct,
+            dims: 6,
+            centroids: vec![0.0; 6],
+            centroid_norms: vec![0.0],
+            pq,
+            partitions: vec![Partition::default()],
+        };
+        let codes: Vec<Vec<u8>> = (0..70u8)
+            .map(|i| (0..4u8).map(|s| (i * 3 + s * 5) % 16).collect())
+            .collect();
+        for (i, c) in codes.iter().enumerate() {
+            t.append(0, i as u32, c, None);
+        }
+        for (i, c) in codes.iter().enumerate() {
+            assert_eq!(&t.codes_of(0, i), c);
+        }
+        assert_eq!(t.partitions[0].codes.len(), 3 * 2 * 32);
+    }
+}

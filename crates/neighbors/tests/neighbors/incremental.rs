@@ -1,0 +1,1 @@
+//! Adding, deleting and upserting without rebuilding.

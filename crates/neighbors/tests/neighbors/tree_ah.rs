@@ -1,0 +1,1 @@
+//! tree-AH recall against brute force.
