@@ -1,6 +1,7 @@
 //! The index: configuration, building, searching, changing.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use crate::collect::TopK;
 use crate::distance::{DistanceMeasure, FeatureNorm};
@@ -8,7 +9,7 @@ use crate::error::{NeighborsError, Result};
 use crate::example::{Example, Neighbor, Query};
 use crate::store::{Store, MAX_ROWS};
 use crate::tree_ah::TreeAh;
-use crate::{filter, flat, simd};
+use crate::{filter, flat, format, simd};
 
 /// The most dimensions a vector may have.
 pub const MAX_DIMENSIONS: usize = 1 << 16;
@@ -196,6 +197,7 @@ impl Index {
                 index.tree = Some(TreeAh::train(
                     &index.store,
                     index.config.distance,
+                    index.config.norm == FeatureNorm::UnitL2,
                     leaf_node_embedding_count,
                     index.config.seed,
                 ));
@@ -279,8 +281,8 @@ impl Index {
     /// [`Index::upsert`]); on any error nothing is added.
     pub fn add(&mut self, examples: Vec<Example>) -> Result<()> {
         let vectors = self.prepare(&examples, false)?;
-        self.ensure_tree();
         self.insert_prepared(&examples, &vectors);
+        self.ensure_tree();
         Ok(())
     }
 
@@ -293,8 +295,8 @@ impl Index {
                 self.store.delete(row);
             }
         }
-        self.ensure_tree();
         self.insert_prepared(&examples, &vectors);
+        self.ensure_tree();
         Ok(())
     }
 
@@ -326,6 +328,7 @@ impl Index {
                 self.tree = Some(TreeAh::train(
                     &self.store,
                     self.config.distance,
+                    self.config.norm == FeatureNorm::UnitL2,
                     leaf_node_embedding_count,
                     self.config.seed,
                 ));
@@ -338,6 +341,19 @@ impl Index {
     pub fn retrain(&mut self) {
         self.tree = None;
         self.ensure_tree();
+    }
+
+    /// Saves the index to `path` (format in the `format` module): live examples only, to a
+    /// temporary file that is synced and renamed over `path`.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        format::save(self, path.as_ref())
+    }
+
+    /// Loads an index saved by [`Index::save`]. The file is memory-mapped and its vectors
+    /// are read in place until the index is first changed. A truncated, corrupt or foreign
+    /// file is a [`NeighborsError::Corrupt`] error naming what is wrong.
+    pub fn load(path: impl AsRef<Path>) -> Result<Index> {
+        format::load(path.as_ref())
     }
 
     /// The nearest examples to `query`, nearest first, ties broken by id.

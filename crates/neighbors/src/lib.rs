@@ -40,6 +40,7 @@ mod error;
 mod example;
 mod filter;
 mod flat;
+pub mod format;
 mod index;
 mod kmeans;
 mod mapped;

@@ -181,10 +181,6 @@ impl Store {
         self.tags.get(row).copied().unwrap_or(NO_TAG)
     }
 
-    pub(crate) fn tags(&self) -> &[u32] {
-        &self.tags
-    }
-
     pub(crate) fn attrs(&self, row: usize) -> &[Attr] {
         let end = self.attr_ends.get(row).copied().unwrap_or(0) as usize;
         let start = if row == 0 {

@@ -8,7 +8,7 @@
 //! partitions and codes are built on unit-length copies of the vectors.
 //!
 //! **Search.** Partitions are ranked by their centroid's distance to the query (inner product
-//! for `DotProduct`/`Cosine`, Euclidean otherwise) and the nearest
+//! for `DotProduct` over vectors of any length, Euclidean otherwise) and the nearest
 //! `⌈fraction_leaf_nodes_to_search × partitions⌉` are scanned. A per-query lookup table
 //! turns codes into approximate distances:
 //! - `DotProduct`: −q·c − Σₛ q̃ₛ·r̃ₛ — one table for all partitions plus a per-partition bias;
@@ -61,6 +61,11 @@ pub(crate) struct Partition {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct TreeAh {
     pub(crate) measure: DistanceMeasure,
+    /// Whether every vector has unit length (feature norm `UnitL2`, or `Cosine`): partitions
+    /// are then ranked by Euclidean distance even for `DotProduct`, which ranks the
+    /// partitions holding the nearest vectors higher than the inner product with the
+    /// (shorter) centroids does.
+    pub(crate) unit_vectors: bool,
     pub(crate) dims: usize,
     /// Partition centroids, row-major.
     pub(crate) centroids: Vec<f32>,
@@ -88,6 +93,7 @@ impl TreeAh {
     pub(crate) fn train(
         store: &Store,
         measure: DistanceMeasure,
+        unit_vectors: bool,
         leaf_node_embedding_count: usize,
         seed: u64,
     ) -> TreeAh {
@@ -139,6 +145,7 @@ impl TreeAh {
 
         let mut tree = TreeAh {
             measure,
+            unit_vectors: unit_vectors || measure == DistanceMeasure::Cosine,
             dims,
             centroids,
             centroid_norms,
@@ -149,6 +156,19 @@ impl TreeAh {
             tree.insert(r as u32, store.vector(r));
         }
         tree
+    }
+
+    /// The same trained structure with empty partitions.
+    pub(crate) fn clone_without_partitions(&self) -> TreeAh {
+        TreeAh {
+            measure: self.measure,
+            unit_vectors: self.unit_vectors,
+            dims: self.dims,
+            centroids: self.centroids.clone(),
+            centroid_norms: self.centroid_norms.clone(),
+            pq: self.pq.clone(),
+            partitions: vec![Partition::default(); self.partitions.len()],
+        }
     }
 
     pub(crate) fn partitions(&self) -> usize {
@@ -271,10 +291,8 @@ impl TreeAh {
             .enumerate()
             .map(|(p, c)| {
                 let d = match measure {
-                    DistanceMeasure::DotProduct | DistanceMeasure::Cosine => -simd::dot(&q, c),
-                    DistanceMeasure::SquaredL2 | DistanceMeasure::L1 => {
-                        self.centroid_norms[p] - 2.0 * simd::dot(&q, c)
-                    }
+                    DistanceMeasure::DotProduct if !self.unit_vectors => -simd::dot(&q, c),
+                    _ => self.centroid_norms[p] - 2.0 * simd::dot(&q, c),
                 };
                 (d, p as u32)
             })
@@ -367,6 +385,7 @@ mod tests {
         };
         let mut t = TreeAh {
             measure: DistanceMeasure::DotProduct,
+            unit_vectors: false,
             dims: 6,
             centroids: vec![0.0; 6],
             centroid_norms: vec![0.0],

@@ -209,7 +209,8 @@ fn filters_and_crowding_match_the_reference() {
         })
         .collect();
     let queries = clustered(10, 16, 10, 0.3, 7);
-    let filters: Vec<Box<dyn Fn(Query<'_>) -> Query<'_>>> = vec![
+    type Shape = Box<dyn Fn(Query<'_>) -> Query<'_>>;
+    let filters: Vec<Shape> = vec![
         Box::new(|q| q),
         Box::new(|q| q.restrict(TokenRestrict::allow("pos", ["noun"]))),
         Box::new(|q| {

@@ -4,4 +4,5 @@ mod brute_force;
 mod common;
 mod filters;
 mod incremental;
+mod persistence;
 mod tree_ah;

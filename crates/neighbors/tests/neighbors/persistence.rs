@@ -1,0 +1,190 @@
+//! Saving and loading: round trips, and truncated or corrupt files refused whole.
+
+use std::path::Path;
+
+use prism_neighbors::format::{FORMAT_VERSION, MAGIC};
+use prism_neighbors::{
+    Algorithm, DistanceMeasure, Example, FeatureNorm, Index, IndexConfig, NeighborsError,
+    NumericOp, NumericValue, Query, TokenRestrict,
+};
+
+use crate::common::clustered;
+
+fn rich_examples(n: usize, dims: usize, seed: u64) -> Vec<Example> {
+    clustered(n, dims, 5, 0.2, seed)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut e = Example::new(format!("id-{i}"), v)
+                .with_tokens("pos", [["noun", "verb"][i % 2]])
+                .with_number("n", NumericValue::Int(i as i64))
+                .with_number("x", NumericValue::Double(i as f64 / 3.0));
+            if i % 3 == 0 {
+                e = e.with_crowding_tag(format!("t{}", i % 7));
+            }
+            if i % 5 == 0 {
+                e.restricts.push(TokenRestrict::deny("pos", ["adj"]));
+                e = e.with_number("f", NumericValue::Float(0.5));
+            }
+            e
+        })
+        .collect()
+}
+
+fn configs(dims: usize) -> Vec<IndexConfig> {
+    let mut out = Vec::new();
+    for measure in [
+        DistanceMeasure::SquaredL2,
+        DistanceMeasure::L1,
+        DistanceMeasure::DotProduct,
+        DistanceMeasure::Cosine,
+    ] {
+        out.push(
+            IndexConfig::new(dims)
+                .distance(measure)
+                .algorithm(Algorithm::BruteForce),
+        );
+        out.push(
+            IndexConfig::new(dims)
+                .distance(measure)
+                .norm(FeatureNorm::UnitL2)
+                .algorithm(Algorithm::TreeAh {
+                    leaf_node_embedding_count: 40,
+                    fraction_leaf_nodes_to_search: 0.3,
+                    approximate_neighbors_count: 30,
+                }),
+        );
+    }
+    out
+}
+
+fn answers(index: &Index, queries: &[Vec<f32>]) -> Vec<Vec<prism_neighbors::Neighbor>> {
+    queries
+        .iter()
+        .flat_map(|q| {
+            [
+                Query::new(q, 7),
+                Query::new(q, 7)
+                    .restrict(TokenRestrict::allow("pos", ["verb"]))
+                    .crowding(1),
+                Query::new(q, 7).numeric("n", NumericOp::Less, NumericValue::Int(100)),
+            ]
+        })
+        .map(|q| index.search(&q).unwrap())
+        .collect()
+}
+
+#[test]
+fn round_trip_gives_the_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let ex = rich_examples(400, 10, 31);
+    let queries = clustered(5, 10, 5, 0.3, 32);
+    for (i, config) in configs(10).into_iter().enumerate() {
+        let mut index = Index::build(config.clone(), ex.clone()).unwrap();
+        index.delete(&["id-3", "id-4", "id-399"]);
+        index
+            .add(vec![Example::new("late", queries[0].clone())])
+            .unwrap();
+        let path = dir.path().join(format!("index-{i}.prism"));
+        index.save(&path).unwrap();
+        let loaded = Index::load(&path).unwrap();
+        assert_eq!(loaded.config(), &config);
+        assert_eq!(loaded.len(), 398);
+        assert!(loaded.stats().mapped);
+        assert_eq!(loaded.stats().deleted, 0);
+        assert_eq!(loaded.stats().partitions, index.stats().partitions);
+        assert!(!loaded.contains("id-3") && loaded.contains("late"));
+        for id in ["id-0", "id-10", "id-398", "late"] {
+            assert_eq!(loaded.get(id), index.get(id), "{id}");
+        }
+        assert_eq!(
+            answers(&loaded, &queries),
+            answers(&index, &queries),
+            "config {config:?}"
+        );
+
+        // A loaded index keeps changing and saving.
+        let mut loaded = loaded;
+        loaded
+            .add(vec![Example::new("later", queries[1].clone())])
+            .unwrap();
+        assert!(!loaded.stats().mapped);
+        loaded.save(&path).unwrap();
+        assert_eq!(Index::load(&path).unwrap().len(), 399);
+    }
+    // No temporary file is left behind.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| n.starts_with("index-")), "{names:?}");
+}
+
+fn corrupt_reason(path: &Path) -> String {
+    match Index::load(path) {
+        Err(NeighborsError::Corrupt { reason, .. }) => reason,
+        Err(other) => panic!("expected Corrupt, got {other}"),
+        Ok(_) => panic!("a damaged file loaded"),
+    }
+}
+
+#[test]
+fn damaged_files_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("good.prism");
+    let config = IndexConfig::new(6).algorithm(Algorithm::TreeAh {
+        leaf_node_embedding_count: 20,
+        fraction_leaf_nodes_to_search: 0.5,
+        approximate_neighbors_count: 10,
+    });
+    Index::build(config, rich_examples(100, 6, 33))
+        .unwrap()
+        .save(&path)
+        .unwrap();
+    let good = std::fs::read(&path).unwrap();
+    let bad = dir.path().join("bad.prism");
+
+    // Every truncation, at a spread of lengths.
+    for len in (0..good.len()).step_by(97).chain([good.len() - 1, 63, 64]) {
+        std::fs::write(&bad, &good[..len]).unwrap();
+        let reason = corrupt_reason(&bad);
+        assert!(
+            reason.contains("truncated") || reason.contains("past the end"),
+            "length {len}: {reason}"
+        );
+    }
+    // A flipped bit anywhere is caught by a checksum (or, in the magic/version, by name).
+    for at in (0..good.len()).step_by(13) {
+        let mut b = good.clone();
+        b[at] ^= 0x10;
+        std::fs::write(&bad, &b).unwrap();
+        let reason = corrupt_reason(&bad);
+        assert!(
+            reason.contains("CRC")
+                || reason.contains("magic")
+                || reason.contains("version")
+                || reason.contains("bytes")
+                || reason.contains("padding"),
+            "byte {at}: {reason}"
+        );
+    }
+    // Named failures.
+    let mut b = good.clone();
+    b[..8].copy_from_slice(b"NOTPRISM");
+    std::fs::write(&bad, &b).unwrap();
+    assert!(corrupt_reason(&bad).contains("magic"));
+    let mut b = good.clone();
+    b[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    std::fs::write(&bad, &b).unwrap();
+    assert!(corrupt_reason(&bad).contains("version 2"));
+    let mut b = good.clone();
+    b.extend_from_slice(&[0; 10]);
+    std::fs::write(&bad, &b).unwrap();
+    assert!(corrupt_reason(&bad).contains("bytes"));
+    assert_eq!(&good[..8], &MAGIC);
+    // A missing file is an I/O error, not a corrupt one.
+    assert!(matches!(
+        Index::load(dir.path().join("absent")),
+        Err(NeighborsError::Io { .. })
+    ));
+}
