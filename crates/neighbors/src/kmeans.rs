@@ -10,10 +10,23 @@ use crate::simd;
 #[inline]
 pub(crate) fn nearest(centroids: &[f32], norms: &[f32], dims: usize, x: &[f32]) -> (usize, f32) {
     let mut best = (0usize, f32::INFINITY);
-    for (j, (c, n)) in centroids.chunks_exact(dims).zip(norms).enumerate() {
-        let d = n - 2.0 * simd::dot(x, c);
-        if d < best.1 {
-            best = (j, d);
+    let k = norms.len().min(centroids.len() / dims.max(1));
+    let c = |j: usize| &centroids[j * dims..(j + 1) * dims];
+    let mut j = 0;
+    while j + 4 <= k {
+        let d = simd::dot4(x, [c(j), c(j + 1), c(j + 2), c(j + 3)]);
+        for t in 0..4 {
+            let v = norms[j + t] - 2.0 * d[t];
+            if v < best.1 {
+                best = (j + t, v);
+            }
+        }
+        j += 4;
+    }
+    for (j, n) in norms.iter().enumerate().take(k).skip(j) {
+        let v = n - 2.0 * simd::dot(x, c(j));
+        if v < best.1 {
+            best = (j, v);
         }
     }
     best
@@ -24,9 +37,26 @@ pub(crate) fn row_norms(rows: &[f32], dims: usize) -> Vec<f32> {
     rows.chunks_exact(dims).map(|c| simd::dot(c, c)).collect()
 }
 
+/// How the first centroids are chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Init {
+    /// k-means++: each next centroid drawn with probability ∝ squared distance (costs about
+    /// one Lloyd iteration).
+    PlusPlus,
+    /// `k` distinct points drawn uniformly (as faiss does).
+    Random,
+}
+
 /// Trains `k` centroids on `n = data.len() / dims` points (`k` is lowered to `n` if
 /// larger). Returns the centroids, row-major.
-pub(crate) fn train(data: &[f32], dims: usize, k: usize, iterations: usize, seed: u64) -> Vec<f32> {
+pub(crate) fn train(
+    data: &[f32],
+    dims: usize,
+    k: usize,
+    iterations: usize,
+    init: Init,
+    seed: u64,
+) -> Vec<f32> {
     let n = data.len() / dims;
     let k = k.min(n).max(1);
     if n == 0 {
@@ -35,9 +65,15 @@ pub(crate) fn train(data: &[f32], dims: usize, k: usize, iterations: usize, seed
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let point = |i: usize| &data[i * dims..(i + 1) * dims];
 
-    // k-means++ seeding: each next centroid is drawn with probability ∝ D(x)².
     let mut centroids = Vec::with_capacity(k * dims);
-    centroids.extend_from_slice(point(rng.random_range(0..n)));
+    if init == Init::Random {
+        for i in rand::seq::index::sample(&mut rng, n, k) {
+            centroids.extend_from_slice(point(i));
+        }
+    } else {
+        centroids.extend_from_slice(point(rng.random_range(0..n)));
+    }
+    // k-means++ seeding: each next centroid is drawn with probability ∝ D(x)².
     let mut d2: Vec<f32> = (0..n)
         .map(|i| simd::l2sq(point(i), &centroids[..dims]))
         .collect();
@@ -119,11 +155,12 @@ mod tests {
             data.extend_from_slice(&[e, e]);
             data.extend_from_slice(&[10.0 + e, 10.0 - e]);
         }
-        let c = train(&data, 2, 2, 5, 1);
+        let c = train(&data, 2, 2, 5, Init::PlusPlus, 1);
         let mut xs: Vec<f32> = c.chunks(2).map(|p| p[0]).collect();
         xs.sort_by(f32::total_cmp);
         assert!(xs[0] < 0.1 && xs[1] > 9.9, "{c:?}");
         // More clusters than points.
-        assert_eq!(train(&data[..4], 2, 8, 3, 1).len(), 4);
+        assert_eq!(train(&data[..4], 2, 8, 3, Init::PlusPlus, 1).len(), 4);
+        assert_eq!(train(&data, 2, 8, 3, Init::Random, 1).len(), 16);
     }
 }

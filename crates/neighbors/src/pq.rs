@@ -8,6 +8,50 @@
 
 use crate::kmeans;
 
+/// Lloyd iterations of each sub-space's k-means.
+const SUB_ITERATIONS: usize = 10;
+
+/// 16 centroids of 2-d points: k-means++ seeding (shared with the partition k-means) then
+/// Lloyd iterations written out for two dimensions, which is what makes training fast.
+/// Fewer distinct points than 16 repeat centroids.
+fn train_subspace(points: &[f32], seed: u64) -> [f32; KSUB * DSUB] {
+    let seeded = kmeans::train(points, DSUB, KSUB, 0, kmeans::Init::PlusPlus, seed);
+    let mut c = [0f32; KSUB * DSUB];
+    for j in 0..KSUB {
+        let src = if (j + 1) * DSUB <= seeded.len() { j } else { 0 };
+        c[j * DSUB] = seeded.get(src * DSUB).copied().unwrap_or(0.0);
+        c[j * DSUB + 1] = seeded.get(src * DSUB + 1).copied().unwrap_or(0.0);
+    }
+    let n = points.len() / DSUB;
+    for _ in 0..SUB_ITERATIONS {
+        let mut sums = [0f64; KSUB * DSUB];
+        let mut counts = [0usize; KSUB];
+        for p in points.chunks_exact(DSUB) {
+            let mut best = (0usize, f32::INFINITY);
+            for j in 0..KSUB {
+                let (dx, dy) = (p[0] - c[j * DSUB], p[1] - c[j * DSUB + 1]);
+                let d = dx * dx + dy * dy;
+                if d < best.1 {
+                    best = (j, d);
+                }
+            }
+            counts[best.0] += 1;
+            sums[best.0 * DSUB] += f64::from(p[0]);
+            sums[best.0 * DSUB + 1] += f64::from(p[1]);
+        }
+        for j in 0..KSUB {
+            if counts[j] > 0 {
+                c[j * DSUB] = (sums[j * DSUB] / counts[j] as f64) as f32;
+                c[j * DSUB + 1] = (sums[j * DSUB + 1] / counts[j] as f64) as f32;
+            }
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    c
+}
+
 /// Dimensions per sub-space.
 pub(crate) const DSUB: usize = 2;
 /// Centroids per sub-space (4-bit codes).
@@ -47,14 +91,8 @@ impl Pq {
                     sub.push(x.get(lo + d).copied().unwrap_or(0.0));
                 }
             }
-            let c = kmeans::train(&sub, DSUB, KSUB, 12, seed ^ (s as u64).wrapping_mul(0x9e37));
-            codebooks[s * KSUB * DSUB..s * KSUB * DSUB + c.len()].copy_from_slice(&c);
-            // Fewer than 16 distinct training points: repeat the first centroid.
-            for j in c.len() / DSUB..KSUB {
-                for d in 0..DSUB {
-                    codebooks[(s * KSUB + j) * DSUB + d] = c.get(d).copied().unwrap_or(0.0);
-                }
-            }
+            let c = train_subspace(&sub, seed ^ (s as u64).wrapping_mul(0x9e37_79b9));
+            codebooks[s * KSUB * DSUB..(s + 1) * KSUB * DSUB].copy_from_slice(&c);
         }
         Pq { dims, m, codebooks }
     }

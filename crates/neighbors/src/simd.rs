@@ -52,6 +52,26 @@ pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_portable(a, b)
 }
 
+/// Inner products of `x` with four equally long slices at once (one load of `x` serves
+/// four products, which makes k-means assignment about twice as fast as four `dot`s).
+#[inline]
+pub(crate) fn dot4(x: &[f32], c: [&[f32]; 4]) -> [f32; 4] {
+    let n = c.iter().fold(x.len(), |n, c| n.min(c.len()));
+    let x = &x[..n];
+    let c = [&c[0][..n], &c[1][..n], &c[2][..n], &c[3][..n]];
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: AVX2 and FMA are present (checked above); all five slices have length `n`.
+        return unsafe { x86::dot4_avx2(x, c) };
+    }
+    [
+        dot_portable(x, c[0]),
+        dot_portable(x, c[1]),
+        dot_portable(x, c[2]),
+        dot_portable(x, c[3]),
+    ]
+}
+
 /// Squared Euclidean distance of two equally long slices.
 #[inline]
 pub(crate) fn l2sq(a: &[f32], b: &[f32]) -> f32 {
@@ -240,6 +260,37 @@ mod x86 {
     }
 
     /// # Safety
+    /// The CPU must support AVX2 and FMA, and every `c[i]` must be as long as `x`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn dot4_avx2(x: &[f32], c: [&[f32]; 4]) -> [f32; 4] {
+        let n = x.len();
+        let px = x.as_ptr();
+        let pc = [c[0].as_ptr(), c[1].as_ptr(), c[2].as_ptr(), c[3].as_ptr()];
+        let mut acc = [_mm256_setzero_ps(); 8];
+        let mut i = 0;
+        while i + 16 <= n {
+            // SAFETY: i + 16 <= n, the length of `x` and of every `c[j]`.
+            unsafe {
+                let x0 = _mm256_loadu_ps(px.add(i));
+                let x1 = _mm256_loadu_ps(px.add(i + 8));
+                for j in 0..4 {
+                    acc[j] = _mm256_fmadd_ps(x0, _mm256_loadu_ps(pc[j].add(i)), acc[j]);
+                    acc[4 + j] = _mm256_fmadd_ps(x1, _mm256_loadu_ps(pc[j].add(i + 8)), acc[4 + j]);
+                }
+            }
+            i += 16;
+        }
+        let mut out = [0f32; 4];
+        for j in 0..4 {
+            out[j] = hsum256(_mm256_add_ps(acc[j], acc[4 + j]));
+            for t in i..n {
+                out[j] += x[t] * c[j][t];
+            }
+        }
+        out
+    }
+
+    /// # Safety
     /// The CPU must support AVX2 and FMA, and `a.len() == b.len()`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn l2sq_avx2(a: &[f32], b: &[f32]) -> f32 {
@@ -386,6 +437,9 @@ mod tests {
             assert!((l1(&a, &b) - l1_portable(&a, &b)).abs() < tol);
             let naive: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
             assert!((dot(&a, &b) - naive).abs() < tol);
+            let four = dot4(&a, [&b, &a, &b, &a]);
+            assert!((four[0] - naive).abs() < tol && (four[2] - naive).abs() < tol);
+            assert!((four[1] - dot_portable(&a, &a)).abs() < tol);
         }
     }
 

@@ -39,7 +39,7 @@ use crate::{flat, kmeans};
 /// The k-means partition step trains on at most this many points per partition.
 pub const TRAIN_SAMPLE_PER_PARTITION: usize = 64;
 /// The quantiser trains on at most this many residuals.
-pub const PQ_TRAIN_SAMPLE: usize = 20_000;
+pub const PQ_TRAIN_SAMPLE: usize = 5_000;
 /// Lloyd iterations of the partition k-means.
 const KMEANS_ITERATIONS: usize = 10;
 /// Filters allowing at most this fraction of rows (or the search fraction, if larger) are
@@ -124,7 +124,14 @@ impl TreeAh {
         for &r in &train_rows {
             train_data.extend(to_space(store.vector(r)));
         }
-        let centroids = kmeans::train(&train_data, dims, k, KMEANS_ITERATIONS, seed);
+        let centroids = kmeans::train(
+            &train_data,
+            dims,
+            k,
+            KMEANS_ITERATIONS,
+            kmeans::Init::PlusPlus,
+            seed,
+        );
         drop(train_data);
         let centroid_norms = kmeans::row_norms(&centroids, dims);
         let k = centroid_norms.len();
@@ -154,6 +161,18 @@ impl TreeAh {
         };
         for &r in &live {
             tree.insert(r as u32, store.vector(r));
+        }
+        if std::env::var("DIAG").is_ok() {
+            let mut sizes: Vec<usize> = tree.partitions.iter().map(|p| p.rows.len()).collect();
+            sizes.sort_unstable();
+            eprintln!(
+                "sizes min {} p10 {} median {} p90 {} max {}",
+                sizes[0],
+                sizes[sizes.len() / 10],
+                sizes[sizes.len() / 2],
+                sizes[sizes.len() * 9 / 10],
+                sizes[sizes.len() - 1]
+            );
         }
         tree
     }

@@ -1,0 +1,200 @@
+//! Benchmark driver for `bench/neighbors/run.py`: builds Prism indexes over the minilm-50k
+//! vectors and prints one JSON object per measured configuration (build time, bytes per
+//! vector, recall@10 against the exact ground truth, queries per second on this thread).
+//!
+//! ```sh
+//! cargo run --release -p prism-neighbors --example bench_minilm -- ../shared/data/minilm-50k
+//! ```
+
+use std::path::Path;
+use std::time::Instant;
+
+use prism_neighbors::{
+    Algorithm, DistanceMeasure, Example, FeatureNorm, Index, IndexConfig, Neighbor, Query,
+};
+
+/// CPU time this thread has used, in seconds (from `/proc/thread-self/schedstat`), so that
+/// timings do not count time the thread waited for a CPU on a busy machine; 0 where the
+/// file does not exist.
+pub(crate) fn thread_cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 * 1e-9)
+}
+
+/// A `.npy` array: its shape and raw little-endian payload.
+fn read_npy(path: &Path) -> Result<(String, Vec<usize>, Vec<u8>), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
+        return Err(format!("{}: not a .npy file", path.display()));
+    }
+    let (header_len, start) = if bytes[6] == 1 {
+        (usize::from(u16::from_le_bytes([bytes[8], bytes[9]])), 10)
+    } else {
+        (
+            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
+            12,
+        )
+    };
+    let header = String::from_utf8_lossy(&bytes[start..start + header_len]).into_owned();
+    let field = |name: &str| -> Result<String, String> {
+        let at = header
+            .find(&format!("'{name}'"))
+            .ok_or_else(|| format!("{}: no {name} in header", path.display()))?;
+        Ok(header[at + name.len() + 3..].trim_start().to_owned())
+    };
+    let descr = field("descr")?;
+    let descr = descr.split('\'').nth(1).unwrap_or("").to_owned();
+    let shape_text = field("shape")?;
+    let inner = &shape_text[1..shape_text.find(')').unwrap_or(1)];
+    let shape = inner
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse::<usize>().map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((descr, shape, bytes[start + header_len..].to_vec()))
+}
+
+pub(crate) fn read_f16(path: &Path) -> Result<(Vec<f32>, usize), String> {
+    let (descr, shape, data) = read_npy(path)?;
+    if descr != "<f2" || shape.len() != 2 {
+        return Err(format!(
+            "{}: expected float16 [n, d], got {descr} {shape:?}",
+            path.display()
+        ));
+    }
+    let v = data
+        .chunks_exact(2)
+        .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+        .collect();
+    Ok((v, shape[1]))
+}
+
+pub(crate) fn read_i32(path: &Path) -> Result<(Vec<i32>, usize), String> {
+    let (descr, shape, data) = read_npy(path)?;
+    if descr != "<i4" || shape.len() != 2 {
+        return Err(format!(
+            "{}: expected int32 [n, k], got {descr} {shape:?}",
+            path.display()
+        ));
+    }
+    let v = data
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok((v, shape[1]))
+}
+
+pub(crate) fn recall_at_10(found: &[Vec<Neighbor>], gt: &[i32], gt_k: usize) -> f64 {
+    let mut hits = 0usize;
+    for (q, got) in found.iter().enumerate() {
+        let truth = &gt[q * gt_k..q * gt_k + 10];
+        hits += got
+            .iter()
+            .filter(|n| n.id.parse::<i32>().is_ok_and(|id| truth.contains(&id)))
+            .count();
+    }
+    hits as f64 / (found.len() * 10) as f64
+}
+
+/// Runs every query once (warm-up), then times the best of 3 passes: returns the answers,
+/// queries per second of thread CPU time and of wall-clock time.
+fn run(
+    index: &Index,
+    queries: &[&[f32]],
+    fraction: f64,
+    candidates: usize,
+) -> (Vec<Vec<Neighbor>>, f64, f64) {
+    let search = |q: &[f32]| {
+        let query = Query::new(q, 10).tuning(fraction, candidates);
+        index.search(&query).unwrap_or_default()
+    };
+    let found: Vec<Vec<Neighbor>> = queries.iter().map(|q| search(q)).collect();
+    let (mut cpu, mut wall) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..3 {
+        let (c0, w0) = (thread_cpu_s(), Instant::now());
+        for q in queries {
+            std::hint::black_box(search(q));
+        }
+        cpu = cpu.min(thread_cpu_s() - c0);
+        wall = wall.min(w0.elapsed().as_secs_f64());
+    }
+    let n = queries.len() as f64;
+    (found, n / cpu, n / wall)
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let dir = Path::new(
+        args.get(1)
+            .map_or("../shared/data/minilm-50k", String::as_str),
+    );
+    let leaf: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(200);
+    let (base, dims) = read_f16(&dir.join("base.f16.npy"))?;
+    let (queries, _) = read_f16(&dir.join("query.f16.npy"))?;
+    let (gt, gt_k) = read_i32(&dir.join("gt_ip_top100.npy"))?;
+    let n = base.len() / dims;
+    let examples: Vec<Example> = base
+        .chunks_exact(dims)
+        .enumerate()
+        .map(|(i, v)| Example::new(i.to_string(), v.to_vec()))
+        .collect();
+    let queries: Vec<&[f32]> = queries.chunks_exact(dims).collect();
+    let tmp = std::env::temp_dir().join(format!("prism-bench-{}.idx", std::process::id()));
+
+    let mut tree_settings = Vec::new();
+    for fraction in [0.06, 0.1, 0.14, 0.18, 0.22, 0.26, 0.3, 0.4, 0.5] {
+        for candidates in [30, 50, 100] {
+            tree_settings.push((fraction, candidates));
+        }
+    }
+    for (name, algorithm, settings) in [
+        (
+            "prism tree-AH",
+            Algorithm::TreeAh {
+                leaf_node_embedding_count: leaf,
+                fraction_leaf_nodes_to_search: 0.05,
+                approximate_neighbors_count: 100,
+            },
+            tree_settings,
+        ),
+        ("prism brute force", Algorithm::BruteForce, vec![(1.0, 10)]),
+    ] {
+        let config = IndexConfig::new(dims)
+            .distance(DistanceMeasure::DotProduct)
+            .norm(FeatureNorm::UnitL2)
+            .algorithm(algorithm);
+        let (c0, w0) = (thread_cpu_s(), Instant::now());
+        let index = Index::build(config, examples.clone()).map_err(|e| e.to_string())?;
+        let (build_cpu, build_wall) = (thread_cpu_s() - c0, w0.elapsed().as_secs_f64());
+        index.save(&tmp).map_err(|e| e.to_string())?;
+        let file_bytes = std::fs::metadata(&tmp).map_err(|e| e.to_string())?.len();
+        let _ = std::fs::remove_file(&tmp);
+        let stats = index.stats();
+        let brute = matches!(algorithm, Algorithm::BruteForce);
+        // Brute force is slow: 500 queries are enough to time it.
+        let qs = if brute { &queries[..500] } else { &queries[..] };
+        for (fraction, candidates) in settings {
+            let (found, qps, qps_wall) = run(&index, qs, fraction, candidates);
+            println!(
+                "{{\"system\": \"{name}\", \"params\": \"{}\", \"recall10\": {:.4}, \"qps\": {:.1}, \"qps_wall\": {:.1}, \"build_s\": {:.3}, \"build_wall_s\": {:.3}, \"bytes_per_vector\": {:.1}, \"heap_bytes_per_vector\": {:.1}, \"partitions\": {}, \"queries\": {}}}",
+                if brute {
+                    "exact".to_owned()
+                } else {
+                    format!("fraction={fraction} candidates={candidates}")
+                },
+                recall_at_10(&found, &gt, gt_k),
+                qps,
+                qps_wall,
+                build_cpu,
+                build_wall,
+                file_bytes as f64 / n as f64,
+                stats.heap_bytes as f64 / n as f64,
+                stats.partitions,
+                qs.len(),
+            );
+        }
+    }
+    Ok(())
+}
