@@ -40,6 +40,19 @@ pub enum ModelError {
     /// Running the graph failed.
     #[error("model execution failed: {0}")]
     Execution(String),
+    /// The gradient pass has no rule for an operator (or for this use of it).
+    #[error("cannot differentiate {op_type} node '{node}': {reason}")]
+    GradientUnsupported {
+        /// The operator type, e.g. `TopK`.
+        op_type: String,
+        /// The node name, or its first output when the node has no name.
+        node: String,
+        /// Why: no rule for the op, or which attribute or input the rule does not handle.
+        reason: String,
+    },
+    /// A gradient request names values the graph lacks or that cannot be differentiated.
+    #[error("invalid gradient request: {0}")]
+    InvalidGradientSpec(String),
     /// A tree ensemble node carries inconsistent attributes.
     #[error("invalid tree ensemble in node '{node}': {message}")]
     InvalidTrees {

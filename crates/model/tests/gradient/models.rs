@@ -1,0 +1,235 @@
+//! Whole models, intermediate `wrt` values (embeddings), and the errors.
+
+use std::path::Path;
+
+use prism_model::gradient::{add_gradients, grad_name, seed_name, GradientSpec};
+use prism_model::{Model, ModelError, OnnxModel, Tensor};
+use prost::Message;
+use tract_onnx::pb;
+
+use crate::harness::{ai, astr, check, check_with, encode, FdStep, Graph, Rng};
+
+fn spec(output: &str, wrt: &[&str]) -> GradientSpec {
+    GradientSpec {
+        output: output.into(),
+        wrt: wrt.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn breast_cancer_mlp_probabilities_wrt_input() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/models/breast_cancer_mlp");
+    let bytes = std::fs::read(dir.join("model.onnx")).unwrap();
+    let model = pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("expected_outputs.json")).unwrap())
+            .unwrap();
+    let rows = 4;
+    let data: Vec<f32> = expected["inputs"]["input"]["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(rows * 30)
+        .map(|v| v.as_f64().unwrap() as f32)
+        .collect();
+    let x = Tensor::f32(vec![rows, 30], data).unwrap();
+    // Step a hundredth of each feature's standard deviation (the model's own scaler), so
+    // tiny and huge raw features are probed alike.
+    let scale = model
+        .graph
+        .as_ref()
+        .unwrap()
+        .initializer
+        .iter()
+        .find(|t| t.name == "scaler_scale")
+        .unwrap();
+    let scale: Vec<f64> = if scale.float_data.is_empty() {
+        scale
+            .raw_data
+            .chunks(4)
+            .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
+            .collect()
+    } else {
+        scale.float_data.iter().map(|v| f64::from(*v)).collect()
+    };
+    assert_eq!(scale.len(), 30);
+    let steps = scale.iter().map(|s| 1e-2 * s).collect();
+    check_with(
+        &model,
+        "probabilities",
+        &["input"],
+        &[x],
+        FdStep::PerFeature(steps),
+    );
+}
+
+/// Token ids select rows of an embedding table; the gradient is taken with respect to the
+/// embedding output, which the rewritten model also exposes.
+#[test]
+fn embedding_output_as_wrt() {
+    let (vocab, dim, len) = (10usize, 4usize, 5usize);
+    let mut r = Rng::new(1);
+    let table = r.vec(vocab * dim, -1.0, 1.0);
+    let w1 = r.vec(dim * 3, -1.0, 1.0);
+    // The part of the model after the embedding, shared by both graphs.
+    let tail = |g: &mut Graph, emb: &str| {
+        let w = g.init(&[dim as i64, 3], &w1);
+        let h = g.op("MatMul", &[emb, &w], vec![]);
+        let h = g.op("Tanh", &[&h], vec![]);
+        let axes = g.init_i64(&[1], &[1]);
+        let m = g.op("ReduceMean", &[&h, &axes], vec![ai("keepdims", 0)]);
+        let p = g.op("Softmax", &[&m], vec![]);
+        g.output_as(&p, "probs");
+    };
+    let mut full = Graph::new(18);
+    let ids = full.input_i64("ids", &[-1, len as i64]);
+    let t = full.init(&[vocab as i64, dim as i64], &table);
+    let emb = full.op("Gather", &[&t, &ids], vec![]);
+    tail(&mut full, &emb);
+    let mut part = Graph::new(18);
+    let e = part.input("e", &[-1, len as i64, dim as i64]);
+    tail(&mut part, &e);
+
+    let batch = 3;
+    let ids_v: Vec<i64> = (0..batch * len).map(|i| (i * 7 % vocab) as i64).collect();
+    let ids_t = Tensor::i64(vec![batch, len], ids_v.clone()).unwrap();
+    let rewritten = add_gradients(&full.model(), &spec("probs", &[&emb])).unwrap();
+    let m = OnnxModel::from_bytes(&encode(&rewritten)).unwrap();
+    let sig = m.signature().clone();
+    let seed = Tensor::f32(vec![batch, 3], r.vec(batch * 3, -1.0, 1.0)).unwrap();
+    let outs = m.forward(&[ids_t, seed.clone()]).unwrap();
+    let emb_v = outs[sig.output_index(&emb).expect("the embedding is exposed")].clone();
+    assert_eq!(emb_v.shape, vec![batch, len, dim]);
+    for (k, &id) in ids_v.iter().enumerate() {
+        let row = &emb_v.as_f32().unwrap()[k * dim..(k + 1) * dim];
+        assert_eq!(row, &table[id as usize * dim..(id as usize + 1) * dim]);
+    }
+    let g_full = outs[sig.output_index(&grad_name(&emb)).unwrap()].clone();
+
+    // The same gradient from the tail graph taking the embedding as its input, which the
+    // finite-difference check covers.
+    check(&part.model(), "probs", &["e"], &[emb_v.clone()]);
+    let rewritten = add_gradients(&part.model(), &spec("probs", &["e"])).unwrap();
+    let m = OnnxModel::from_bytes(&encode(&rewritten)).unwrap();
+    let outs = m.forward(&[emb_v, seed]).unwrap();
+    let g_part = &outs[m.signature().output_index(&grad_name("e")).unwrap()];
+    assert_eq!(g_full.shape, g_part.shape);
+    for (a, b) in g_full
+        .as_f32()
+        .unwrap()
+        .iter()
+        .zip(g_part.as_f32().unwrap())
+    {
+        assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn several_wrt_unused_input_gets_zeros_and_other_outputs_stay() {
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 3]);
+    let z = g.input("z", &[-1, 3]);
+    let y = g.op("Mul", &[&x, &x], vec![]);
+    g.output_as(&y, "y");
+    let other = g.op("Add", &[&z, &x], vec![]);
+    g.output_as(&other, "other");
+    // An integer branch off the differentiated path.
+    g.op("ArgMax", &[&y], vec![ai("axis", 1)]);
+    let model = g.model();
+    let rewritten = add_gradients(&model, &spec("y", &["x", "z"])).unwrap();
+    let m = OnnxModel::from_bytes(&encode(&rewritten)).unwrap();
+    let sig = m.signature().clone();
+    let names: Vec<&str> = sig.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["y", "other", "x__grad", "z__grad"]);
+    let names: Vec<&str> = sig.inputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(names, ["x", "z", seed_name("y").as_str()]);
+    let xv = Tensor::f32(vec![2, 3], vec![1.0, 2.0, 3.0, -1.0, 0.5, 0.0]).unwrap();
+    let zv = Tensor::f32(vec![2, 3], vec![9.0; 6]).unwrap();
+    let seed = Tensor::f32(vec![2, 3], vec![1.0, 1.0, 1.0, 2.0, 2.0, 2.0]).unwrap();
+    let outs = m.forward(&[xv, zv, seed]).unwrap();
+    assert_eq!(outs[2].as_f32().unwrap(), &[2.0, 4.0, 6.0, -4.0, 2.0, 0.0]);
+    assert_eq!(outs[3].as_f32().unwrap(), &[0.0; 6]);
+    assert_eq!(
+        outs[1].as_f32().unwrap(),
+        &[10.0, 11.0, 12.0, 8.0, 9.5, 9.0]
+    );
+}
+
+#[test]
+fn op_without_rule_is_named_in_the_error() {
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 3]);
+    let s = g.op("Sin", &[&x], vec![]);
+    let y = g.op("Relu", &[&s], vec![]);
+    g.output_as(&y, "y");
+    let err = add_gradients(&g.model(), &spec("y", &["x"])).unwrap_err();
+    match &err {
+        ModelError::GradientUnsupported { op_type, node, .. } => {
+            assert_eq!(op_type, "Sin");
+            assert!(node.starts_with("Sin"), "{node}");
+        }
+        other => panic!("unexpected error {other:?}"),
+    }
+    assert!(err.to_string().contains("Sin"), "{err}");
+}
+
+#[test]
+fn unsupported_use_of_an_op_is_explained() {
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 3]);
+    let pads = g.init_i64(&[4], &[0, 1, 0, 1]);
+    let p = g.op("Pad", &[&x, &pads], vec![astr("mode", "reflect")]);
+    g.output_as(&p, "y");
+    let err = add_gradients(&g.model(), &spec("y", &["x"])).unwrap_err();
+    assert!(
+        matches!(&err, ModelError::GradientUnsupported { op_type, reason, .. } if op_type == "Pad" && reason.contains("reflect")),
+        "{err}"
+    );
+}
+
+#[test]
+fn bad_specs_are_rejected() {
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 3]);
+    let ids = g.input_i64("ids", &[-1, 3]);
+    let f = g.op("Cast", &[&ids], vec![ai("to", 1)]);
+    let y = g.op("Mul", &[&x, &f], vec![]);
+    g.output_as(&y, "y");
+    let model = g.model();
+    for s in [
+        spec("nope", &["x"]),
+        spec("y", &["nope"]),
+        spec("y", &["ids"]),
+        spec("y", &[]),
+        spec("y", &["x", "x"]),
+    ] {
+        let err = add_gradients(&model, &s).unwrap_err();
+        assert!(
+            matches!(err, ModelError::InvalidGradientSpec(_)),
+            "{s:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn rewritten_model_round_trips_and_keeps_batch_symbolic() {
+    // One rewritten model serves several batch sizes.
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 4]);
+    let w = g.init(&[4, 2], &[0.5, -1.0, 0.25, 2.0, -0.5, 1.0, 1.5, -2.0]);
+    let h = g.op("MatMul", &[&x, &w], vec![]);
+    let p = g.op("Softmax", &[&h], vec![]);
+    g.output_as(&p, "p");
+    let rewritten = add_gradients(&g.model(), &spec("p", &["x"])).unwrap();
+    let bytes = encode(&rewritten);
+    let again = pb::ModelProto::decode(bytes.as_slice()).unwrap();
+    assert_eq!(again, rewritten);
+    let m = OnnxModel::from_bytes(&bytes).unwrap();
+    for batch in [1usize, 5] {
+        let mut r = Rng::new(batch as u64);
+        let outs = m
+            .forward(&[r.tensor(&[batch, 4]), r.tensor(&[batch, 2])])
+            .unwrap();
+        assert_eq!(outs[1].shape, vec![batch, 4]);
+    }
+}
