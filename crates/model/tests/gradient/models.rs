@@ -108,7 +108,7 @@ fn embedding_output_as_wrt() {
 
     // The same gradient from the tail graph taking the embedding as its input, which the
     // finite-difference check covers.
-    check(&part.model(), "probs", &["e"], &[emb_v.clone()]);
+    check(&part.model(), "probs", &["e"], std::slice::from_ref(&emb_v));
     let rewritten = add_gradients(&part.model(), &spec("probs", &["e"])).unwrap();
     let m = OnnxModel::from_bytes(&encode(&rewritten)).unwrap();
     let outs = m.forward(&[emb_v, seed]).unwrap();
