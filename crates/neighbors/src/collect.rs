@@ -20,6 +20,7 @@ pub(crate) struct TopK<'a> {
     pool: Vec<(f32, u32)>,
     threshold: f32,
     cap: usize,
+    ties_by_id: bool,
 }
 
 impl<'a> TopK<'a> {
@@ -32,7 +33,15 @@ impl<'a> TopK<'a> {
             pool: Vec::with_capacity(cap),
             threshold: f32::INFINITY,
             cap,
+            ties_by_id: true,
         }
+    }
+
+    /// Breaks ties by row number instead of id: cheaper, for candidate stages whose order
+    /// is not returned.
+    pub(crate) fn ties_by_row(mut self) -> Self {
+        self.ties_by_id = false;
+        self
     }
 
     /// Rows farther than this cannot enter the answer.
@@ -51,25 +60,28 @@ impl<'a> TopK<'a> {
         }
     }
 
-    fn order(store: &Store, a: &(f32, u32), b: &(f32, u32)) -> Ordering {
-        a.0.total_cmp(&b.0)
-            .then_with(|| store.id(a.1 as usize).cmp(store.id(b.1 as usize)))
+    fn order(store: Option<&Store>, a: &(f32, u32), b: &(f32, u32)) -> Ordering {
+        a.0.total_cmp(&b.0).then_with(|| match store {
+            Some(s) => s.id(a.1 as usize).cmp(s.id(b.1 as usize)),
+            None => a.1.cmp(&b.1),
+        })
     }
 
     fn compact(&mut self) {
         let store = self.store;
+        let ids = self.ties_by_id.then_some(store);
         match self.crowding {
             None => {
                 if self.pool.len() > self.k && self.k > 0 {
                     self.pool
-                        .select_nth_unstable_by(self.k - 1, |a, b| Self::order(store, a, b));
+                        .select_nth_unstable_by(self.k - 1, |a, b| Self::order(ids, a, b));
                     self.pool.truncate(self.k);
                 } else if self.k == 0 {
                     self.pool.clear();
                 }
             }
             Some(limit) => {
-                self.pool.sort_by(|a, b| Self::order(store, a, b));
+                self.pool.sort_by(|a, b| Self::order(ids, a, b));
                 let mut counts: HashMap<u32, usize> = HashMap::new();
                 let k = self.k;
                 let mut taken = 0;
@@ -102,8 +114,8 @@ impl<'a> TopK<'a> {
     /// The answer, nearest first, ties broken by id.
     pub(crate) fn into_sorted(mut self) -> Vec<(f32, u32)> {
         self.compact();
-        let store = self.store;
-        self.pool.sort_by(|a, b| Self::order(store, a, b));
+        let ids = self.ties_by_id.then_some(self.store);
+        self.pool.sort_by(|a, b| Self::order(ids, a, b));
         self.pool
     }
 }

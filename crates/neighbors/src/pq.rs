@@ -168,14 +168,17 @@ impl Lut {
         }
         let step = if range > 0.0 { range / max_entry } else { 1.0 };
         let inv = 1.0 / step;
-        let bytes = floats
-            .chunks_exact(KSUB)
+        let mut bytes = vec![0u8; m * KSUB];
+        for ((out, t), &lo) in bytes
+            .chunks_exact_mut(KSUB)
+            .zip(floats.chunks_exact(KSUB))
             .zip(&mins)
-            .flat_map(|(t, &lo)| {
-                t.iter()
-                    .map(move |&v| ((v - lo) * inv).round().clamp(0.0, max_entry) as u8)
-            })
-            .collect();
+        {
+            for (o, &v) in out.iter_mut().zip(t) {
+                // Non-negative, so adding 0.5 and truncating rounds to nearest.
+                *o = ((v - lo) * inv + 0.5).min(max_entry) as u8;
+            }
+        }
         Lut { bytes, bias, step }
     }
 }

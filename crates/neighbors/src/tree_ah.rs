@@ -31,7 +31,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::bitset::Bitset;
 use crate::collect::TopK;
 use crate::distance::{normalize, DistanceMeasure};
-use crate::pq::{Lut, Pq, KSUB};
+use crate::pq::{Lut, Pq, DSUB, KSUB};
 use crate::simd::{self, BLOCK};
 use crate::store::Store;
 use crate::{flat, kmeans};
@@ -162,18 +162,6 @@ impl TreeAh {
         for &r in &live {
             tree.insert(r as u32, store.vector(r));
         }
-        if std::env::var("DIAG").is_ok() {
-            let mut sizes: Vec<usize> = tree.partitions.iter().map(|p| p.rows.len()).collect();
-            sizes.sort_unstable();
-            eprintln!(
-                "sizes min {} p10 {} median {} p90 {} max {}",
-                sizes[0],
-                sizes[sizes.len() / 10],
-                sizes[sizes.len() / 2],
-                sizes[sizes.len() * 9 / 10],
-                sizes[sizes.len() - 1]
-            );
-        }
         tree
     }
 
@@ -258,15 +246,23 @@ impl TreeAh {
     fn float_lut(&self, q: &[f32], l1: bool) -> Vec<f32> {
         let m = self.pq.m;
         let mut lut = vec![0f32; m * KSUB];
-        for s in 0..m {
-            let qs = self.pq.part(q, s);
-            for j in 0..KSUB {
-                let c = self.pq.centroid(s, j);
-                lut[s * KSUB + j] = if l1 {
-                    qs.iter().zip(c).map(|(a, b)| (a - b).abs()).sum()
-                } else {
-                    -qs.iter().zip(c).map(|(a, b)| a * b).sum::<f32>()
-                };
+        // Sub-spaces of DSUB = 2 dimensions; a missing second (odd `dims`) or a padding
+        // sub-space reads as 0, as its codebook entries are 0 there too.
+        for ((s, out), book) in lut
+            .chunks_exact_mut(KSUB)
+            .enumerate()
+            .zip(self.pq.codebooks.chunks_exact(KSUB * DSUB))
+        {
+            let q0 = q.get(s * DSUB).copied().unwrap_or(0.0);
+            let q1 = q.get(s * DSUB + 1).copied().unwrap_or(0.0);
+            if l1 {
+                for (o, c) in out.iter_mut().zip(book.chunks_exact(DSUB)) {
+                    *o = (q0 - c[0]).abs() + (q1 - c[1]).abs();
+                }
+            } else {
+                for (o, c) in out.iter_mut().zip(book.chunks_exact(DSUB)) {
+                    *o = -(q0 * c[0] + q1 * c[1]);
+                }
             }
         }
         lut
@@ -303,15 +299,27 @@ impl TreeAh {
 
         let dims = self.dims;
         let q = self.space(query);
-        // Rank partitions.
-        let mut order: Vec<(f32, u32)> = self
-            .centroids
-            .chunks_exact(dims)
+        // q·c for every centroid, four at a time; partitions are ranked from it.
+        let mut qc = vec![0f32; nparts];
+        let c = |p: usize| &self.centroids[p * dims..(p + 1) * dims];
+        let mut p = 0;
+        while p + 4 <= nparts {
+            qc[p..p + 4].copy_from_slice(&simd::dot4(&q, [c(p), c(p + 1), c(p + 2), c(p + 3)]));
+            p += 4;
+        }
+        for (p, v) in qc.iter_mut().enumerate().skip(p) {
+            *v = simd::dot(&q, c(p));
+        }
+        let by_inner_product = measure == DistanceMeasure::DotProduct && !self.unit_vectors;
+        let mut order: Vec<(f32, u32)> = qc
+            .iter()
+            .zip(&self.centroid_norms)
             .enumerate()
-            .map(|(p, c)| {
-                let d = match measure {
-                    DistanceMeasure::DotProduct if !self.unit_vectors => -simd::dot(&q, c),
-                    _ => self.centroid_norms[p] - 2.0 * simd::dot(&q, c),
+            .map(|(p, (&qc, &norm))| {
+                let d = if by_inner_product {
+                    -qc
+                } else {
+                    norm - 2.0 * qc
                 };
                 (d, p as u32)
             })
@@ -326,7 +334,7 @@ impl TreeAh {
         // Quantised distances can misorder rows of one tag, so the candidate stage keeps more
         // rows per tag than the answer may hold.
         let approx_crowding = crowding.map(|c| c.saturating_mul(2).max(candidates / k.max(1)));
-        let mut approx = TopK::new(store, candidates, approx_crowding);
+        let mut approx = TopK::new(store, candidates, approx_crowding).ties_by_row();
         let l1 = measure == DistanceMeasure::L1;
         let shared_lut = (!l1).then(|| Lut::quantize(&self.float_lut(&q, false), self.pq.m));
         let q_sq = query_norm * query_norm;
@@ -352,12 +360,9 @@ impl TreeAh {
             };
             // approx = base + scale × Σ bytes (+ ‖x‖² for SquaredL2).
             let (base, scale) = match measure {
-                DistanceMeasure::DotProduct => (-simd::dot(&q, centroid) + lut.bias, lut.step),
-                DistanceMeasure::Cosine => (1.0 - simd::dot(&q, centroid) + lut.bias, lut.step),
-                DistanceMeasure::SquaredL2 => (
-                    q_sq - 2.0 * simd::dot(&q, centroid) + 2.0 * lut.bias,
-                    2.0 * lut.step,
-                ),
+                DistanceMeasure::DotProduct => (-qc[p] + lut.bias, lut.step),
+                DistanceMeasure::Cosine => (1.0 - qc[p] + lut.bias, lut.step),
+                DistanceMeasure::SquaredL2 => (q_sq - 2.0 * qc[p] + 2.0 * lut.bias, 2.0 * lut.step),
                 DistanceMeasure::L1 => (lut.bias, lut.step),
             };
             let blocks = part.rows.len().div_ceil(BLOCK);

@@ -173,3 +173,28 @@ fn empty_index_returns_nothing() {
             .is_empty());
     }
 }
+
+#[test]
+fn batches_match_single_searches() {
+    let data = clustered(700, 21, 8, 0.3, 13);
+    let queries = clustered(9, 21, 8, 0.4, 14);
+    let ex = examples(&data);
+    for measure in MEASURES {
+        let mut index = Index::build(brute(21, measure, FeatureNorm::None), ex.clone()).unwrap();
+        index.delete(&["3", "500"]);
+        let mut batch: Vec<Query<'_>> = queries.iter().map(|q| Query::new(q, 10)).collect();
+        batch[2] = Query::new(&queries[2], 5).crowding(1);
+        batch[4] = Query::new(&queries[4], 5)
+            .restrict(prism_neighbors::TokenRestrict::allow("none", ["x"]));
+        let got = index.search_batch(&batch).unwrap();
+        for (q, found) in batch.iter().zip(&got) {
+            let want: Vec<_> = index.search(q).unwrap();
+            assert_eq!(found.len(), want.len());
+            for (a, b) in found.iter().zip(&want) {
+                assert!((a.distance - b.distance).abs() < 1e-3 * (1.0 + b.distance.abs()));
+            }
+        }
+        assert!(got[4].is_empty());
+        assert!(got.iter().flatten().all(|n| n.id != "3" && n.id != "500"));
+    }
+}
