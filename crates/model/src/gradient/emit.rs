@@ -177,6 +177,24 @@ impl<'f> Emitter<'f> {
         Ok(self.mul(x, &zero))
     }
 
+    /// `cond ? a : b` element-wise: `Where` from opset 9, before it
+    /// `a·cond + b·¬cond` with the masks cast to the float type of the graph value `like`.
+    pub(crate) fn select(&mut self, cond: &str, a: &str, b: &str, like: &str) -> Result<String> {
+        if self.opset >= 9 {
+            return Ok(self.op("Where", &[cond, a, b], vec![]));
+        }
+        let dt = self.facts.datum_type(like)?;
+        let to = onnx_type(dt).ok_or_else(|| {
+            ModelError::Prepare(format!("gradient pass: cannot differentiate {dt:?} values"))
+        })?;
+        let not = self.op("Not", &[cond], vec![]);
+        let on = self.cast(cond, to);
+        let off = self.cast(&not, to);
+        let a = self.mul(a, &on);
+        let b = self.mul(b, &off);
+        Ok(self.add(&a, &b))
+    }
+
     /// `Cast(x, to)` with an ONNX data type code.
     pub(crate) fn cast(&mut self, x: &str, to: i32) -> String {
         self.op("Cast", &[x], vec![attr_int("to", to as i64)])

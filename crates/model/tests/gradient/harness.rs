@@ -349,6 +349,7 @@ pub fn check_with(
     let mut all = inputs.to_vec();
     all.push(seed_t);
     let outs = grad_model.forward(&all).expect("gradient model runs");
+    dump(&rewritten, &gsig, &all, &outs);
     // The forward outputs are unchanged.
     let y2 = &outs[gsig.output_index(output).unwrap()];
     assert_eq!(y2.shape, y.shape);
@@ -399,4 +400,54 @@ pub fn check_with(
             );
         }
     }
+}
+
+/// With `PRISM_GRAD_DUMP=DIR`, writes each rewritten model with its inputs and tract's
+/// outputs (`DIR/<test>-<n>.onnx` and `.json`), to replay them on another runtime.
+fn dump(
+    model: &pb::ModelProto,
+    sig: &prism_model::Signature,
+    inputs: &[Tensor],
+    outputs: &[Tensor],
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static COUNT: AtomicUsize = AtomicUsize::new(0);
+    let Ok(dir) = std::env::var("PRISM_GRAD_DUMP") else {
+        return;
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("test")
+        .replace("::", "-");
+    let stem = format!("{dir}/{test}-{}", COUNT.fetch_add(1, Ordering::SeqCst));
+    std::fs::write(format!("{stem}.onnx"), encode(model)).unwrap();
+    let tensor = |t: &Tensor| {
+        let data: Vec<f64> = t
+            .to_f32_vec()
+            .unwrap()
+            .iter()
+            .map(|v| f64::from(*v))
+            .collect();
+        let dtype = if t.as_f32().is_some() {
+            "float32"
+        } else {
+            "int64"
+        };
+        serde_json::json!({"shape": t.shape, "dtype": dtype, "data": data})
+    };
+    let ins: serde_json::Map<String, serde_json::Value> = sig
+        .inputs
+        .iter()
+        .zip(inputs)
+        .map(|(i, t)| (i.name.clone(), tensor(t)))
+        .collect();
+    let outs: serde_json::Map<String, serde_json::Value> = sig
+        .outputs
+        .iter()
+        .zip(outputs)
+        .filter(|(_, t)| t.as_f32().is_some())
+        .map(|(o, t)| (o.name.clone(), tensor(t)))
+        .collect();
+    let doc = serde_json::json!({"inputs": ins, "outputs": outs});
+    std::fs::write(format!("{stem}.json"), doc.to_string()).unwrap();
 }

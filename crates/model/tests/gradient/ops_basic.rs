@@ -284,6 +284,24 @@ fn leaky_relu() {
 }
 
 #[test]
+fn relu_and_leaky_relu_before_where() {
+    // Opset 8 has no Where: the rules select with masks.
+    let mut g = Graph::new(8);
+    let x = g.input("x", &[-1, 6]);
+    let a = g.op("Relu", &[&x], vec![]);
+    let b = g.op("LeakyRelu", &[&x], vec![af("alpha", 0.3)]);
+    let y = g.op("Mul", &[&a, &b], vec![]);
+    let y = g.op("Add", &[&y, &b], vec![]);
+    g.output_as(&y, "y");
+    check(
+        &g.model(),
+        "y",
+        &["x"],
+        &[t(&[B, 6], Rng::new(46).signed(B * 6, 0.05, 1.0))],
+    );
+}
+
+#[test]
 fn sigmoid() {
     unary("Sigmoid", vec![], Rng::new(33).vec(B * 12, -3.0, 3.0));
 }
@@ -412,8 +430,8 @@ fn clip_inputs_and_attributes() {
         })
         .collect();
     check(&g.model(), "y", &["x"], &[t(&[B, 8], vals.clone())]);
-    // opset 6: bounds as attributes.
-    let mut g = Graph::new(6);
+    // opset 10: bounds as attributes.
+    let mut g = Graph::new(10);
     let x = g.input("x", &[-1, 8]);
     let y = g.op("Clip", &[&x], vec![af("min", -0.5), af("max", 0.5)]);
     g.output_as(&y, "y");

@@ -26,7 +26,7 @@ fn relu(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
     let x = s.input(0)?;
     let pos = positive(e, x)?;
     let zero = e.scalar_like(x, 0.0)?;
-    Ok(vec![(0, e.op("Where", &[&pos, s.dy()?, &zero], vec![]))])
+    Ok(vec![(0, e.select(&pos, s.dy()?, &zero, x)?)])
 }
 
 fn leaky_relu(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
@@ -34,7 +34,7 @@ fn leaky_relu(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
     let pos = positive(e, x)?;
     let alpha = e.scalar_like(x, f64::from(s.float("alpha", 0.01)))?;
     let neg = e.mul(dy, &alpha);
-    Ok(vec![(0, e.op("Where", &[&pos, dy, &neg], vec![]))])
+    Ok(vec![(0, e.select(&pos, dy, &neg, x)?)])
 }
 
 /// y = x for x > 0, slope · x otherwise (slope broadcasts to x).
@@ -44,12 +44,12 @@ fn prelu(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
     let mut grads = vec![];
     if s.wants(0) {
         let neg = e.mul(dy, slope);
-        grads.push((0, e.op("Where", &[&pos, dy, &neg], vec![])));
+        grads.push((0, e.select(&pos, dy, &neg, x)?));
     }
     if s.wants(1) {
         let zero = e.scalar_like(x, 0.0)?;
         let dx = e.mul(dy, x);
-        let g = e.op("Where", &[&pos, &zero, &dx], vec![]);
+        let g = e.select(&pos, &zero, &dx, x)?;
         let y_shape = e.facts.shape(s.output(0)?)?.to_vec();
         grads.push((1, e.sum_to(&g, &y_shape, slope)?));
     }
@@ -96,11 +96,11 @@ fn clip(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
     let mut g = dy.to_string();
     if let Some(hi) = hi {
         let above = e.op("Greater", &[x, &hi], vec![]);
-        g = e.op("Where", &[&above, &zero, &g], vec![]);
+        g = e.select(&above, &zero, &g, x)?;
     }
     if let Some(lo) = lo {
         let below = e.op("Less", &[x, &lo], vec![]);
-        g = e.op("Where", &[&below, &zero, &g], vec![]);
+        g = e.select(&below, &zero, &g, x)?;
     }
     Ok(vec![(0, g)])
 }

@@ -335,5 +335,5 @@ fn global_max_pool(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
     let zero = e.scalar_like(x, 0.0)?;
     let shape = e.shape(x);
     let spread = e.op("Expand", &[dy, &shape], vec![]);
-    Ok(vec![(0, e.op("Where", &[&hit, &spread, &zero], vec![]))])
+    Ok(vec![(0, e.select(&hit, &spread, &zero, x)?)])
 }
