@@ -160,8 +160,12 @@ impl Lut {
         let mut range = 0f32;
         let mut mins = vec![0f32; m];
         for (s, t) in floats.chunks_exact(KSUB).enumerate().take(m) {
-            let lo = t.iter().copied().fold(f32::INFINITY, f32::min);
-            let hi = t.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            // Plain comparisons (not f32::min) so that the loop vectorises; entries are finite.
+            let (mut lo, mut hi) = (t[0], t[0]);
+            for &v in &t[1..] {
+                lo = if v < lo { v } else { lo };
+                hi = if v > hi { v } else { hi };
+            }
             mins[s] = lo;
             bias += lo;
             range = range.max(hi - lo);
@@ -175,8 +179,10 @@ impl Lut {
             .zip(&mins)
         {
             for (o, &v) in out.iter_mut().zip(t) {
-                // Non-negative, so adding 0.5 and truncating rounds to nearest.
-                *o = ((v - lo) * inv + 0.5).min(max_entry) as u8;
+                // Non-negative, so adding 0.5 and truncating rounds to nearest; going through
+                // i32 avoids the saturating float-to-u8 conversion, which does not vectorise.
+                let x = ((v - lo) * inv + 0.5).min(max_entry);
+                *o = x as i32 as u8;
             }
         }
         Lut { bytes, bias, step }
