@@ -14,6 +14,12 @@ pub const FD_STEP: f64 = 1e-2;
 /// tiny entries noisy; a wrong rule is off by the gradient's own size).
 pub const GRAD_TOLERANCE: f64 = 1e-3;
 
+/// [`GRAD_TOLERANCE`] for whole networks with Relu and max-pool kinks, whose float32
+/// objective is noisier. With this tolerance, coordinates whose finite differences at
+/// steps h and 2h disagree (a kink lies within the stencil) are skipped, at most a tenth
+/// of them.
+pub const NETWORK_TOLERANCE: f64 = 5e-3;
+
 // ---------------------------------------------------------------- graph builder
 
 /// Builds a ModelProto node by node; graph inputs have a symbolic batch axis `N`.
@@ -329,6 +335,18 @@ pub fn check_with(
     inputs: &[Tensor],
     step: FdStep,
 ) {
+    check_full(model, output, wrt, inputs, step, GRAD_TOLERANCE);
+}
+
+/// [`check`] with an explicit finite-difference step and tolerance.
+pub fn check_full(
+    model: &pb::ModelProto,
+    output: &str,
+    wrt: &[&str],
+    inputs: &[Tensor],
+    step: FdStep,
+    tolerance: f64,
+) {
     let rng_seed = 7;
     let forward = OnnxModel::from_bytes(&encode(model)).expect("forward model loads");
     let sig = forward.signature().clone();
@@ -361,6 +379,8 @@ pub fn check_with(
         let g = g.as_f32().unwrap();
         let x = inputs[wi].as_f32().unwrap().to_vec();
         let mut fd = vec![0f64; x.len()];
+        // |D(h) - D(2h)|: O(h²) where the objective is smooth, large across a kink.
+        let mut kinked = vec![0f64; x.len()];
         for j in 0..x.len() {
             let h = match &step {
                 FdStep::Scaled => FD_STEP * f64::from(x[j].abs()).max(1.0),
@@ -379,26 +399,38 @@ pub fn check_with(
             let d1 = (p1.1 - m1.1) / (p1.0 - m1.0);
             let d2 = (p2.1 - m2.1) / (p2.0 - m2.0);
             fd[j] = (4.0 * d1 - d2) / 3.0;
+            kinked[j] = (d1 - d2).abs();
         }
         let largest = fd.iter().fold(0f64, |m, v| m.max(v.abs()));
         assert!(
             largest > 1e-4,
             "{w}: the numeric gradient is (nearly) zero, the test checks nothing"
         );
+        let mut skipped = 0;
         for j in 0..x.len() {
             let scale = fd[j].abs().max(0.1 * largest);
+            if tolerance >= NETWORK_TOLERANCE && kinked[j] > tolerance * scale {
+                // A Relu or max-pool kink lies within the stencil.
+                skipped += 1;
+                continue;
+            }
             let err = (f64::from(g[j]) - fd[j]).abs();
             assert!(
-                err <= GRAD_TOLERANCE * scale,
+                err <= tolerance * scale,
                 "d{output}/d{w}[{j}]: analytic {} vs numeric {} (error {err:.3e}, allowed {:.3e})\n\
                  analytic {:?}\nnumeric {:?}",
                 g[j],
                 fd[j],
-                GRAD_TOLERANCE * scale,
+                tolerance * scale,
                 g,
                 fd
             );
         }
+        assert!(
+            skipped * 10 <= x.len(),
+            "{w}: {skipped} of {} coordinates sit on kinks",
+            x.len()
+        );
     }
 }
 

@@ -7,7 +7,9 @@ use prism_model::{Model, ModelError, OnnxModel, Tensor};
 use prost::Message;
 use tract_onnx::pb;
 
-use crate::harness::{ai, astr, check, check_with, encode, FdStep, Graph, Rng};
+use crate::harness::{
+    ai, astr, check, check_full, check_with, encode, FdStep, Graph, Rng, NETWORK_TOLERANCE,
+};
 
 fn spec(output: &str, wrt: &[&str]) -> GradientSpec {
     GradientSpec {
@@ -231,5 +233,177 @@ fn rewritten_model_round_trips_and_keeps_batch_symbolic() {
             .forward(&[r.tensor(&[batch, 4]), r.tensor(&[batch, 2])])
             .unwrap();
         assert_eq!(outs[1].shape, vec![batch, 4]);
+    }
+}
+
+fn init_random(g: &mut Graph, dims: &[i64], seed: u64, scale: f64) -> String {
+    let n = dims.iter().product::<i64>() as usize;
+    let v = Rng::new(seed).vec(n, -scale, scale);
+    g.init(dims, &v)
+}
+
+/// A small CNN as torch.onnx exports one: Conv, BatchNormalization, Relu, MaxPool, a
+/// residual block, GlobalAveragePool, Flatten, Gemm, Softmax.
+#[test]
+fn small_resnet_style_cnn() {
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 2, 8, 8]);
+    let w1 = init_random(&mut g, &[4, 2, 3, 3], 1, 0.5);
+    let b1 = init_random(&mut g, &[4], 2, 0.1);
+    let c1 = g.op(
+        "Conv",
+        &[&x, &w1, &b1],
+        vec![crate::harness::aints("pads", &[1, 1, 1, 1])],
+    );
+    let scale = g.init(&[4], &[1.0, 0.8, 1.2, 0.9]);
+    let bias = g.init(&[4], &[0.1, -0.1, 0.0, 0.2]);
+    let mean = g.init(&[4], &[0.0, 0.1, -0.1, 0.05]);
+    let var = g.init(&[4], &[1.0, 0.5, 2.0, 1.5]);
+    let bn = g.op(
+        "BatchNormalization",
+        &[&c1, &scale, &bias, &mean, &var],
+        vec![],
+    );
+    let r1 = g.op("Relu", &[&bn], vec![]);
+    let p1 = g.op(
+        "MaxPool",
+        &[&r1],
+        vec![
+            crate::harness::aints("kernel_shape", &[2, 2]),
+            crate::harness::aints("strides", &[2, 2]),
+        ],
+    );
+    let w2 = init_random(&mut g, &[4, 4, 3, 3], 3, 0.3);
+    let c2 = g.op(
+        "Conv",
+        &[&p1, &w2],
+        vec![crate::harness::aints("pads", &[1, 1, 1, 1])],
+    );
+    let r2 = g.op("Relu", &[&c2], vec![]);
+    let res = g.op("Add", &[&r2, &p1], vec![]);
+    let gap = g.op("GlobalAveragePool", &[&res], vec![]);
+    let flat = g.op("Flatten", &[&gap], vec![]);
+    let wf = init_random(&mut g, &[3, 4], 4, 1.0);
+    let bf = init_random(&mut g, &[3], 5, 0.1);
+    let logits = g.op("Gemm", &[&flat, &wf, &bf], vec![ai("transB", 1)]);
+    g.output_as(&logits, "logits");
+    let probs = g.op("Softmax", &[&logits], vec![]);
+    g.output_as(&probs, "probs");
+    // Logits: probabilities move too little for float32 finite differences.
+    let x = Rng::new(6).tensor(&[2, 2, 8, 8]);
+    check_full(
+        &g.model(),
+        "logits",
+        &["x"],
+        &[x],
+        FdStep::Absolute(4e-3),
+        NETWORK_TOLERANCE,
+    );
+}
+
+/// A transformer-style block: LayerNormalization, self-attention (MatMul, Transpose,
+/// Div, Softmax), a residual, a Gelu MLP written with Erf (as torch exports it).
+#[test]
+fn attention_block() {
+    let (t, d) = (4i64, 6i64);
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, t, d]);
+    let ln_s = g.init(&[d], &Rng::new(1).vec(d as usize, 0.5, 1.5));
+    let ln_b = g.init(&[d], &Rng::new(2).vec(d as usize, -0.1, 0.1));
+    let h = g.op(
+        "LayerNormalization",
+        &[&x, &ln_s, &ln_b],
+        vec![ai("axis", -1)],
+    );
+    let wq = init_random(&mut g, &[d, d], 3, 0.5);
+    let wk = init_random(&mut g, &[d, d], 4, 0.5);
+    let wv = init_random(&mut g, &[d, d], 5, 0.5);
+    let q = g.op("MatMul", &[&h, &wq], vec![]);
+    let k = g.op("MatMul", &[&h, &wk], vec![]);
+    let v = g.op("MatMul", &[&h, &wv], vec![]);
+    let kt = g.op(
+        "Transpose",
+        &[&k],
+        vec![crate::harness::aints("perm", &[0, 2, 1])],
+    );
+    let scores = g.op("MatMul", &[&q, &kt], vec![]);
+    let sqrt_d = g.init(&[], &[(d as f32).sqrt()]);
+    let scaled = g.op("Div", &[&scores, &sqrt_d], vec![]);
+    let attn = g.op("Softmax", &[&scaled], vec![ai("axis", -1)]);
+    let ctx = g.op("MatMul", &[&attn, &v], vec![]);
+    let res = g.op("Add", &[&x, &ctx], vec![]);
+    let w1 = init_random(&mut g, &[d, 8], 6, 0.5);
+    let m1 = g.op("MatMul", &[&res, &w1], vec![]);
+    // gelu(x) = x · 0.5 · (1 + erf(x / √2))
+    let r2 = g.init(&[], &[std::f32::consts::SQRT_2]);
+    let one = g.init(&[], &[1.0]);
+    let half = g.init(&[], &[0.5]);
+    let e = g.op("Div", &[&m1, &r2], vec![]);
+    let e = g.op("Erf", &[&e], vec![]);
+    let e = g.op("Add", &[&e, &one], vec![]);
+    let e = g.op("Mul", &[&m1, &e], vec![]);
+    let gelu = g.op("Mul", &[&e, &half], vec![]);
+    let w2 = init_random(&mut g, &[8, d], 7, 0.5);
+    let m2 = g.op("MatMul", &[&gelu, &w2], vec![]);
+    let out = g.op("Add", &[&res, &m2], vec![]);
+    let pooled = g.op(
+        "ReduceMean",
+        &[&out],
+        vec![crate::harness::aints("axes", &[1]), ai("keepdims", 0)],
+    );
+    let wc = init_random(&mut g, &[d, 2], 8, 1.0);
+    let logits = g.op("MatMul", &[&pooled, &wc], vec![]);
+    let probs = g.op("Softmax", &[&logits], vec![]);
+    g.output_as(&probs, "probs");
+    check(
+        &g.model(),
+        "probs",
+        &["x"],
+        &[Rng::new(9).tensor(&[2, t as usize, d as usize])],
+    );
+}
+
+/// The differentiated value may be an intermediate (here a hidden layer), and a graph
+/// input may be differentiated alongside an intermediate downstream of it.
+#[test]
+fn intermediate_output_and_nested_wrt() {
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 3]);
+    let w = g.init(&[3, 2], &[0.5, -1.0, 1.5, 0.25, -0.5, 2.0]);
+    let h = g.op("MatMul", &[&x, &w], vec![]);
+    let a = g.op("Tanh", &[&h], vec![]);
+    let y = g.op("Mul", &[&a, &a], vec![]);
+    g.output_as(&y, "y");
+    let rewritten = add_gradients(&g.model(), &spec(&a, &[&x, &h])).unwrap();
+    let m = OnnxModel::from_bytes(&encode(&rewritten)).unwrap();
+    let sig = m.signature().clone();
+    let xv = Tensor::f32(vec![1, 3], vec![0.2, -0.4, 0.6]).unwrap();
+    let seed = Tensor::f32(vec![1, 2], vec![1.0, -2.0]).unwrap();
+    let outs = m.forward(&[xv.clone(), seed]).unwrap();
+    let hv = outs[sig.output_index(&h).unwrap()]
+        .as_f32()
+        .unwrap()
+        .to_vec();
+    let gh = outs[sig.output_index(&grad_name(&h)).unwrap()]
+        .as_f32()
+        .unwrap()
+        .to_vec();
+    let gx = outs[sig.output_index(&grad_name(&x)).unwrap()]
+        .as_f32()
+        .unwrap()
+        .to_vec();
+    // d(seed · tanh h)/dh = seed · (1 - tanh²h); dx = W · dh.
+    let want_h: Vec<f32> = hv
+        .iter()
+        .zip([1.0f32, -2.0])
+        .map(|(h, s)| s * (1.0 - h.tanh() * h.tanh()))
+        .collect();
+    for (a, b) in gh.iter().zip(&want_h) {
+        assert!((a - b).abs() < 1e-6, "{gh:?} vs {want_h:?}");
+    }
+    let wv = [[0.5f32, -1.0], [1.5, 0.25], [-0.5, 2.0]];
+    for i in 0..3 {
+        let want = wv[i][0] * want_h[0] + wv[i][1] * want_h[1];
+        assert!((gx[i] - want).abs() < 1e-6, "{gx:?}");
     }
 }
