@@ -4,5 +4,6 @@ mod brute_force;
 mod common;
 mod filters;
 mod incremental;
+mod minilm;
 mod persistence;
 mod tree_ah;
