@@ -185,6 +185,7 @@ impl Index {
             config,
         };
         let prepared = index.prepare(&examples, false)?;
+        index.store.reserve(examples.len());
         for (example, vector) in examples.iter().zip(&prepared) {
             index.store.push(example, vector);
         }
@@ -268,6 +269,7 @@ impl Index {
     }
 
     fn insert_prepared(&mut self, examples: &[Example], vectors: &[Vec<f32>]) {
+        self.store.reserve(examples.len());
         for (example, vector) in examples.iter().zip(vectors) {
             let row = self.store.push(example, vector);
             if let Some(tree) = &mut self.tree {

@@ -89,6 +89,13 @@ impl Strings {
     }
 }
 
+/// The id-table hash of row `r`'s id (used when the table grows).
+fn hash_row(hasher: &DefaultHashBuilder, id_bytes: &[u8], id_ends: &[u64], r: u32) -> u64 {
+    let r = r as usize;
+    let start = if r == 0 { 0 } else { id_ends[r - 1] as usize };
+    hasher.hash_one(std::str::from_utf8(&id_bytes[start..id_ends[r] as usize]).unwrap_or(""))
+}
+
 /// Row storage.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
@@ -210,13 +217,9 @@ impl Store {
         self.id_bytes.extend_from_slice(example.id.as_bytes());
         self.id_ends.push(self.id_bytes.len() as u64);
         let h = self.hasher.hash_one(example.id.as_str());
-        let (ids, hasher) = (&self.id_ends, &self.hasher);
-        let id_bytes = &self.id_bytes;
-        self.id_table.insert_unique(h, row as u32, |&r| {
-            let r = r as usize;
-            let start = if r == 0 { 0 } else { ids[r - 1] as usize };
-            hasher.hash_one(std::str::from_utf8(&id_bytes[start..ids[r] as usize]).unwrap_or(""))
-        });
+        let (ids, id_bytes, hasher) = (&self.id_ends, &self.id_bytes, &self.hasher);
+        self.id_table
+            .insert_unique(h, row as u32, |&r| hash_row(hasher, id_bytes, ids, r));
         self.live.grow(row + 1);
         self.live.insert(row);
         self.live_count += 1;
@@ -250,6 +253,17 @@ impl Store {
         }
         self.attr_ends.push(self.attrs.len() as u32);
         row
+    }
+
+    /// Makes room for `additional` more rows, so that a bulk insert allocates once.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.vectors.to_mut().reserve_exact(additional * self.dims);
+        self.id_ends.reserve_exact(additional);
+        self.tags.reserve_exact(additional);
+        self.attr_ends.reserve_exact(additional);
+        let (ids, id_bytes, hasher) = (&self.id_ends, &self.id_bytes, &self.hasher);
+        self.id_table
+            .reserve(additional, |&r| hash_row(hasher, id_bytes, ids, r));
     }
 
     /// Deletes a live row (a tombstone). Returns false if it was not live.

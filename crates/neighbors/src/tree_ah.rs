@@ -162,6 +162,11 @@ impl TreeAh {
         for &r in &live {
             tree.insert(r as u32, store.vector(r));
         }
+        for p in &mut tree.partitions {
+            p.rows.shrink_to_fit();
+            p.codes.shrink_to_fit();
+            p.sq_norms.shrink_to_fit();
+        }
         tree
     }
 
