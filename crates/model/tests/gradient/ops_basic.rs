@@ -437,3 +437,125 @@ fn clip_inputs_and_attributes() {
     g.output_as(&y, "y");
     check(&g.model(), "y", &["x"], &[t(&[B, 8], vals)]);
 }
+
+#[test]
+fn abs() {
+    unary("Abs", vec![], Rng::new(50).signed(B * 12, 0.05, 1.0));
+}
+
+#[test]
+fn softplus_elu_hard_sigmoid() {
+    unary("Softplus", vec![], Rng::new(51).vec(B * 12, -3.0, 3.0));
+    unary(
+        "Elu",
+        vec![af("alpha", 0.7)],
+        Rng::new(52).signed(B * 12, 0.05, 2.0),
+    );
+    // Keep αx + β away from 0 and 1 (x = ±2.5 with the defaults).
+    let vals: Vec<f32> = Rng::new(53)
+        .vec(B * 12, -4.0, 4.0)
+        .into_iter()
+        .map(|v| {
+            if (v.abs() - 2.5).abs() < 0.1 {
+                v * 0.8
+            } else {
+                v
+            }
+        })
+        .collect();
+    unary("HardSigmoid", vec![], vals);
+}
+
+#[test]
+fn hard_swish() {
+    let mut g = Graph::new(14);
+    let x = g.input("x", &[-1, 3, 4]);
+    let y = g.op("HardSwish", &[&x], vec![]);
+    g.output_as(&y, "y");
+    // Keep x away from the kinks at ±3.
+    let vals: Vec<f32> = Rng::new(54)
+        .vec(B * 12, -5.0, 5.0)
+        .into_iter()
+        .map(|v| {
+            if (v.abs() - 3.0).abs() < 0.1 {
+                v * 0.8
+            } else {
+                v
+            }
+        })
+        .collect();
+    check(&g.model(), "y", &["x"], &[t(&[B, 3, 4], vals)]);
+}
+
+#[test]
+fn max_min_mean_variadic_broadcasting() {
+    for op in ["Max", "Min", "Mean"] {
+        let mut g = Graph::new(13);
+        let x = g.input("x", &[-1, 3, 4]);
+        let z = g.input("z", &[-1, 3, 4]);
+        let w = g.input("w", &[-1, 4]);
+        let b = g.carve(&w, 1, 0, &[4]);
+        let y = g.op(op, &[&x, &z, &b], vec![]);
+        let y = g.op("Mul", &[&y, &x], vec![]);
+        g.output_as(&y, "y");
+        // Distinct values far apart relative to the steps, so the winner never changes.
+        let mut r = Rng::new(55);
+        let mut all = r.distinct(&[B * 12 * 2 + B * 4]).as_f32().unwrap().to_vec();
+        for v in &mut all {
+            *v *= 8.0;
+        }
+        let xs = t(&[B, 3, 4], all[..B * 12].to_vec());
+        let zs = t(&[B, 3, 4], all[B * 12..B * 24].to_vec());
+        let ws = t(&[B, 4], all[B * 24..].to_vec());
+        check(&g.model(), "y", &["x", "z", "w"], &[xs, zs, ws]);
+    }
+}
+
+/// Property: for random shapes and broadcast patterns, every binary op's gradient matches
+/// finite differences for both operands.
+#[test]
+fn broadcasting_property() {
+    let mut r = Rng::new(99);
+    for case in 0..24 {
+        let op = ["Add", "Sub", "Mul", "Div"][case % 4];
+        let rank = 1 + (r.uniform(0.0, 3.0) as usize).min(2);
+        let dims: Vec<i64> = (0..rank).map(|_| 1 + r.uniform(0.0, 3.0) as i64).collect();
+        // The other operand: some leading axes dropped, some axes of size 1.
+        let drop = r.uniform(0.0, rank as f64 + 1.0) as usize;
+        let other: Vec<i64> = dims[drop.min(rank)..]
+            .iter()
+            .map(|&d| if r.uniform(0.0, 1.0) < 0.4 { 1 } else { d })
+            .collect();
+        let mut full = vec![-1i64];
+        full.extend(&dims);
+        let n: i64 = dims.iter().product();
+        let m: i64 = other.iter().product::<i64>().max(1);
+        let mut g = Graph::new(17);
+        let x = g.input("x", &full);
+        let w = g.input("w", &[-1, m]);
+        let b = if other.is_empty() {
+            let s = g.carve(&w, 0, 0, &[1]);
+            let shape = g.init_i64(&[0], &[]);
+            g.op("Reshape", &[&s, &shape], vec![])
+        } else {
+            g.carve(&w, 0, 0, &other)
+        };
+        let swap = r.uniform(0.0, 1.0) < 0.5;
+        let y = if swap {
+            g.op(op, &[&b, &x], vec![])
+        } else {
+            g.op(op, &[&x, &b], vec![])
+        };
+        let y = g.op("Mul", &[&y, &y], vec![]);
+        g.output_as(&y, "y");
+        let xs = t(
+            &[B].iter()
+                .copied()
+                .chain(dims.iter().map(|d| *d as usize))
+                .collect::<Vec<_>>(),
+            r.signed(B * n as usize, 0.5, 1.5),
+        );
+        let ws = t(&[B, m as usize], r.signed(B * m as usize, 0.5, 1.5));
+        check(&g.model(), "y", &["x", "w"], &[xs, ws]);
+    }
+}

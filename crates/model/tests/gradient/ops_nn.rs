@@ -346,3 +346,25 @@ fn max_pool_overlapping_before_opset_16() {
         check_pool(&g.model(), spaced(&[B, 2, 6, 5], 16));
     }
 }
+
+#[test]
+fn instance_normalization() {
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 3, 4, 5]);
+    let scale = g.init(&[3], &[0.5, -1.5, 2.0]);
+    let bias = g.init(&[3], &[0.1, 0.2, -0.3]);
+    let y = g.op(
+        "InstanceNormalization",
+        &[&x, &scale, &bias],
+        vec![af("epsilon", 1e-5)],
+    );
+    let w = weights(&mut g, &[3, 4, 5], 36);
+    let y = g.op("Mul", &[&y, &w], vec![]);
+    square_out(&mut g, &y);
+    check(
+        &g.model(),
+        "y",
+        &["x"],
+        &[Rng::new(37).tensor(&[B, 3, 4, 5])],
+    );
+}

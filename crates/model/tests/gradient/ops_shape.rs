@@ -284,3 +284,52 @@ fn reduce_sum_and_mean() {
     g.output_as(&y, "y");
     check(&g.model(), "y", &["x"], &[x(&[B, 3, 4], 14)]);
 }
+
+#[test]
+fn tile_repeats() {
+    let mut g = Graph::new(17);
+    let xi = g.input("x", &[-1, 2, 3]);
+    let reps = g.init_i64(&[3], &[1, 3, 2]);
+    let t = g.op("Tile", &[&xi, &reps], vec![]);
+    let w = g.init(&[6, 6], &Rng::new(15).vec(36, -1.0, 1.0));
+    let y = g.op("Mul", &[&t, &w], vec![]);
+    let y = g.op("Mul", &[&y, &t], vec![]);
+    g.output_as(&y, "y");
+    check(&g.model(), "y", &["x"], &[x(&[B, 2, 3], 16)]);
+}
+
+#[test]
+fn reduce_max_and_min() {
+    for (opset, keepdims) in [(13, 0), (13, 1), (18, 0)] {
+        for op in ["ReduceMax", "ReduceMin"] {
+            let mut g = Graph::new(opset);
+            let xi = g.input("x", &[-1, 3, 4]);
+            let r = if opset >= 18 {
+                let axes = g.init_i64(&[1], &[-1]);
+                g.op(op, &[&xi, &axes], vec![ai("keepdims", keepdims)])
+            } else {
+                g.op(
+                    op,
+                    &[&xi],
+                    vec![aints("axes", &[-1]), ai("keepdims", keepdims)],
+                )
+            };
+            let y = g.op("Mul", &[&r, &r], vec![]);
+            g.output_as(&y, "y");
+            // Distinct values 0.08 apart: no perturbation changes the extremum.
+            let t = Rng::new(17).distinct(&[B, 3, 4]);
+            let v = t
+                .as_f32()
+                .unwrap()
+                .iter()
+                .map(|v| v * 24.0 * 0.04 * 2.0)
+                .collect();
+            check(
+                &g.model(),
+                "y",
+                &["x"],
+                &[Tensor::f32(vec![B, 3, 4], v).unwrap()],
+            );
+        }
+    }
+}

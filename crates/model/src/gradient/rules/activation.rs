@@ -1,4 +1,5 @@
-//! Activations: Relu, LeakyRelu, PRelu, Sigmoid, Tanh, Clip, Gelu, Softmax, LogSoftmax.
+//! Activations: Relu, LeakyRelu, PRelu, Elu, Sigmoid, Tanh, Softplus, HardSigmoid,
+//! HardSwish, Clip, Gelu, Softmax, LogSoftmax.
 
 use super::{norm_axis, InputGrads, RuleTable, Step};
 use crate::error::Result;
@@ -14,6 +15,10 @@ pub(super) fn register_all(t: &mut RuleTable) {
     t.add("Gelu", gelu);
     t.add("Softmax", softmax);
     t.add("LogSoftmax", log_softmax);
+    t.add("Softplus", softplus);
+    t.add("Elu", elu);
+    t.add("HardSigmoid", hard_sigmoid);
+    t.add("HardSwish", hard_swish);
 }
 
 /// `x > 0` as a boolean value.
@@ -183,4 +188,59 @@ fn log_softmax(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
     let p = e.op("Exp", &[y], vec![]);
     let t = e.mul(&p, &sum);
     Ok(vec![(0, e.sub(dy, &t))])
+}
+
+/// y = ln(1 + eˣ): dx = dy · σ(x).
+fn softplus(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
+    let sig = e.op("Sigmoid", &[s.input(0)?], vec![]);
+    Ok(vec![(0, e.mul(s.dy()?, &sig))])
+}
+
+/// y = x for x > 0, α(eˣ - 1) otherwise: dx = dy for x > 0, dy · (y + α) otherwise.
+fn elu(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
+    let (x, y, dy) = (s.input(0)?, s.output(0)?, s.dy()?);
+    let pos = positive(e, x)?;
+    let alpha = e.scalar_like(x, f64::from(s.float("alpha", 1.0)))?;
+    let ya = e.add(y, &alpha);
+    let neg = e.mul(dy, &ya);
+    Ok(vec![(0, e.select(&pos, dy, &neg, x)?)])
+}
+
+/// dy · α where 0 < αx + β < 1, else 0.
+fn hard_sigmoid_slope(e: &mut Emitter<'_>, x: &str, alpha: f64, beta: f64) -> Result<String> {
+    let a = e.scalar_like(x, alpha)?;
+    let b = e.scalar_like(x, beta)?;
+    let zero = e.scalar_like(x, 0.0)?;
+    let one = e.scalar_like(x, 1.0)?;
+    let ax = e.mul(x, &a);
+    let u = e.add(&ax, &b);
+    let above = e.op("Greater", &[&u, &zero], vec![]);
+    let below = e.op("Less", &[&u, &one], vec![]);
+    let inside = e.op("And", &[&above, &below], vec![]);
+    e.select(&inside, &a, &zero, x)
+}
+
+fn hard_sigmoid(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
+    let x = s.input(0)?;
+    let alpha = f64::from(s.float("alpha", 0.2));
+    let beta = f64::from(s.float("beta", 0.5));
+    let slope = hard_sigmoid_slope(e, x, alpha, beta)?;
+    Ok(vec![(0, e.mul(s.dy()?, &slope))])
+}
+
+/// y = x · hardsigmoid(x) (α = 1/6, β = 1/2): dx = dy · (hardsigmoid(x) + x · slope).
+fn hard_swish(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
+    let x = s.input(0)?;
+    let hs = e.op(
+        "HardSigmoid",
+        &[x],
+        vec![
+            crate::gradient::emit::attr_float("alpha", 1.0 / 6.0),
+            crate::gradient::emit::attr_float("beta", 0.5),
+        ],
+    );
+    let slope = hard_sigmoid_slope(e, x, 1.0 / 6.0, 0.5)?;
+    let xs = e.mul(x, &slope);
+    let d = e.add(&hs, &xs);
+    Ok(vec![(0, e.mul(s.dy()?, &d))])
 }

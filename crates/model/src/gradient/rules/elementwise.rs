@@ -1,5 +1,5 @@
-//! Element-wise arithmetic with numpy broadcasting (Add, Sub, Mul, Div, Pow, Sum) and
-//! element-wise functions (Neg, Exp, Log, Sqrt, Reciprocal, Erf).
+//! Element-wise arithmetic with numpy broadcasting (Add, Sub, Mul, Div, Pow, Sum, Mean,
+//! Max, Min) and element-wise functions (Neg, Abs, Exp, Log, Sqrt, Reciprocal, Erf).
 
 use super::{InputGrads, RuleTable, Step};
 use crate::error::Result;
@@ -18,6 +18,10 @@ pub(super) fn register_all(t: &mut RuleTable) {
     t.add("Sqrt", sqrt);
     t.add("Reciprocal", reciprocal);
     t.add("Erf", erf);
+    t.add("Abs", abs);
+    t.add("Max", max_min);
+    t.add("Min", max_min);
+    t.add("Mean", mean);
 }
 
 /// Sums `g` (shaped like output 0) back to input `ix`'s shape.
@@ -162,4 +166,43 @@ fn erf(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
     let k = e.scalar_like(x, std::f64::consts::FRAC_2_SQRT_PI)?;
     let t = e.mul(&ex, &k);
     Ok(vec![(0, e.mul(s.dy()?, &t))])
+}
+
+/// dx = dy · sign(x) (0 at 0 counts as positive).
+fn abs(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
+    let (x, dy) = (s.input(0)?, s.dy()?);
+    let zero = e.scalar_like(x, 0.0)?;
+    let neg = e.op("Less", &[x, &zero], vec![]);
+    let ndy = e.neg(dy);
+    Ok(vec![(0, e.select(&neg, &ndy, dy, x)?)])
+}
+
+/// Each input receives dy where it equals the result (ties, of probability zero for real
+/// data, each receive it).
+fn max_min(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
+    let (y, dy) = (s.output(0)?, s.dy()?);
+    let zero = e.scalar_like(y, 0.0)?;
+    let mut grads = vec![];
+    for ix in 0..s.node.input.len() {
+        if s.wants(ix) {
+            let hit = e.op("Equal", &[s.input(ix)?, y], vec![]);
+            let g = e.select(&hit, dy, &zero, y)?;
+            grads.push(back(e, s, &g, ix)?);
+        }
+    }
+    Ok(grads)
+}
+
+/// y = (Σ xᵢ) / n: each input receives dy / n.
+fn mean(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
+    let (y, dy) = (s.output(0)?, s.dy()?);
+    let k = e.scalar_like(y, 1.0 / s.node.input.len() as f64)?;
+    let g = e.mul(dy, &k);
+    let mut grads = vec![];
+    for ix in 0..s.node.input.len() {
+        if s.wants(ix) {
+            grads.push(back(e, s, &g, ix)?);
+        }
+    }
+    Ok(grads)
 }

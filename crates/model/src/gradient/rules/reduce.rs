@@ -1,4 +1,4 @@
-//! Reductions: ReduceSum, ReduceMean.
+//! Reductions: ReduceSum, ReduceMean, ReduceMax, ReduceMin.
 
 use super::{norm_axis, InputGrads, RuleTable, Step};
 use crate::error::Result;
@@ -7,6 +7,8 @@ use crate::gradient::emit::{onnx_type, Emitter};
 pub(super) fn register_all(t: &mut RuleTable) {
     t.add("ReduceSum", reduce_sum);
     t.add("ReduceMean", reduce_mean);
+    t.add("ReduceMax", reduce_extremum);
+    t.add("ReduceMin", reduce_extremum);
 }
 
 /// The reduced axes (normalised, sorted), or `None` for the identity
@@ -80,4 +82,23 @@ fn reduce_mean(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
         }
     };
     Ok(vec![(0, e.mul(&g, &scale))])
+}
+
+/// dy flows to the elements equal to the result (ties each receive it). Axes moved to an
+/// input in opset 18.
+fn reduce_extremum(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
+    s.only_wants(&[0])?;
+    let Some(axes) = reduced_axes(e, s, 18)? else {
+        return Ok(vec![(0, s.dy()?.to_string())]);
+    };
+    let (x, y) = (s.input(0)?, s.output(0)?);
+    let g = spread(e, s, &axes)?;
+    let y_kept = if s.int("keepdims", 1) != 0 {
+        y.to_string()
+    } else {
+        e.unsqueeze(y, &axes)
+    };
+    let hit = e.op("Equal", &[x, &y_kept], vec![]);
+    let zero = e.scalar_like(x, 0.0)?;
+    Ok(vec![(0, e.select(&hit, &g, &zero, x)?)])
 }

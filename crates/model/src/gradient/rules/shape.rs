@@ -1,5 +1,5 @@
 //! Data movement: Identity, Dropout, Cast, Flatten, Reshape, Squeeze, Unsqueeze, Transpose,
-//! Concat, Split, Slice, Pad, Gather, Expand, Where.
+//! Concat, Split, Slice, Pad, Gather, Expand, Where, Tile.
 
 use tract_onnx::prelude::Datum;
 
@@ -23,6 +23,7 @@ pub(super) fn register_all(t: &mut RuleTable) {
     t.add("Gather", gather);
     t.add("Expand", expand);
     t.add("Where", where_);
+    t.add("Tile", tile);
 }
 
 /// Slice ends at or past this are "to the end of the axis".
@@ -301,4 +302,36 @@ fn where_(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
         grads.push((2, e.sum_to(&g, &y_shape, s.input(2)?)?));
     }
     Ok(grads)
+}
+
+/// y repeats x `repeats[i]` times along each axis: view dy as [r₀, d₀, r₁, d₁, …] and sum
+/// the repeat axes. At most one axis (the batch) may be symbolic, and it must not repeat.
+fn tile(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
+    s.only_wants(&[0])?;
+    let x = s.input(0)?;
+    let repeats = e
+        .facts
+        .const_i64s(s.input(1)?)
+        .ok_or_else(|| s.unsupported("repeats must be a constant".into()))?;
+    let shape = e.facts.shape(x)?.to_vec();
+    let mut view = vec![];
+    let mut symbolic = 0;
+    for (d, r) in shape.iter().zip(&repeats) {
+        view.push(*r);
+        match d.to_i64() {
+            Ok(d) => view.push(d),
+            Err(_) if *r == 1 => {
+                symbolic += 1;
+                view.push(-1);
+            }
+            Err(_) => return Err(s.unsupported("repeating a symbolic axis".into())),
+        }
+    }
+    if symbolic > 1 {
+        return Err(s.unsupported("several symbolic axes".into()));
+    }
+    let view = e.const_i64(&view);
+    let v = e.op("Reshape", &[s.dy()?, &view], vec![]);
+    let axes: Vec<i64> = (0..repeats.len() as i64).map(|i| 2 * i).collect();
+    Ok(vec![(0, e.reduce_sum(&v, &axes, false))])
 }
