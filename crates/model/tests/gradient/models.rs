@@ -407,3 +407,57 @@ fn intermediate_output_and_nested_wrt() {
         assert!((gx[i] - want).abs() < 1e-6, "{gx:?}");
     }
 }
+
+/// Every op the gradient pass promises (those common exporters emit) has a rule.
+#[test]
+fn supported_ops_cover_the_exporters_list() {
+    let ops = prism_model::gradient::supported_ops();
+    for op in [
+        "Gemm",
+        "MatMul",
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Relu",
+        "Sigmoid",
+        "Tanh",
+        "Softmax",
+        "LogSoftmax",
+        "Exp",
+        "Log",
+        "Identity",
+        "Dropout",
+        "Flatten",
+        "Reshape",
+        "Transpose",
+        "Squeeze",
+        "Unsqueeze",
+        "Concat",
+        "LeakyRelu",
+        "Clip",
+        "Pow",
+        "Sqrt",
+        "Erf",
+        "Gelu",
+        "Conv",
+        "MaxPool",
+        "AveragePool",
+        "GlobalAveragePool",
+        "BatchNormalization",
+        "Gather",
+        "ReduceMean",
+        "ReduceSum",
+        "Slice",
+        "Pad",
+        "Split",
+        "Where",
+        "Expand",
+        "PRelu",
+        "LayerNormalization",
+        "Resize",
+        "ConvTranspose",
+    ] {
+        assert!(ops.contains(&op), "no rule for {op}");
+    }
+}

@@ -173,6 +173,30 @@ fn slice_unit_steps() {
 }
 
 #[test]
+fn slice_any_steps() {
+    // Positive and negative steps (a reversal), several axes, unit-step axes mixed in.
+    // (starts, ends, axes, steps)
+    type Case<'a> = (&'a [i64], &'a [i64], &'a [i64], &'a [i64]);
+    let cases: [Case; 3] = [
+        (&[0, 4], &[6, 0], &[1, 2], &[2, -1]),
+        (&[-1], &[i64::MIN], &[1], &[-1]),
+        (&[1, 0], &[5, 5], &[2, 1], &[3, 1]),
+    ];
+    for (starts, ends, axes, steps) in cases {
+        let mut g = Graph::new(17);
+        let xi = g.input("x", &[-1, 6, 5]);
+        let st = g.init_i64(&[starts.len() as i64], starts);
+        let en = g.init_i64(&[ends.len() as i64], ends);
+        let ax = g.init_i64(&[axes.len() as i64], axes);
+        let sp = g.init_i64(&[steps.len() as i64], steps);
+        let sl = g.op("Slice", &[&xi, &st, &en, &ax, &sp], vec![]);
+        let y = g.op("Mul", &[&sl, &sl], vec![]);
+        g.output_as(&y, "y");
+        check(&g.model(), "y", &["x"], &[x(&[B, 6, 5], 17)]);
+    }
+}
+
+#[test]
 fn pad_constant() {
     // Negative pads (cropping) are handled by the rule but tract cannot run them forward.
     for opset in [9, 17, 18] {

@@ -131,14 +131,19 @@ fn slice(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
             None,
         )
     };
-    let axes = axes.unwrap_or_else(|| (0..starts.len() as i64).collect());
+    let axes: Vec<i64> = axes
+        .unwrap_or_else(|| (0..starts.len() as i64).collect())
+        .into_iter()
+        .map(|a| norm_axis(a, rank))
+        .collect();
+    if let Some(steps) = steps.filter(|st| st.iter().any(|k| *k != 1)) {
+        let g = strided_slice_grad(e, s, &starts, &ends, &axes, &steps)?;
+        return Ok(vec![(0, g)]);
+    }
     let mut pads = vec![0i64; 2 * rank];
     let mut symbolic = vec![];
     for (i, &axis) in axes.iter().enumerate() {
-        let axis = norm_axis(axis, rank) as usize;
-        if steps.as_ref().is_some_and(|st| st[i] != 1) {
-            return Err(s.unsupported("slices with steps other than 1".into()));
-        }
+        let axis = axis as usize;
         let (start, end) = (starts[i], ends[i]);
         match e.facts.dim(x, axis) {
             Ok(d) => {
@@ -175,6 +180,59 @@ fn slice(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
         _ => return Err(s.unsupported("slicing several symbolic axes".into())),
     }
     Ok(vec![(0, g)])
+}
+
+/// Slices with any steps (negative included): scatter dy back one sliced axis at a time,
+/// at the positions the slice took, into zeros shaped like x sliced on the axes not yet
+/// undone. The sliced axes must have fixed sizes.
+fn strided_slice_grad(
+    e: &mut Emitter<'_>,
+    s: &Step<'_>,
+    starts: &[i64],
+    ends: &[i64],
+    axes: &[i64],
+    steps: &[i64],
+) -> Result<String> {
+    let x = s.input(0)?;
+    let rank = e.facts.rank(x)?;
+    let mut g = s.dy()?.to_string();
+    for k in (0..axes.len()).rev() {
+        let (axis, step) = (axes[k], steps[k]);
+        if step == 0 {
+            return Err(s.unsupported("a zero step".into()));
+        }
+        let d = e.facts.dim(x, axis as usize)?;
+        let wrap = |v: i64| if v < 0 { v + d } else { v };
+        let positions: Vec<i64> = if step > 0 {
+            let (start, end) = (wrap(starts[k]).clamp(0, d), wrap(ends[k]).clamp(0, d));
+            (start..end).step_by(step as usize).collect()
+        } else {
+            let (start, end) = (
+                wrap(starts[k]).clamp(0, d - 1),
+                wrap(ends[k]).clamp(-1, d - 1),
+            );
+            let mut p = vec![];
+            let mut i = start;
+            while i > end {
+                p.push(i);
+                i += step;
+            }
+            p
+        };
+        let zeros = if k == 0 {
+            e.zeros_like(x)?
+        } else {
+            let part = e.slice(x, &starts[..k], &ends[..k], &axes[..k], Some(&steps[..k]));
+            e.zeros_like_of(&part, x)?
+        };
+        let mut dims = vec![1i64; rank];
+        dims[axis as usize] = positions.len() as i64;
+        let idx = e.const_i64_shaped(&dims, &positions);
+        let full = e.shape(&g);
+        let idx = e.op("Expand", &[&idx, &full], vec![]);
+        g = e.scatter_add(&zeros, &idx, &g, axis, true)?;
+    }
+    Ok(g)
 }
 
 /// Constant-mode padding: dx = dy cropped back (and zero-padded where the forward pad
