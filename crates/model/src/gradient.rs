@@ -29,6 +29,9 @@
 //! the graph (`Shape`, `Reshape` with `0`), so one rewritten model serves every batch size.
 //! The original nodes are kept unchanged: the new ones are appended after them.
 //!
+//! The pass rewrites the ONNX ModelProto rather than tract's `TypedModel`: the result must
+//! stay a standard ONNX graph so that ONNX Runtime runs it as well as tract.
+//!
 //! Gradients flow only along the data path from the `wrt` values: weights are treated as
 //! constants, and a rule fails with [`ModelError::GradientUnsupported`] when the path runs
 //! through an operand it does not handle (say, convolution weights computed from the input).
@@ -109,7 +112,8 @@ pub fn add_gradients(model: &pb::ModelProto, spec: &GradientSpec) -> Result<pb::
     // Values that depend on a wrt value through float tensors (integer values such as
     // shapes, indices or argmaxes carry no gradient).
     let mut dep: HashSet<&str> = spec.wrt.iter().map(String::as_str).collect();
-    for node in &graph.node {
+    let order = topological_order(graph);
+    for node in order.iter().map(|&i| &graph.node[i]) {
         if node.input.iter().any(|i| dep.contains(i.as_str())) {
             for o in &node.output {
                 // Unknown types count as float: the rules then fail loudly instead of
@@ -126,7 +130,7 @@ pub fn add_gradients(model: &pb::ModelProto, spec: &GradientSpec) -> Result<pb::
     let mut acc = Accumulator::default();
     acc.push(&spec.output, seed.clone());
     let table = rules::table();
-    for node in graph.node.iter().rev() {
+    for node in order.iter().rev().map(|&i| &graph.node[i]) {
         let wants: Vec<bool> = node
             .input
             .iter()
@@ -253,6 +257,49 @@ fn check_spec(graph: &pb::GraphProto, facts: &Facts, spec: &GradientSpec) -> Res
         }
     }
     Ok(())
+}
+
+/// Node indices in a topological order: ONNX requires graphs to be sorted, but tract
+/// accepts unsorted ones, and the backward walk must see every consumer of a value before
+/// its producer. Keeps the file order where it is already valid (Kahn's algorithm taking
+/// the earliest ready node first).
+fn topological_order(graph: &pb::GraphProto) -> Vec<usize> {
+    let mut producer: HashMap<&str, usize> = HashMap::new();
+    for (i, n) in graph.node.iter().enumerate() {
+        for o in n.output.iter().filter(|o| !o.is_empty()) {
+            producer.insert(o, i);
+        }
+    }
+    let mut pending = vec![0usize; graph.node.len()];
+    let mut consumers: Vec<Vec<usize>> = vec![vec![]; graph.node.len()];
+    for (i, n) in graph.node.iter().enumerate() {
+        for input in &n.input {
+            if let Some(&p) = producer.get(input.as_str()) {
+                if p != i {
+                    pending[i] += 1;
+                    consumers[p].push(i);
+                }
+            }
+        }
+    }
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..graph.node.len()).filter(|&i| pending[i] == 0).collect();
+    let mut order = Vec::with_capacity(graph.node.len());
+    while let Some(i) = ready.pop_first() {
+        order.push(i);
+        for &c in &consumers[i] {
+            pending[c] -= 1;
+            if pending[c] == 0 {
+                ready.insert(c);
+            }
+        }
+    }
+    // A cycle (invalid anyway): keep the rest in file order.
+    if order.len() < graph.node.len() {
+        let seen: HashSet<usize> = order.iter().copied().collect();
+        order.extend((0..graph.node.len()).filter(|i| !seen.contains(i)));
+    }
+    order
 }
 
 /// Every value and node name of the graph.

@@ -461,3 +461,17 @@ fn supported_ops_cover_the_exporters_list() {
         assert!(ops.contains(&op), "no rule for {op}");
     }
 }
+
+/// tract runs graphs whose nodes are not sorted; the backward walk sorts them first.
+#[test]
+fn unsorted_graph() {
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 3]);
+    let a = g.op("Tanh", &[&x], vec![]);
+    let b = g.op("Mul", &[&a, &x], vec![]);
+    let c = g.op("Sigmoid", &[&b], vec![]);
+    g.output_as(&c, "y");
+    let mut model = g.model();
+    model.graph.as_mut().unwrap().node.reverse();
+    check(&model, "y", &["x"], &[Rng::new(3).tensor(&[2, 3])]);
+}
