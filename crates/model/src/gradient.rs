@@ -15,7 +15,7 @@
 //!
 //! Seeding with a one-hot row per example gives the gradient of one class score, batched.
 //! Inputs that are not differentiable (token ids) are handled by naming the float tensor
-//! they select (the embedding output) as a `wrt` value.
+//! they select (the embedding output, found by [`embedding_outputs`]) as a `wrt` value.
 //!
 //! # How it works
 //!
@@ -92,6 +92,29 @@ pub fn grad_name(wrt: &str) -> String {
 /// The op types the pass can differentiate, sorted.
 pub fn supported_ops() -> Vec<&'static str> {
     rules::table().op_types()
+}
+
+/// The float tensors that the integer input `input` (token or category ids) selects: the
+/// outputs of the `Gather` nodes whose indices are computed from `input` and whose data
+/// is not, in graph order. Naming them as `wrt` values attributes the ids through their
+/// embeddings.
+pub fn embedding_outputs(model: &pb::ModelProto, input: &str) -> Vec<String> {
+    let Some(graph) = model.graph.as_ref() else {
+        return vec![];
+    };
+    let mut dep: HashSet<&str> = HashSet::from([input]);
+    let mut found = vec![];
+    for node in topological_order(graph).into_iter().map(|i| &graph.node[i]) {
+        let uses = |ix: usize| node.input.get(ix).is_some_and(|i| dep.contains(i.as_str()));
+        if node.op_type == "Gather" && uses(1) && !uses(0) {
+            found.extend(node.output.first().cloned());
+            continue;
+        }
+        if node.input.iter().any(|i| dep.contains(i.as_str())) {
+            dep.extend(node.output.iter().map(String::as_str));
+        }
+    }
+    found
 }
 
 /// Rewrites `model` into one that also outputs the gradients `spec` asks for; see the

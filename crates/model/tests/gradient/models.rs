@@ -95,6 +95,10 @@ fn embedding_output_as_wrt() {
     let batch = 3;
     let ids_v: Vec<i64> = (0..batch * len).map(|i| (i * 7 % vocab) as i64).collect();
     let ids_t = Tensor::i64(vec![batch, len], ids_v.clone()).unwrap();
+    assert_eq!(
+        prism_model::gradient::embedding_outputs(&full.model(), "ids"),
+        vec![emb.clone()]
+    );
     let rewritten = add_gradients(&full.model(), &spec("probs", &[&emb])).unwrap();
     let m = OnnxModel::from_bytes(&encode(&rewritten)).unwrap();
     let sig = m.signature().clone();
