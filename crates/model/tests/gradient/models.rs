@@ -479,3 +479,86 @@ fn unsorted_graph() {
     model.graph.as_mut().unwrap().node.reverse();
     check(&model, "y", &["x"], &[Rng::new(3).tensor(&[2, 3])]);
 }
+
+/// Timing smoke test (run with `--ignored --nocapture`): forward alone and forward plus
+/// backward on a ResNet-style CNN at 64×64, batch 32, as Integrated Gradients drives it.
+#[test]
+#[ignore]
+fn timing_cnn_64() {
+    use crate::harness::aints;
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 3, 64, 64]);
+    let w1 = init_random(&mut g, &[16, 3, 3, 3], 1, 0.3);
+    let c1 = g.op("Conv", &[&x, &w1], vec![aints("pads", &[1, 1, 1, 1])]);
+    let r1 = g.op("Relu", &[&c1], vec![]);
+    let p1 = g.op(
+        "MaxPool",
+        &[&r1],
+        vec![
+            aints("kernel_shape", &[3, 3]),
+            aints("strides", &[2, 2]),
+            aints("pads", &[1, 1, 1, 1]),
+        ],
+    );
+    let w2 = init_random(&mut g, &[16, 16, 3, 3], 2, 0.1);
+    let c2 = g.op("Conv", &[&p1, &w2], vec![aints("pads", &[1, 1, 1, 1])]);
+    let r2 = g.op("Relu", &[&c2], vec![]);
+    let res = g.op("Add", &[&r2, &p1], vec![]);
+    let w3 = init_random(&mut g, &[32, 16, 3, 3], 3, 0.1);
+    let c3 = g.op(
+        "Conv",
+        &[&res, &w3],
+        vec![aints("pads", &[1, 1, 1, 1]), aints("strides", &[2, 2])],
+    );
+    let r3 = g.op("Relu", &[&c3], vec![]);
+    let gap = g.op("GlobalAveragePool", &[&r3], vec![]);
+    let flat = g.op("Flatten", &[&gap], vec![]);
+    let wf = init_random(&mut g, &[32, 10], 4, 0.5);
+    let logits = g.op("MatMul", &[&flat, &wf], vec![]);
+    let probs = g.op("Softmax", &[&logits], vec![]);
+    g.output_as(&probs, "probs");
+    let model = g.model();
+    let fwd = OnnxModel::from_bytes(&encode(&model)).unwrap();
+    let rewritten = add_gradients(&model, &spec("probs", &["x"])).unwrap();
+    let bwd = OnnxModel::from_bytes(&encode(&rewritten)).unwrap();
+    let batch = 32;
+    let xs = Rng::new(1).tensor(&[batch, 3, 64, 64]);
+    let seed = Tensor::f32(vec![batch, 10], vec![0.1; batch * 10]).unwrap();
+    let time = |f: &dyn Fn()| {
+        f();
+        let t = std::time::Instant::now();
+        for _ in 0..5 {
+            f();
+        }
+        t.elapsed().as_secs_f64() / 5.0 * 1e3
+    };
+    let tf = time(&|| {
+        fwd.forward(std::slice::from_ref(&xs)).unwrap();
+    });
+    let tb = time(&|| {
+        bwd.forward(&[xs.clone(), seed.clone()]).unwrap();
+    });
+    eprintln!("batch {batch}: forward {tf:.1} ms, forward+backward {tb:.1} ms");
+}
+
+/// Timing smoke test: tract's Conv against ConvTranspose of the same geometry.
+#[test]
+#[ignore]
+fn timing_conv_vs_conv_transpose() {
+    use crate::harness::aints;
+    for op in ["Conv", "ConvTranspose"] {
+        let mut g = Graph::new(17);
+        let x = g.input("x", &[-1, 16, 32, 32]);
+        let w = init_random(&mut g, &[16, 16, 3, 3], 1, 0.3);
+        let y = g.op(op, &[&x, &w], vec![aints("pads", &[1, 1, 1, 1])]);
+        g.output_as(&y, "y");
+        let m = OnnxModel::from_bytes(&encode(&g.model())).unwrap();
+        let xs = Rng::new(1).tensor(&[32, 16, 32, 32]);
+        m.forward(std::slice::from_ref(&xs)).unwrap();
+        let t = std::time::Instant::now();
+        for _ in 0..5 {
+            m.forward(std::slice::from_ref(&xs)).unwrap();
+        }
+        eprintln!("{op}: {:.1} ms", t.elapsed().as_secs_f64() / 5.0 * 1e3);
+    }
+}

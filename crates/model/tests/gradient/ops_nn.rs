@@ -46,6 +46,30 @@ fn conv_groups_strides_pads_dilations() {
 }
 
 #[test]
+fn conv_unit_strides_groups_dilations_asymmetric_pads() {
+    // Unit strides take the Conv-with-flipped-kernel adjoint.
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 4, 7, 6]);
+    let w = weights(&mut g, &[6, 2, 3, 2], 11);
+    let y = g.op(
+        "Conv",
+        &[&x, &w],
+        vec![
+            ai("group", 2),
+            aints("pads", &[2, 0, 1, 1]),
+            aints("dilations", &[1, 2]),
+        ],
+    );
+    square_out(&mut g, &y);
+    check(
+        &g.model(),
+        "y",
+        &["x"],
+        &[Rng::new(12).tensor(&[B, 4, 7, 6])],
+    );
+}
+
+#[test]
 fn conv_same_padding_and_bias_from_input() {
     for auto_pad in ["SAME_UPPER", "SAME_LOWER", "VALID"] {
         let mut g = Graph::new(17);

@@ -124,8 +124,15 @@ fn conv(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
         if window.output.contains(&0) {
             return Err(s.unsupported("empty output".into()));
         }
-        let attrs = window.adjoint_attrs(s.int("group", 1));
-        grads.push((0, e.op("ConvTranspose", &[dy, w], attrs)));
+        let group = s.int("group", 1);
+        let g = match unit_stride_adjoint(e, s, &window, w, group)? {
+            Some(g) => g,
+            None => {
+                let attrs = window.adjoint_attrs(group);
+                e.op("ConvTranspose", &[dy, w], attrs)
+            }
+        };
+        grads.push((0, g));
     }
     if s.wants(2) {
         let rank = e.facts.rank(s.output(0)?)?;
@@ -134,6 +141,66 @@ fn conv(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
         grads.push((2, e.reduce_sum(dy, &axes, false)));
     }
     Ok(grads)
+}
+
+/// With unit strides the adjoint of a convolution is itself a convolution (a "full"
+/// correlation): dy padded by (dilated kernel - 1 - forward padding) on each side, with the
+/// kernel flipped spatially and its in/out channels swapped within each group. tract runs
+/// Conv about twice as fast as ConvTranspose, and most convolutions have unit strides.
+/// `None` where that does not apply (strides, paddings wider than the kernel, Slice
+/// without steps before opset 10).
+fn unit_stride_adjoint(
+    e: &mut Emitter<'_>,
+    s: &Step<'_>,
+    window: &Window,
+    w: &str,
+    group: i64,
+) -> Result<Option<String>> {
+    let n = window.kernel.len();
+    let spans: Vec<i64> = (0..n)
+        .map(|i| (window.kernel[i] - 1) * window.dilations[i])
+        .collect();
+    let fits = (0..n).all(|i| {
+        window.strides[i] == 1 && window.pad_begin[i] <= spans[i] && window.pad_end[i] <= spans[i]
+    });
+    if !fits || e.opset < 10 {
+        return Ok(None);
+    }
+    let w_shape = e.facts.dims_from(w, 0)?;
+    let (m, cg) = (w_shape[0], w_shape[1]);
+    // [M, C/g, k…] → [g, M/g, C/g, k…] → [g, C/g, M/g, k…] → [C, M/g, k…], flipped.
+    let mut grouped = vec![group, m / group, cg];
+    grouped.extend(&window.kernel);
+    let grouped = e.const_i64(&grouped);
+    let wg = e.op("Reshape", &[w, &grouped], vec![]);
+    let mut perm: Vec<i64> = vec![0, 2, 1];
+    perm.extend(3..3 + n as i64);
+    let wt = e.op("Transpose", &[&wg], vec![attr_ints("perm", &perm)]);
+    let mut merged = vec![group * cg, m / group];
+    merged.extend(&window.kernel);
+    let merged = e.const_i64(&merged);
+    let wm = e.op("Reshape", &[&wt, &merged], vec![]);
+    let spatial: Vec<i64> = (2..2 + n as i64).collect();
+    let flipped = e.slice(
+        &wm,
+        &vec![-1; n],
+        &vec![i64::MIN; n],
+        &spatial,
+        Some(&vec![-1; n]),
+    );
+    // With unit strides the output is input + paddings - span, so these paddings give
+    // back exactly the input's extent.
+    let pads: Vec<i64> = (0..n)
+        .map(|i| spans[i] - window.pad_begin[i])
+        .chain((0..n).map(|i| spans[i] - window.pad_end[i]))
+        .collect();
+    let attrs = vec![
+        attr_ints("kernel_shape", &window.kernel),
+        attr_ints("dilations", &window.dilations),
+        attr_ints("pads", &pads),
+        attr_int("group", group),
+    ];
+    Ok(Some(e.op("Conv", &[s.dy()?, &flipped], attrs)))
 }
 
 /// ConvTranspose is the adjoint of Conv with the same weights and geometry, so
