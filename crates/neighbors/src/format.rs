@@ -21,7 +21,8 @@
 //! 1. **config**: dimensions u32, distance u8 (0 SquaredL2, 1 L1, 2 DotProduct, 3 Cosine),
 //!    norm u8 (0 None, 1 UnitL2), algorithm u8 (0 brute force, 1 tree-AH), tree present u8,
 //!    seed u64, leaf_node_embedding_count u64, fraction_leaf_nodes_to_search f64,
-//!    approximate_neighbors_count u64, rows n u64.
+//!    approximate_neighbors_count u64, rows n u64, spill u8 (1: tree-AH stores each row in
+//!    two partitions).
 //! 2. **ids**: n end offsets u64 into the bytes that follow, then the UTF-8 ids back to back.
 //! 3. **vectors**: n × dimensions f32, row-major (after the feature norm). Mapped, not
 //!    copied, on load.
@@ -33,7 +34,8 @@
 //! 6. **tree** (tree-AH only, once trained): partitions P u32, sub-spaces m u32, P ×
 //!    dimensions f32 centroids, m × 16 × 2 f32 codebooks, then per partition: count c u32,
 //!    c row numbers u32, ⌈c / 32⌉ × m / 2 × 32 bytes of 4-bit codes (the `simd` layout), and
-//!    for SquaredL2 c × f32 squared norms.
+//!    for SquaredL2 c × f32 squared norms. Every row appears in exactly one partition, or
+//!    with spill in one or two.
 //!
 //! A string table is: count u32, count end offsets u64, then the UTF-8 strings back to back.
 //!
@@ -217,6 +219,7 @@ fn encode(index: &Index) -> Vec<(u32, Vec<u8>)> {
     c.0.extend_from_slice(&fraction.to_le_bytes());
     c.u64(approx);
     c.u64(n as u64);
+    c.u8(u8::from(config.spill));
 
     let mut ids = Buf::default();
     let mut end = 0u64;
@@ -526,6 +529,7 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
     let fraction = f64::from_le_bytes(c.take(8)?.try_into().map_err(|_| "config")?);
     let approx = c.usize()?;
     let n = c.usize()?;
+    let spill = c.u8()? != 0;
     c.finish()?;
     let algorithm = match alg {
         0 => Algorithm::BruteForce,
@@ -542,6 +546,7 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
         norm,
         algorithm,
         seed,
+        spill,
     };
     config.validate().map_err(|e| e.to_string())?;
     if n > crate::store::MAX_ROWS {
@@ -715,7 +720,9 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
             return Err("section tree: a centroid is not finite".into());
         }
         let block_bytes = m / 2 * BLOCK;
-        let mut seen = vec![false; n];
+        // Each row is in one partition, or with spilling in one or two.
+        let copies = if spill { 2u8 } else { 1 };
+        let mut seen = vec![0u8; n];
         let mut partitions = Vec::with_capacity(parts);
         for _ in 0..parts {
             let c = r.count(n, "partition size")?;
@@ -725,10 +732,10 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
                 let slot = seen
                     .get_mut(row as usize)
                     .ok_or("section tree: a row number is out of range")?;
-                if *slot {
-                    return Err("section tree: a row is in two partitions".into());
+                if *slot >= copies {
+                    return Err("section tree: a row is in too many partitions".into());
                 }
-                *slot = true;
+                *slot += 1;
                 rows.push(row);
             }
             let codes = r.take(c.div_ceil(BLOCK) * block_bytes)?.to_vec();
@@ -744,12 +751,13 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
             });
         }
         r.finish()?;
-        if seen.iter().any(|s| !s) {
+        if seen.contains(&0) {
             return Err("section tree: a row is in no partition".into());
         }
         let centroid_norms = crate::kmeans::row_norms(&centroids, dims);
         Some(TreeAh {
             measure: distance,
+            spill,
             unit_vectors: norm == FeatureNorm::UnitL2 || distance == DistanceMeasure::Cosine,
             dims,
             centroids,

@@ -59,6 +59,9 @@ pub struct IndexConfig {
     /// Seed of every random choice made while building (k-means), so that one input gives
     /// one index.
     pub seed: u64,
+    /// tree-AH only: also store every vector in a second partition (SOAR spilling; see the
+    /// `tree_ah` module). Default true: about 1.3x faster at equal recall for 6% more memory.
+    pub spill: bool,
 }
 
 impl IndexConfig {
@@ -70,7 +73,14 @@ impl IndexConfig {
             norm: FeatureNorm::default(),
             algorithm: Algorithm::default(),
             seed: 0x5eed,
+            spill: true,
         }
+    }
+
+    /// Turns tree-AH's second assignment on or off (builder style).
+    pub fn spill(mut self, spill: bool) -> Self {
+        self.spill = spill;
+        self
     }
 
     /// Sets the distance measure (builder style).
@@ -199,6 +209,7 @@ impl Index {
                     &index.store,
                     index.config.distance,
                     index.config.norm == FeatureNorm::UnitL2,
+                    index.config.spill,
                     leaf_node_embedding_count,
                     index.config.seed,
                 ));
@@ -331,6 +342,7 @@ impl Index {
                     &self.store,
                     self.config.distance,
                     self.config.norm == FeatureNorm::UnitL2,
+                    self.config.spill,
                     leaf_node_embedding_count,
                     self.config.seed,
                 ));

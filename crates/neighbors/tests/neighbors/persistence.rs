@@ -33,12 +33,15 @@ fn rich_examples(n: usize, dims: usize, seed: u64) -> Vec<Example> {
 
 fn configs(dims: usize) -> Vec<IndexConfig> {
     let mut out = Vec::new();
-    for measure in [
+    for (i, measure) in [
         DistanceMeasure::SquaredL2,
         DistanceMeasure::L1,
         DistanceMeasure::DotProduct,
         DistanceMeasure::Cosine,
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         out.push(
             IndexConfig::new(dims)
                 .distance(measure)
@@ -48,6 +51,7 @@ fn configs(dims: usize) -> Vec<IndexConfig> {
             IndexConfig::new(dims)
                 .distance(measure)
                 .norm(FeatureNorm::UnitL2)
+                .spill(i % 2 == 0)
                 .algorithm(Algorithm::TreeAh {
                     leaf_node_embedding_count: 40,
                     fraction_leaf_nodes_to_search: 0.3,

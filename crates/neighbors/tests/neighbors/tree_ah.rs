@@ -13,22 +13,23 @@ fn recall_at_10_reaches_0_95() {
     let data = clustered(8000, 32, 64, 0.25, 41);
     let queries = clustered(100, 32, 64, 0.3, 42);
     let ex = examples(&data);
-    for (measure, norm) in [
-        (DistanceMeasure::DotProduct, FeatureNorm::None),
-        (DistanceMeasure::DotProduct, FeatureNorm::UnitL2),
-        (DistanceMeasure::SquaredL2, FeatureNorm::None),
-        (DistanceMeasure::Cosine, FeatureNorm::None),
-        (DistanceMeasure::L1, FeatureNorm::None),
+    for (measure, norm, spill) in [
+        (DistanceMeasure::DotProduct, FeatureNorm::None, true),
+        (DistanceMeasure::DotProduct, FeatureNorm::UnitL2, true),
+        (DistanceMeasure::DotProduct, FeatureNorm::UnitL2, false),
+        (DistanceMeasure::SquaredL2, FeatureNorm::None, true),
+        (DistanceMeasure::Cosine, FeatureNorm::None, true),
+        (DistanceMeasure::L1, FeatureNorm::None, true),
     ] {
-        let config =
-            IndexConfig::new(32)
-                .distance(measure)
-                .norm(norm)
-                .algorithm(Algorithm::TreeAh {
-                    leaf_node_embedding_count: 100,
-                    fraction_leaf_nodes_to_search: 0.1,
-                    approximate_neighbors_count: 100,
-                });
+        let config = IndexConfig::new(32)
+            .distance(measure)
+            .norm(norm)
+            .spill(spill)
+            .algorithm(Algorithm::TreeAh {
+                leaf_node_embedding_count: 100,
+                fraction_leaf_nodes_to_search: 0.1,
+                approximate_neighbors_count: 100,
+            });
         let index = Index::build(config, ex.clone()).unwrap();
         assert_eq!(index.stats().partitions, 80);
         let mut total = 0.0;
@@ -40,7 +41,7 @@ fn recall_at_10_reaches_0_95() {
             );
         }
         let r = total / queries.len() as f64;
-        eprintln!("{measure:?} {norm:?}: recall@10 = {r:.3}");
+        eprintln!("{measure:?} {norm:?} spill {spill}: recall@10 = {r:.3}");
         let floor = if measure == DistanceMeasure::L1 {
             0.92
         } else {
