@@ -3,8 +3,9 @@
 Measures, on 50,000 base and 2,000 query MiniLM vectors (384-d, unit norm, inner product):
 recall@10 against the exact ground truth, queries per second on one thread, build time and
 bytes per vector, for
-  - Prism tree-AH (several fractions of leaves searched / candidates re-ordered) and brute
-    force, driven by `crates/neighbors/examples/bench_minilm.rs`;
+  - Prism tree-AH (several fractions of leaves searched / candidates re-ordered; SOAR
+    spilling on, the default, and a few settings with it off) and brute force, driven by
+    `crates/neighbors/examples/bench_minilm.rs`;
   - faiss IVF256,PQ192x4fs (4-bit fast-scan) + exact refine (IndexRefineFlat), several
     nprobe / k_factor, and faiss's exact flat index (IndexFlatIP).
 
@@ -169,7 +170,8 @@ def main():
     def system_rows(prefix):
         return [r for r in rows if r["system"].startswith(prefix)]
 
-    tree, brute = system_rows("prism tree-AH"), system_rows("prism brute")
+    tree = [r for r in rows if r["system"] == "prism tree-AH"]
+    brute = system_rows("prism brute")
     fast, flat = system_rows("faiss IVF"), system_rows("faiss flat")
     summary = []
     for floor in (0.95, 0.99):

@@ -159,30 +159,37 @@ fn main() -> Result<(), String> {
     let tmp = std::env::temp_dir().join(format!("prism-bench-{}.idx", std::process::id()));
 
     let mut tree_settings = Vec::new();
-    for fraction in [0.06, 0.1, 0.14, 0.18, 0.22, 0.26, 0.3, 0.4, 0.5] {
-        for candidates in [30, 50, 100] {
+    for fraction in [
+        0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.18, 0.22, 0.26, 0.3, 0.4, 0.5,
+    ] {
+        for candidates in [30, 50] {
             tree_settings.push((fraction, candidates));
         }
     }
-    for (name, algorithm, settings) in [
+    let tree = Algorithm::TreeAh {
+        leaf_node_embedding_count: leaf,
+        fraction_leaf_nodes_to_search: 0.05,
+        approximate_neighbors_count: 100,
+    };
+    for (name, algorithm, spill, settings) in [
+        ("prism tree-AH", tree, true, tree_settings),
         (
-            "prism tree-AH",
-            Algorithm::TreeAh {
-                leaf_node_embedding_count: leaf,
-                fraction_leaf_nodes_to_search: 0.05,
-                approximate_neighbors_count: 100,
-            },
-            tree_settings,
+            "prism tree-AH, no spill",
+            tree,
+            false,
+            vec![(0.1, 30), (0.18, 30), (0.26, 30), (0.4, 30)],
         ),
         (
             "prism brute force",
             Algorithm::BruteForce,
+            false,
             vec![(1.0, 1), (1.0, 500)],
         ),
     ] {
         let config = IndexConfig::new(dims)
             .distance(DistanceMeasure::DotProduct)
             .norm(FeatureNorm::UnitL2)
+            .spill(spill)
             .algorithm(algorithm);
         let (c0, w0) = (thread_cpu_s(), Instant::now());
         let index = Index::build(config, examples.clone()).map_err(|e| e.to_string())?;
