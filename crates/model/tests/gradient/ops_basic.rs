@@ -559,3 +559,37 @@ fn broadcasting_property() {
         check(&g.model(), "y", &["x", "w"], &[xs, ws]);
     }
 }
+
+#[test]
+fn einsum_products_reductions_attention() {
+    // (equation, shape of x (batch first), shape of the carved second operand or none)
+    type Case = (&'static str, Vec<i64>, Option<Vec<i64>>);
+    let cases: [Case; 5] = [
+        ("bij,jk->bik", vec![-1, 2, 3], Some(vec![3, 4])),
+        ("bij->bj", vec![-1, 3, 4], None),
+        ("bij,j->bi", vec![-1, 3, 4], Some(vec![4])),
+        ("bqd,kd->bqk", vec![-1, 2, 3], Some(vec![4, 3])),
+        ("bij,jk", vec![-1, 2, 3], Some(vec![3, 2])),
+    ];
+    for (eq, xdims, wdims) in cases {
+        let mut g = Graph::new(12);
+        let x = g.input("x", &xdims);
+        let w = g.input("w", &[-1, 12]);
+        let mut ins = vec![x.clone()];
+        if let Some(d) = &wdims {
+            ins.push(g.carve(&w, 0, 0, d));
+        }
+        let refs: Vec<&str> = ins.iter().map(String::as_str).collect();
+        let y = g.op("Einsum", &refs, vec![astr("equation", eq)]);
+        let y = g.op("Mul", &[&y, &y], vec![]);
+        g.output_as(&y, "y");
+        let shape: Vec<usize> = std::iter::once(B)
+            .chain(xdims[1..].iter().map(|d| *d as usize))
+            .collect();
+        let mut r = Rng::new(60);
+        let xs = r.tensor(&shape);
+        let ws = r.tensor(&[B, 12]);
+        let wrt: &[&str] = if wdims.is_some() { &["x", "w"] } else { &["x"] };
+        check(&g.model(), "y", wrt, &[xs, ws]);
+    }
+}

@@ -1,14 +1,15 @@
-//! Matrix products: Gemm and MatMul (numpy batching, 1-D operands).
+//! Matrix products: Gemm, MatMul (numpy batching, 1-D operands), Einsum.
 
 use tract_onnx::prelude::TDim;
 
 use super::{InputGrads, RuleTable, Step};
 use crate::error::Result;
-use crate::gradient::emit::{attr_float, attr_int, attr_ints, Emitter};
+use crate::gradient::emit::{attr_float, attr_int, attr_ints, attr_string, Emitter};
 
 pub(super) fn register_all(t: &mut RuleTable) {
     t.add("Gemm", gemm);
     t.add("MatMul", matmul);
+    t.add("Einsum", einsum);
 }
 
 /// Y = alpha·A'·B' + beta·C with A' = A or Aᵀ (transA), B' likewise.
@@ -124,6 +125,73 @@ fn matmul(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
             g = e.reshape_like(&g, b);
         }
         grads.push((1, g));
+    }
+    Ok(grads)
+}
+
+/// Einsum without ellipses or repeated subscripts within an operand: the gradient of
+/// operand i is the einsum of dy with the other operands into i's subscripts; subscripts
+/// only operand i has (summed out by the forward pass) are broadcast back with Expand.
+fn einsum(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
+    let dy = s.dy()?;
+    let equation: String = s
+        .string("equation", "")
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if equation.contains('.') {
+        return Err(s.unsupported("ellipses in the equation".into()));
+    }
+    let (lhs, out) = match equation.split_once("->") {
+        Some((l, o)) => (l.to_string(), o.to_string()),
+        None => {
+            // Implicit output: the subscripts that appear once, in alphabetical order.
+            let mut once: Vec<char> = equation
+                .chars()
+                .filter(|c| c.is_alphabetic() && equation.matches(*c).count() == 1)
+                .collect();
+            once.sort_unstable();
+            (equation.clone(), once.into_iter().collect())
+        }
+    };
+    let terms: Vec<&str> = lhs.split(',').collect();
+    if terms.len() != s.node.input.len() {
+        return Err(s.unsupported("the equation does not match the inputs".into()));
+    }
+    for t in &terms {
+        let mut seen = std::collections::HashSet::new();
+        if !t.chars().all(|c| seen.insert(c)) {
+            return Err(s.unsupported(format!("repeated subscripts in '{t}'")));
+        }
+    }
+    let mut grads = vec![];
+    for (i, term) in terms.iter().enumerate() {
+        if !s.wants(i) {
+            continue;
+        }
+        let others: Vec<usize> = (0..terms.len()).filter(|j| *j != i).collect();
+        let reachable = |c: char| out.contains(c) || others.iter().any(|j| terms[*j].contains(c));
+        let kept: String = term.chars().filter(|c| reachable(*c)).collect();
+        let mut inputs: Vec<&str> = vec![dy];
+        let mut subs = vec![out.as_str()];
+        for &j in &others {
+            inputs.push(s.input(j)?);
+            subs.push(terms[j]);
+        }
+        let eq = format!("{}->{}", subs.join(","), kept);
+        let mut g = e.op("Einsum", &inputs, vec![attr_string("equation", &eq)]);
+        if kept.len() != term.len() {
+            let missing: Vec<i64> = term
+                .chars()
+                .enumerate()
+                .filter(|(_, c)| !reachable(*c))
+                .map(|(k, _)| k as i64)
+                .collect();
+            let u = e.unsqueeze(&g, &missing);
+            let shape = e.shape(s.input(i)?);
+            g = e.op("Expand", &[&u, &shape], vec![]);
+        }
+        grads.push((i, g));
     }
     Ok(grads)
 }
