@@ -16,11 +16,11 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod gradient;
 mod onnx;
 mod signature;
 mod tensor;
 mod tract_backend;
-pub mod gradient;
 pub mod trees;
 
 pub use error::{ModelError, Result};
