@@ -392,3 +392,26 @@ fn instance_normalization() {
         &[Rng::new(37).tensor(&[B, 3, 4, 5])],
     );
 }
+
+#[test]
+fn global_average_pool_symbolic_spatial_axes() {
+    // Fully convolutional models may leave the image size symbolic.
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 3, 4, 5]);
+    let mut model = {
+        let a = g.op("GlobalAveragePool", &[&x], vec![]);
+        square_out(&mut g, &a);
+        g.model()
+    };
+    let dims = &mut model.graph.as_mut().unwrap().input[0];
+    if let Some(pb::type_proto::Value::TensorType(t)) =
+        dims.r#type.as_mut().and_then(|t| t.value.as_mut())
+    {
+        for (i, d) in t.shape.as_mut().unwrap().dim.iter_mut().enumerate().skip(2) {
+            d.value = Some(pb::tensor_shape_proto::dimension::Value::DimParam(format!(
+                "s{i}"
+            )));
+        }
+    }
+    check(&model, "y", &["x"], &[Rng::new(38).tensor(&[B, 3, 4, 5])]);
+}

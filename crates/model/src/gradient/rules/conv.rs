@@ -4,7 +4,7 @@
 
 use super::{InputGrads, RuleTable, Step};
 use crate::error::Result;
-use crate::gradient::emit::{attr_int, attr_ints, Emitter};
+use crate::gradient::emit::{attr_int, attr_ints, onnx_type, Emitter};
 
 pub(super) fn register_all(t: &mut RuleTable) {
     t.add("Conv", conv);
@@ -384,13 +384,24 @@ fn average_pool(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
     Ok(vec![(0, e.op("ConvTranspose", &[&scaled, &ones], attrs))])
 }
 
-/// dx = Expand(dy, Shape(x)) / (spatial size).
+/// dx = Expand(dy, Shape(x)) / (spatial size); the size is computed in the graph
+/// (Size(y) / Size(x)) when the spatial axes are symbolic.
 fn global_average_pool(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
-    let (x, dy) = (s.input(0)?, s.dy()?);
-    let plane: i64 = e.facts.dims_from(x, 2)?.iter().product();
+    let (x, y, dy) = (s.input(0)?, s.output(0)?, s.dy()?);
     let shape = e.shape(x);
     let spread = e.op("Expand", &[dy, &shape], vec![]);
-    let k = e.scalar_like(x, 1.0 / plane as f64)?;
+    let k = match e.facts.dims_from(x, 2) {
+        Ok(dims) => e.scalar_like(x, 1.0 / dims.iter().product::<i64>() as f64)?,
+        Err(_) => {
+            let dt = e.facts.datum_type(x)?;
+            let to = onnx_type(dt).ok_or_else(|| s.unsupported(format!("type {dt:?}")))?;
+            let ny = e.op("Size", &[y], vec![]);
+            let nx = e.op("Size", &[x], vec![]);
+            let ny = e.cast(&ny, to);
+            let nx = e.cast(&nx, to);
+            e.div(&ny, &nx)
+        }
+    };
     Ok(vec![(0, e.mul(&spread, &k))])
 }
 

@@ -24,10 +24,16 @@ fn batch_norm(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
     let v = e.add(var, &eps);
     let sd = e.op("Sqrt", &[&v], vec![]);
     let k = e.div(scale, &sd);
-    let mut shape = vec![-1i64];
-    shape.extend(std::iter::repeat_n(1, rank.saturating_sub(2)));
-    let shape = e.const_i64(&shape);
-    let k = e.op("Reshape", &[&k, &shape], vec![]);
+    // Per channel (k broadcast along axis 1), or before opset 9 with spatial = 0 per
+    // activation (k already shaped like one example).
+    let k = if s.int("spatial", 1) != 0 {
+        let mut shape = vec![-1i64];
+        shape.extend(std::iter::repeat_n(1, rank.saturating_sub(2)));
+        let shape = e.const_i64(&shape);
+        e.op("Reshape", &[&k, &shape], vec![])
+    } else {
+        k
+    };
     Ok(vec![(0, e.mul(s.dy()?, &k))])
 }
 
