@@ -36,6 +36,14 @@
 //! constants, and a rule fails with [`ModelError::GradientUnsupported`] when the path runs
 //! through an operand it does not handle (say, convolution weights computed from the input).
 //!
+//! [`supported_ops`] lists the op types with a rule. Known limits: recurrent ops (LSTM,
+//! GRU), control flow (If, Loop, Scan) and non-default domains have no rule; Pad only in
+//! constant mode; Einsum without ellipses; convolutions and pools need fixed spatial sizes
+//! (the batch may stay symbolic); overlapping max pools use ScatterElements' `reduction`
+//! from opset 16 and disjoint groups of windows before. The tests check every rule against
+//! finite differences on tract, and `tests/gradient/ort_replay.py` replays the rewritten
+//! test models on ONNX Runtime.
+//!
 //! ```no_run
 //! use prism_model::gradient::{add_gradients, grad_name, seed_name, GradientSpec};
 //! use prism_model::{Model, OnnxModel, Tensor};
@@ -115,6 +123,15 @@ pub fn embedding_outputs(model: &pb::ModelProto, input: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// Decodes the ONNX model in `bytes`, adds the gradients `spec` asks for and prepares the
+/// result to run (on tract).
+pub fn gradient_model(bytes: &[u8], spec: &GradientSpec) -> Result<crate::OnnxModel> {
+    use prost::Message;
+    let proto = crate::onnx::decode(bytes)?;
+    let rewritten = add_gradients(&proto, spec)?;
+    crate::OnnxModel::from_bytes(&rewritten.encode_to_vec())
 }
 
 /// Rewrites `model` into one that also outputs the gradients `spec` asks for; see the

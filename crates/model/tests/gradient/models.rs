@@ -230,7 +230,11 @@ fn rewritten_model_round_trips_and_keeps_batch_symbolic() {
     let bytes = encode(&rewritten);
     let again = pb::ModelProto::decode(bytes.as_slice()).unwrap();
     assert_eq!(again, rewritten);
-    let m = OnnxModel::from_bytes(&bytes).unwrap();
+    let m = prism_model::gradient::gradient_model(&encode(&g.model()), &spec("p", &["x"])).unwrap();
+    assert_eq!(
+        m.signature(),
+        OnnxModel::from_bytes(&bytes).unwrap().signature()
+    );
     for batch in [1usize, 5] {
         let mut r = Rng::new(batch as u64);
         let outs = m
