@@ -3,14 +3,17 @@
 //! vector, recall@10 against the exact ground truth, queries per second on this thread).
 //!
 //! ```sh
-//! cargo run --release -p prism-neighbors --example bench_minilm -- ../shared/data/minilm-50k
+//! cargo run --release -p prism-neighbors --example bench_minilm -- ../shared/data/minilm-50k [LEAF] [sweep]
 //! ```
+//!
+//! `sweep` measures the recall / speed sweep only (no filters, crowding or appends).
 
 use std::path::Path;
 use std::time::Instant;
 
 use prism_neighbors::{
     Algorithm, DistanceMeasure, Example, FeatureNorm, Index, IndexConfig, Neighbor, Query,
+    TokenRestrict,
 };
 
 /// CPU time this thread has used, in seconds (from `/proc/thread-self/schedstat`), so that
@@ -84,6 +87,166 @@ pub(crate) fn read_i32(path: &Path) -> Result<(Vec<i32>, usize), String> {
         .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     Ok((v, shape[1]))
+}
+
+/// `source`, `pos` and `headword` of each row of a `meta_*.tsv`.
+fn read_meta(path: &Path) -> Result<Vec<[String; 3]>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split('\t').collect();
+    let col = |name: &str| {
+        header
+            .iter()
+            .position(|h| *h == name)
+            .ok_or_else(|| format!("{}: no column {name}", path.display()))
+    };
+    let (s, p, h) = (col("source")?, col("pos")?, col("headword")?);
+    Ok(lines
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            let get = |i: usize| f.get(i).copied().unwrap_or("").to_owned();
+            [get(s), get(p), get(h)]
+        })
+        .collect())
+}
+
+/// recall@10 of `found` against exact answers given as neighbour lists.
+fn recall_vs(found: &[Vec<Neighbor>], exact: &[Vec<Neighbor>]) -> f64 {
+    let mut hits = 0usize;
+    let mut total = 0usize;
+    for (f, e) in found.iter().zip(exact) {
+        total += e.len();
+        hits += e.iter().filter(|n| f.iter().any(|g| g.id == n.id)).count();
+    }
+    if total == 0 {
+        1.0
+    } else {
+        hits as f64 / total as f64
+    }
+}
+
+/// Filters, crowding and appends, Prism only: recall against the exact filtered answer,
+/// queries per second relative to the unfiltered search at the same setting, and the rate
+/// of `add` into a trained index.
+fn filtered_and_appends(
+    dir: &Path,
+    base: &[f32],
+    dims: usize,
+    queries: &[&[f32]],
+    leaf: usize,
+    (fraction, candidates): (f64, usize),
+) -> Result<(), String> {
+    let meta = read_meta(&dir.join("meta_base.tsv"))?;
+    let examples: Vec<Example> = base
+        .chunks_exact(dims)
+        .zip(&meta)
+        .enumerate()
+        .map(|(i, (v, [source, pos, head]))| {
+            Example::new(i.to_string(), v.to_vec())
+                .with_tokens("source", [source.as_str()])
+                .with_tokens("pos", [pos.as_str()])
+                .with_crowding_tag(head.as_str())
+        })
+        .collect();
+    let config = IndexConfig::new(dims)
+        .norm(FeatureNorm::UnitL2)
+        .algorithm(Algorithm::TreeAh {
+            leaf_node_embedding_count: leaf,
+            fraction_leaf_nodes_to_search: fraction,
+            approximate_neighbors_count: candidates,
+        });
+    let index = Index::build(config.clone(), examples.clone()).map_err(|e| e.to_string())?;
+    let qs = &queries[..400];
+    let time = |make: &dyn Fn(&[f32]) -> Query<'_>| -> (Vec<Vec<Neighbor>>, f64) {
+        let found: Vec<Vec<Neighbor>> = qs
+            .iter()
+            .map(|q| index.search(&make(q)).unwrap_or_default())
+            .collect();
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let c0 = thread_cpu_s();
+            for q in qs {
+                std::hint::black_box(index.search(&make(q)).unwrap_or_default());
+            }
+            best = best.min(thread_cpu_s() - c0);
+        }
+        (found, qs.len() as f64 / best)
+    };
+    let (_, plain_qps) = time(&|q| Query::new(q, 10));
+    let n = meta.len() as f64;
+    let share =
+        |col: usize, value: &str| meta.iter().filter(|m| m[col] == value).count() as f64 / n;
+    type MakeQuery = Box<dyn Fn(&[f32]) -> Query<'_>>;
+    let cases: Vec<(String, MakeQuery)> = vec![
+        (
+            format!("source=wordnet ({:.0}%)", 100.0 * share(0, "wordnet")),
+            Box::new(|q| Query::new(q, 10).restrict(TokenRestrict::allow("source", ["wordnet"]))),
+        ),
+        (
+            format!("pos=noun ({:.0}%)", 100.0 * share(1, "noun")),
+            Box::new(|q| Query::new(q, 10).restrict(TokenRestrict::allow("pos", ["noun"]))),
+        ),
+        (
+            format!("pos=verb ({:.1}%)", 100.0 * share(1, "verb")),
+            Box::new(|q| Query::new(q, 10).restrict(TokenRestrict::allow("pos", ["verb"]))),
+        ),
+        (
+            format!("pos=adv ({:.1}%)", 100.0 * share(1, "adv")),
+            Box::new(|q| Query::new(q, 10).restrict(TokenRestrict::allow("pos", ["adv"]))),
+        ),
+        (
+            "source=wordnet AND pos in (verb, adj)".to_owned(),
+            Box::new(|q| {
+                Query::new(q, 10)
+                    .restrict(TokenRestrict::allow("source", ["wordnet"]))
+                    .restrict(TokenRestrict::allow("pos", ["verb", "adj"]))
+            }),
+        ),
+        (
+            "crowding_count=1 by headword".to_owned(),
+            Box::new(|q| Query::new(q, 10).crowding(1)),
+        ),
+    ];
+    for (name, make) in &cases {
+        let (found, qps) = time(make.as_ref());
+        let exact: Vec<Vec<Neighbor>> = qs
+            .iter()
+            .map(|q| index.search_exact(&make(q)).unwrap_or_default())
+            .collect();
+        println!(
+            "{{\"kind\": \"filter\", \"system\": \"prism tree-AH\", \"params\": \"{name}; fraction={fraction} candidates={candidates}\", \"recall10\": {:.4}, \"qps\": {:.1}, \"qps_vs_unfiltered\": {:.3}, \"queries\": {}}}",
+            recall_vs(&found, &exact),
+            qps,
+            qps / plain_qps,
+            qs.len()
+        );
+    }
+
+    // Appends: train on the first 10/11, add the rest, compare with a build on everything.
+    let split = examples.len() * 10 / 11;
+    let mut grown = Index::build(config, examples[..split].to_vec()).map_err(|e| e.to_string())?;
+    let rest = examples[split..].to_vec();
+    let added = rest.len();
+    let c0 = thread_cpu_s();
+    grown.add(rest).map_err(|e| e.to_string())?;
+    let rate = added as f64 / (thread_cpu_s() - c0);
+    let recall_of = |ix: &Index| {
+        let found: Vec<Vec<Neighbor>> = qs
+            .iter()
+            .map(|q| ix.search(&Query::new(q, 10)).unwrap_or_default())
+            .collect();
+        let exact: Vec<Vec<Neighbor>> = qs
+            .iter()
+            .map(|q| ix.search_exact(&Query::new(q, 10)).unwrap_or_default())
+            .collect();
+        recall_vs(&found, &exact)
+    };
+    println!(
+        "{{\"kind\": \"append\", \"added\": {added}, \"trained_on\": {split}, \"vectors_per_s\": {rate:.0}, \"recall10_appended\": {:.4}, \"recall10_rebuilt\": {:.4}, \"params\": \"fraction={fraction} candidates={candidates}\"}}",
+        recall_of(&grown),
+        recall_of(&index),
+    );
+    Ok(())
 }
 
 pub(crate) fn recall_at_10(found: &[Vec<Neighbor>], gt: &[i32], gt_k: usize) -> f64 {
@@ -226,6 +389,9 @@ fn main() -> Result<(), String> {
                 qs.len(),
             );
         }
+    }
+    if args.get(3).is_none_or(|m| m != "sweep") {
+        filtered_and_appends(dir, &base, dims, &queries, leaf, (0.1, 30))?;
     }
     Ok(())
 }
