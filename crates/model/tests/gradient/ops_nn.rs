@@ -415,3 +415,57 @@ fn global_average_pool_symbolic_spatial_axes() {
     }
     check(&model, "y", &["x"], &[Rng::new(38).tensor(&[B, 3, 4, 5])]);
 }
+
+#[test]
+fn auto_pad_same_for_conv_transpose_and_pools() {
+    for auto_pad in ["SAME_UPPER", "SAME_LOWER"] {
+        let mut g = Graph::new(17);
+        let x = g.input("x", &[-1, 2, 3, 4]);
+        let w = weights(&mut g, &[2, 3, 3, 3], 50);
+        let y = g.op(
+            "ConvTranspose",
+            &[&x, &w],
+            vec![astr("auto_pad", auto_pad), aints("strides", &[2, 2])],
+        );
+        square_out(&mut g, &y);
+        check(
+            &g.model(),
+            "y",
+            &["x"],
+            &[Rng::new(51).tensor(&[B, 2, 3, 4])],
+        );
+
+        let mut g = Graph::new(17);
+        let x = g.input("x", &[-1, 2, 7, 6]);
+        let y = g.op(
+            "AveragePool",
+            &[&x],
+            vec![
+                astr("auto_pad", auto_pad),
+                aints("kernel_shape", &[3, 2]),
+                aints("strides", &[2, 2]),
+            ],
+        );
+        square_out(&mut g, &y);
+        check(
+            &g.model(),
+            "y",
+            &["x"],
+            &[Rng::new(52).tensor(&[B, 2, 7, 6])],
+        );
+
+        let mut g = Graph::new(17);
+        let x = g.input("x", &[-1, 2, 7, 6]);
+        let y = g.op(
+            "MaxPool",
+            &[&x],
+            vec![
+                astr("auto_pad", auto_pad),
+                aints("kernel_shape", &[3, 3]),
+                aints("strides", &[2, 2]),
+            ],
+        );
+        square_out(&mut g, &y);
+        check_pool(&g.model(), spaced(&[B, 2, 7, 6], 53));
+    }
+}
