@@ -38,11 +38,12 @@
 //!
 //! [`supported_ops`] lists the op types with a rule. Known limits: recurrent ops (LSTM,
 //! GRU), control flow (If, Loop, Scan) and non-default domains have no rule; Pad only in
-//! constant mode; Einsum without ellipses; convolutions and pools need fixed spatial sizes
-//! (the batch may stay symbolic); overlapping max pools use ScatterElements' `reduction`
-//! from opset 16 and disjoint groups of windows before. The tests check every rule against
-//! finite differences on tract, and `tests/gradient/ort_replay.py` replays the rewritten
-//! test models on ONNX Runtime.
+//! constant mode; Einsum without ellipses; pools and strided convolutions need fixed
+//! spatial sizes (the batch, and the image size for unit-stride convolutions and global
+//! average pooling, may stay symbolic); overlapping max pools use ScatterElements'
+//! `reduction` from opset 16 and disjoint groups of windows before. The tests check every
+//! rule against finite differences on tract, and `tests/gradient/ort_replay.py` replays
+//! the rewritten test models on ONNX Runtime.
 //!
 //! ```no_run
 //! use prism_model::gradient::{add_gradients, grad_name, seed_name, GradientSpec};

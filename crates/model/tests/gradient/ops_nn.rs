@@ -394,12 +394,15 @@ fn instance_normalization() {
 }
 
 #[test]
-fn global_average_pool_symbolic_spatial_axes() {
+fn symbolic_spatial_axes_unit_stride_conv_and_global_pool() {
     // Fully convolutional models may leave the image size symbolic.
     let mut g = Graph::new(17);
     let x = g.input("x", &[-1, 3, 4, 5]);
     let mut model = {
-        let a = g.op("GlobalAveragePool", &[&x], vec![]);
+        let w = weights(&mut g, &[4, 3, 3, 3], 39);
+        let c = g.op("Conv", &[&x, &w], vec![aints("pads", &[1, 1, 1, 1])]);
+        let r = g.op("Tanh", &[&c], vec![]);
+        let a = g.op("GlobalAveragePool", &[&r], vec![]);
         square_out(&mut g, &a);
         g.model()
     };

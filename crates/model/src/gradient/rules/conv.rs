@@ -76,6 +76,30 @@ impl Window {
         })
     }
 
+    /// The window of a unit-stride node with explicit (or no) paddings, without spatial
+    /// sizes (`input` and `output` empty): enough for [`unit_stride_adjoint`].
+    fn unsized_unit_stride(s: &Step<'_>, kernel: Vec<i64>) -> Option<Self> {
+        let n = kernel.len();
+        let strides = s.ints("strides").unwrap_or_else(|| vec![1; n]);
+        let pads = match s.string("auto_pad", "NOTSET").as_str() {
+            "NOTSET" => s.ints("pads").unwrap_or_else(|| vec![0; 2 * n]),
+            "VALID" => vec![0; 2 * n],
+            _ => return None,
+        };
+        if strides.iter().any(|s| *s != 1) {
+            return None;
+        }
+        Some(Self {
+            dilations: s.ints("dilations").unwrap_or_else(|| vec![1; n]),
+            pad_begin: pads[..n].to_vec(),
+            pad_end: pads[n..].to_vec(),
+            strides,
+            kernel,
+            input: vec![],
+            output: vec![],
+        })
+    }
+
     /// Attributes of the ConvTranspose that is the adjoint of this window: same kernel,
     /// strides, dilations and paddings, plus the output padding that restores the input's
     /// spatial extent (extra end padding crops windows that ran past it, as with
@@ -120,13 +144,20 @@ fn conv(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
     };
     let mut grads = vec![];
     if s.wants(0) {
-        let window = Window::of(e, s, kernel)?;
+        let window = match Window::of(e, s, kernel.clone()) {
+            Ok(w) => w,
+            // Symbolic spatial sizes: only the unit-stride adjoint, which needs none.
+            Err(err) => Window::unsized_unit_stride(s, kernel).ok_or(err)?,
+        };
         if window.output.contains(&0) {
             return Err(s.unsupported("empty output".into()));
         }
         let group = s.int("group", 1);
         let g = match unit_stride_adjoint(e, s, &window, w, group)? {
             Some(g) => g,
+            None if window.input.is_empty() => {
+                return Err(s.unsupported("symbolic spatial sizes need unit strides".into()))
+            }
             None => {
                 let attrs = window.adjoint_attrs(group);
                 e.op("ConvTranspose", &[dy, w], attrs)
