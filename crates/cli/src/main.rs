@@ -30,6 +30,31 @@ enum Command {
     Metadata(MetadataCommand),
     /// Explain the built-in examples and print a readable table per instance.
     Demo,
+    /// Serve the Vertex AI REST v1 API (models, endpoints, operations, predict, explain).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Where the registry (SQLite) and model artifacts live.
+    #[arg(long, env = "PRISM_DATA_DIR", default_value = "./prism-data")]
+    data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "PRISM_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Registry database URL (default: sqlite in the data directory; postgres://… to share
+    /// one registry between several servers).
+    #[arg(long, env = "PRISM_DATABASE_URL")]
+    database_url: Option<String>,
+    /// The most explanation requests computed at once; more are answered 429.
+    #[arg(long, env = "PRISM_MAX_CONCURRENT")]
+    max_concurrent: Option<usize>,
+    /// The most instances in one predict or explain request.
+    #[arg(long, env = "PRISM_MAX_INSTANCES", default_value_t = 1000)]
+    max_instances: usize,
+    /// Per-request deadline for predict and explain, in seconds.
+    #[arg(long, env = "PRISM_REQUEST_TIMEOUT", default_value_t = 120)]
+    request_timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +124,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict(args),
         Command::Metadata(MetadataCommand::Infer { model }) => infer(&model),
         Command::Demo => demo::run().map(|()| ExitCode::SUCCESS),
+        Command::Serve(args) => serve(args),
     };
     match result {
         Ok(code) => code,
@@ -359,6 +385,28 @@ impl Write for Output {
             Sink::File { writer, .. } => writer.flush(),
         }
     }
+}
+
+fn serve(args: ServeArgs) -> Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = prism_server::ServerConfig::new(args.data_dir);
+    config.database_url = args.database_url;
+    if let Some(n) = args.max_concurrent {
+        config.max_concurrent_explanations = n;
+    }
+    config.max_instances = args.max_instances;
+    config.request_timeout = std::time::Duration::from_secs(args.request_timeout);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(prism_server::serve(config, args.listen))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn infer(model: &Path) -> Result<ExitCode> {

@@ -81,6 +81,21 @@ impl Explainer {
         Self::from_files(&files)
     }
 
+    /// Loads a model directory with a spec that replaces its files' (an upload request's
+    /// `explanationSpec`): its parameters are used, and its metadata when it has any,
+    /// otherwise the directory's metadata file.
+    pub fn load_with_spec(
+        dir: impl AsRef<Path>,
+        spec: &ExplanationSpec,
+    ) -> Result<Self, EngineError> {
+        let from_files = Self::load(dir)?;
+        let spec = ExplanationSpec {
+            parameters: spec.parameters.clone(),
+            metadata: spec.metadata.clone().or(from_files.spec.metadata),
+        };
+        Self::new(from_files.model, spec)
+    }
+
     /// Loads a model directory held in memory.
     pub fn from_files(files: &ModelFiles) -> Result<Self, EngineError> {
         let model = OnnxModel::from_bytes(&files.model)?;

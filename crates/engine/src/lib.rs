@@ -24,4 +24,5 @@ pub use explainer::{Explainer, ModelFiles, METADATA_FILE, MODEL_FILE, SPEC_FILE}
 pub use infer::infer_metadata;
 pub use prism_spec::{
     Attribution, Explanation, ExplanationParameters, ExplanationSpec, ExplanationSpecOverride,
+    SpecError,
 };

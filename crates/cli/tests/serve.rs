@@ -1,0 +1,325 @@
+//! End-to-end tests of `prism serve`: the real binary on a loopback port, driven over HTTP
+//! through the Vertex v1 life cycle, including a restart.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const PARENT: &str = "projects/demo/locations/local";
+
+fn model_dir(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/models")
+        .join(name)
+}
+
+/// A running `prism serve`, killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(data_dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_prism"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The server prints its address once it listens.
+        let stderr = child.stderr.take().unwrap();
+        let mut lines = BufReader::new(stderr).lines();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("server exited before listening")
+                .unwrap();
+            if let Some(addr) = line.strip_prefix("prism serve: listening on ") {
+                break addr.trim().to_string();
+            }
+            assert!(Instant::now() < deadline, "server did not start");
+        };
+        // Keep draining stderr so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self { child, base }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/v1/{path}", self.base)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = self.url(path);
+        let response = match (method, body) {
+            ("GET", _) => agent.get(&url).call(),
+            ("DELETE", _) => agent.delete(&url).call(),
+            ("POST", Some(b)) => agent.post(&url).send_json(b),
+            ("POST", None) => agent.post(&url).send_empty(),
+            (m, _) => panic!("method {m}"),
+        }
+        .unwrap();
+        let status = response.status().as_u16();
+        let value: Value = response.into_body().read_json().unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    /// Waits on an operation and returns it done.
+    fn wait(&self, op: &Value) -> Value {
+        let name = op["name"].as_str().unwrap();
+        let (status, done) = self.call(
+            "POST",
+            &format!("{name}:wait"),
+            Some(json!({"timeout": "30s"})),
+        );
+        assert_eq!(status, 200, "{done}");
+        assert_eq!(done["done"], json!(true), "{done}");
+        done
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn upload(server: &Server, model_id: &str, model: &str) -> Value {
+    let (status, op) = server.call(
+        "POST",
+        &format!("{PARENT}/models:upload"),
+        Some(json!({"modelId": model_id, "model": {
+            "displayName": format!("{model} model"),
+            "artifactUri": model_dir(model).to_str().unwrap(),
+            "labels": {"team": "risk"},
+        }})),
+    );
+    assert_eq!(status, 200, "{op}");
+    assert!(
+        op.get("done").is_none() || op["done"] == json!(true),
+        "{op}"
+    );
+    assert!(op["metadata"]["@type"]
+        .as_str()
+        .unwrap()
+        .ends_with("UploadModelOperationMetadata"));
+    server.wait(&op)
+}
+
+#[test]
+fn vertex_life_cycle_survives_a_restart() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+
+    // Upload → operation → model.
+    let done = upload(&server, "linear", "peer_linear");
+    assert_eq!(
+        done["response"]["model"],
+        json!(format!("{PARENT}/models/linear"))
+    );
+    assert!(done["response"]["@type"]
+        .as_str()
+        .unwrap()
+        .ends_with("UploadModelResponse"));
+    let (status, model) = server.call("GET", &format!("{PARENT}/models/linear"), None);
+    assert_eq!(status, 200);
+    assert_eq!(model["displayName"], json!("peer_linear model"));
+    assert_eq!(
+        model["explanationSpec"]["parameters"]["sampledShapleyAttribution"]["pathCount"],
+        json!(10)
+    );
+    upload(&server, "mlp", "breast_cancer_mlp");
+    let (_, listed) = server.call(
+        "GET",
+        &format!("{PARENT}/models?filter=display_name=%22peer_linear%20model%22"),
+        None,
+    );
+    assert_eq!(listed["models"].as_array().unwrap().len(), 1);
+    let (_, page) = server.call("GET", &format!("{PARENT}/models?pageSize=1"), None);
+    assert_eq!(page["models"].as_array().unwrap().len(), 1);
+    assert_eq!(page["nextPageToken"], json!("1"));
+
+    // Endpoint → deploy.
+    let (status, created) = server.call(
+        "POST",
+        &format!("{PARENT}/endpoints?endpointId=ep1"),
+        Some(json!({"displayName": "ep"})),
+    );
+    assert_eq!(status, 200, "{created}");
+    assert_eq!(created["done"], json!(true));
+    let endpoint = format!("{PARENT}/endpoints/ep1");
+    let (status, op) = server.call(
+        "POST",
+        &format!("{endpoint}:deployModel"),
+        Some(json!({"deployedModel": {"model": format!("{PARENT}/models/linear")}, "trafficSplit": {"0": 100}})),
+    );
+    assert_eq!(status, 200, "{op}");
+    let deployed = server.wait(&op);
+    let deployed_id = deployed["response"]["deployedModel"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (_, ep) = server.call("GET", &endpoint, None);
+    assert_eq!(ep["trafficSplit"][&deployed_id], json!(100));
+
+    // Predict and explain, with an override.
+    let (status, p) = server.call(
+        "POST",
+        &format!("{endpoint}:predict"),
+        Some(json!({"instances": [[1, 1, 1]]})),
+    );
+    assert_eq!(status, 200, "{p}");
+    assert_eq!(p["predictions"], json!([{"y": [14.0]}]));
+    assert_eq!(p["deployedModelId"], json!(deployed_id));
+    let (status, e) = server.call(
+        "POST",
+        &format!("{endpoint}:explain"),
+        Some(json!({"instances": [{"x0": 30, "x1": 60, "x2": 30}],
+                    "explanationSpecOverride": {"metadata": {"inputs": {"x": {"inputBaselines": [[10, 20, 10]]}}}}})),
+    );
+    assert_eq!(status, 200, "{e}");
+    let a = &e["explanations"][0]["attributions"][0];
+    assert_eq!(
+        a["featureAttributions"],
+        json!({"x0": 40.0, "x1": 120.0, "x2": 80.0})
+    );
+    assert_eq!(e["predictions"][0]["y"], json!([365.0]));
+
+    // A deployed model cannot be deleted.
+    let (status, err) = server.call("DELETE", &format!("{PARENT}/models/linear"), None);
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["status"], json!("FAILED_PRECONDITION"));
+
+    // Restart: the registry and the deployment survive.
+    drop(server);
+    let server = Server::start(data.path());
+    let (status, e) = server.call(
+        "POST",
+        &format!("{endpoint}:explain"),
+        Some(json!({"instances": [[30, 60, 30]]})),
+    );
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(
+        e["explanations"][0]["attributions"][0]["featureAttributions"]["x"],
+        json!([40.0, 120.0, 80.0])
+    );
+
+    // Undeploy → delete.
+    let (status, op) = server.call(
+        "POST",
+        &format!("{endpoint}:undeployModel"),
+        Some(json!({"deployedModelId": deployed_id})),
+    );
+    assert_eq!(status, 200, "{op}");
+    assert_eq!(server.wait(&op)["done"], json!(true));
+    let (status, op) = server.call("DELETE", &format!("{PARENT}/models/linear"), None);
+    assert_eq!(status, 200, "{op}");
+    assert_eq!(
+        server
+            .call("GET", &format!("{PARENT}/models/linear"), None)
+            .0,
+        404
+    );
+    let (status, _) = server.call("DELETE", &endpoint, None);
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn bad_requests_get_google_rpc_errors() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let (status, err) = server.call("GET", &format!("{PARENT}/models/nope"), None);
+    assert_eq!(status, 404);
+    assert_eq!(err["error"]["code"], json!(404));
+    assert_eq!(err["error"]["status"], json!("NOT_FOUND"));
+    let (status, err) = server.call(
+        "POST",
+        &format!("{PARENT}/models:upload"),
+        Some(json!({"model": {"displayName": "x"}})),
+    );
+    assert_eq!(status, 400);
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("model.artifactUri"),
+        "{err}"
+    );
+    let (status, err) = server.call(
+        "POST",
+        &format!("{PARENT}/models:upload"),
+        Some(json!({"model": {"displayName": "x", "artifactUri": model_dir("peer_linear").to_str().unwrap(),
+                              "explanationSpec": {"parameters": {"sampledShapleyAttribution": {"pathCount": 99}}}}})),
+    );
+    assert_eq!(status, 400);
+    assert_eq!(
+        err["error"]["message"],
+        json!("model.explanationSpec.parameters.sampledShapleyAttribution.pathCount: must be in 1..=50, got 99")
+    );
+    let (status, err) = server.call(
+        "POST",
+        &format!("{PARENT}/models:upload"),
+        Some(json!({"modelId": "Bad Id", "model": {}})),
+    );
+    assert_eq!(status, 400, "{err}");
+    let (status, _) = server.call("GET", "nonsense/path", None);
+    assert_eq!(status, 404);
+    // A model whose metadata does not fit fails in its operation, naming the field.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        model_dir("peer_linear").join("model.onnx"),
+        tmp.path().join("model.onnx"),
+    )
+    .unwrap();
+    std::fs::write(
+        tmp.path().join("explanation_metadata.json"),
+        r#"{"inputs": {"x": {"inputTensorName": "nope"}}}"#,
+    )
+    .unwrap();
+    let (status, op) = server.call(
+        "POST",
+        &format!("{PARENT}/models:upload"),
+        Some(json!({"model": {"displayName": "broken", "artifactUri": tmp.path().to_str().unwrap()}})),
+    );
+    assert_eq!(status, 200);
+    let done = server.wait(&op);
+    assert_eq!(done["error"]["code"], json!(3), "{done}");
+    assert!(
+        done["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("inputTensorName"),
+        "{done}"
+    );
+    assert!(done.get("response").is_none());
+    // Explaining on an endpoint without models.
+    server.call(
+        "POST",
+        &format!("{PARENT}/endpoints?endpointId=empty"),
+        Some(json!({"displayName": "e"})),
+    );
+    let (status, err) = server.call(
+        "POST",
+        &format!("{PARENT}/endpoints/empty:explain"),
+        Some(json!({"instances": [[1, 2, 3]]})),
+    );
+    assert_eq!(status, 400, "{err}");
+    assert_eq!(err["error"]["status"], json!("FAILED_PRECONDITION"));
+    let (status, err) = server.call(
+        "POST",
+        &format!("{PARENT}/endpoints/empty:explain"),
+        Some(json!({"instances": []})),
+    );
+    assert_eq!(status, 400, "{err}");
+}

@@ -1,0 +1,164 @@
+//! Prism's HTTP server: the Vertex AI REST v1 surface (models, endpoints, operations,
+//! predict and explain) over a registry that survives restarts.
+//!
+//! `router(state)` builds the axum `Router`; `serve(config, addr)` opens the registry, ends
+//! operations a previous process left running, loads every deployed model, and serves until
+//! Ctrl-C / SIGTERM, finishing requests in flight.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let config = prism_server::ServerConfig::new("./prism-data");
+//! prism_server::serve(config, "127.0.0.1:8080".parse()?).await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+mod error;
+mod names;
+mod operations;
+mod registry;
+mod routes;
+mod state;
+mod time;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get};
+use axum::{Json, Router};
+use serde_json::json;
+use tokio::sync::{Notify, RwLock, Semaphore};
+
+pub use error::ApiError;
+pub use registry::Registry;
+pub use state::{AppState, ServerConfig};
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// The data directory cannot be created.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The registry database cannot be opened.
+    #[error("registry {url}: {source}")]
+    Registry {
+        /// The database URL.
+        url: String,
+        /// The driver error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Start-up work on the registry failed.
+    #[error("registry: {0}")]
+    Startup(ApiError),
+    /// The listening socket failed.
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Opens the registry and loads deployed models: the state a router serves.
+pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let url = config.registry_url();
+    let registry = Registry::connect(&url)
+        .await
+        .map_err(|source| ServerError::Registry {
+            url: url.clone(),
+            source,
+        })?;
+    let permits = Arc::new(Semaphore::new(config.max_concurrent_explanations.max(1)));
+    let state = Arc::new(AppState {
+        config,
+        registry,
+        deployed: RwLock::new(Default::default()),
+        operation_done: Notify::new(),
+        permits,
+        mutation: tokio::sync::Mutex::new(()),
+    });
+    let interrupted = operations::fail_interrupted(&state)
+        .await
+        .map_err(ServerError::Startup)?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "ended operations left running by a previous server"
+        );
+    }
+    let loaded = routes::load_all_deployed(&state)
+        .await
+        .map_err(ServerError::Startup)?;
+    tracing::info!(loaded, "deployed models loaded");
+    Ok(state)
+}
+
+/// The HTTP routes.
+pub fn router(state: Arc<AppState>) -> Router {
+    let limit = state.config.max_body_bytes;
+    Router::new()
+        .route("/v1/{*path}", any(routes::v1))
+        .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}
+
+/// Serves on `addr` until Ctrl-C or SIGTERM; requests in flight finish first.
+pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
+    let state = open(config).await?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServerError::Listen {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    tracing::info!(addr = %local, "prism serve listening");
+    eprintln!("prism serve: listening on http://{local}");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|source| ServerError::Listen {
+            addr: local,
+            source,
+        })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,156 @@
+//! Long-running operations (google.longrunning.Operation) stored in the registry.
+//!
+//! An operation is written when it starts (`done` absent), and rewritten once when it ends
+//! with exactly one of `response` and `error`. `:wait` long-polls on a `Notify` that every
+//! finish wakes. Operations still running when a server stops are ended as failed at the next
+//! start, so none hangs forever.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::error::ApiError;
+use crate::names::new_numeric_id;
+use crate::registry::Table;
+use crate::state::AppState;
+use crate::time::now_rfc3339;
+
+/// The `@type` prefix of Vertex messages.
+pub const TYPE_PREFIX: &str = "type.googleapis.com/google.cloud.aiplatform.v1.";
+
+/// Starts an operation under `resource` with metadata of `metadata_type`.
+pub async fn start(
+    state: &AppState,
+    resource: &str,
+    metadata_type: &str,
+) -> Result<Value, ApiError> {
+    let now = now_rfc3339();
+    let name = format!("{resource}/operations/{}", new_numeric_id());
+    let op = json!({
+        "name": name,
+        "metadata": {
+            "@type": format!("{TYPE_PREFIX}{metadata_type}"),
+            "genericMetadata": {"createTime": now, "updateTime": now},
+        },
+    });
+    state
+        .registry
+        .put(Table::Operations, &name, resource, &op)
+        .await?;
+    Ok(op)
+}
+
+/// Ends an operation with a response or an error, unless it already ended (cancelled).
+/// Returns false when it had already ended.
+pub async fn finish(
+    state: &AppState,
+    name: &str,
+    outcome: Result<Value, ApiError>,
+) -> Result<bool, ApiError> {
+    let Some(mut op) = state.registry.get(Table::Operations, name).await? else {
+        return Ok(false);
+    };
+    if op.get("done") == Some(&Value::Bool(true)) {
+        return Ok(false);
+    }
+    op["done"] = json!(true);
+    op["metadata"]["genericMetadata"]["updateTime"] = json!(now_rfc3339());
+    match outcome {
+        Ok(response) => op["response"] = response,
+        Err(e) => {
+            if matches!(e, ApiError::Internal(_)) {
+                tracing::error!(operation = name, error = %e, "operation failed");
+            }
+            op["error"] = json!({"code": e.rpc_code(), "message": e.public_message()});
+        }
+    }
+    let parent = parent_of(name);
+    state
+        .registry
+        .put(Table::Operations, name, &parent, &op)
+        .await?;
+    state.operation_done.notify_waiters();
+    Ok(true)
+}
+
+/// Runs `work` in the background and ends the operation with its outcome.
+pub fn spawn<F>(state: Arc<AppState>, name: String, work: F)
+where
+    F: std::future::Future<Output = Result<Value, ApiError>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        let outcome = work.await;
+        if let Err(e) = finish(&state, &name, outcome).await {
+            tracing::error!(operation = %name, error = %e, "could not record the end of an operation");
+        }
+    });
+}
+
+/// Cancels a running operation (best effort: its work may still finish, but the operation
+/// reports CANCELLED).
+pub async fn cancel(state: &AppState, name: &str) -> Result<(), ApiError> {
+    get(state, name).await?;
+    finish(
+        state,
+        name,
+        Err(ApiError::Cancelled("cancelled by the caller".into())),
+    )
+    .await?;
+    Ok(())
+}
+
+/// One operation.
+pub async fn get(state: &AppState, name: &str) -> Result<Value, ApiError> {
+    state
+        .registry
+        .get(Table::Operations, name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("operation {name} not found")))
+}
+
+/// Waits until the operation is done or `timeout` passes, then returns it.
+pub async fn wait(state: &AppState, name: &str, timeout: Duration) -> Result<Value, ApiError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        // Register interest before reading, so a finish between the read and the wait
+        // is not missed.
+        let notified = state.operation_done.notified();
+        let op = get(state, name).await?;
+        if op.get("done") == Some(&Value::Bool(true)) {
+            return Ok(op);
+        }
+        // Another server node may finish it: re-read at least once a second.
+        let step = deadline
+            .saturating_duration_since(tokio::time::Instant::now())
+            .min(Duration::from_secs(1));
+        if step.is_zero() {
+            return Ok(op);
+        }
+        let _ = tokio::time::timeout(step, notified).await;
+    }
+}
+
+/// Ends every operation left running by a previous server process.
+pub async fn fail_interrupted(state: &AppState) -> Result<usize, ApiError> {
+    let mut failed = 0;
+    for op in state.registry.all(Table::Operations).await? {
+        let done = op.get("done") == Some(&Value::Bool(true));
+        if let (false, Some(name)) = (done, op["name"].as_str()) {
+            let e = ApiError::Aborted(
+                "the server stopped while this operation was running; retry it".into(),
+            );
+            if finish(state, name, Err(e)).await? {
+                failed += 1;
+            }
+        }
+    }
+    Ok(failed)
+}
+
+/// The resource an operation belongs to (`…/models/1/operations/2` → `…/models/1`).
+pub fn parent_of(name: &str) -> String {
+    name.rsplit_once("/operations/")
+        .map(|(p, _)| p.to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,226 @@
+//! Routing for the Vertex v1 surface. Vertex paths carry custom verbs after a colon
+//! (`endpoints/42:explain`), which path templates cannot express, so every `/v1/…` request is
+//! parsed into a [`ResourcePath`] and dispatched here on (method, collection shape, verb).
+
+mod endpoints;
+mod models;
+mod operations;
+mod serving;
+
+pub(crate) use endpoints::load_all_deployed;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::Method;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::Value;
+
+use crate::error::ApiError;
+use crate::names::ResourcePath;
+use crate::state::AppState;
+
+/// Query parameters (`pageSize`, `pageToken`, `filter`, `endpointId`, `$alt`, …).
+pub(crate) type Params = HashMap<String, String>;
+
+/// Handles `/v1/{*path}`.
+pub(crate) async fn v1(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    Path(path): Path<String>,
+    Query(params): Query<Params>,
+    body: Bytes,
+) -> Response {
+    match dispatch(state, method, &path, params, body).await {
+        Ok(value) => Json(value).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(
+    state: Arc<AppState>,
+    method: Method,
+    path: &str,
+    params: Params,
+    body: Bytes,
+) -> Result<Value, ApiError> {
+    let p = ResourcePath::parse(path)?;
+    let rest: Vec<&str> = p.rest.iter().map(String::as_str).collect();
+    let verb = p.verb.as_deref();
+    match (&method, rest.as_slice(), verb) {
+        (&Method::POST, ["models"], Some("upload")) => {
+            models::upload(&state, &p.parent, json_body(&body)?).await
+        }
+        (&Method::GET, ["models"], None) => models::list(&state, &p.parent, &params).await,
+        (&Method::GET, ["models", _], None) => models::get(&state, &p.name(2)).await,
+        (&Method::DELETE, ["models", _], None) => models::delete(&state, &p.name(2)).await,
+        (&Method::POST, ["endpoints"], None) => {
+            endpoints::create(&state, &p.parent, &params, json_body(&body)?).await
+        }
+        (&Method::GET, ["endpoints"], None) => endpoints::list(&state, &p.parent, &params).await,
+        (&Method::GET, ["endpoints", _], None) => endpoints::get(&state, &p.name(2)).await,
+        (&Method::DELETE, ["endpoints", _], None) => endpoints::delete(&state, &p.name(2)).await,
+        (&Method::POST, ["endpoints", _], Some("deployModel")) => {
+            endpoints::deploy(&state, &p.name(2), json_body(&body)?).await
+        }
+        (&Method::POST, ["endpoints", _], Some("undeployModel")) => {
+            endpoints::undeploy(&state, &p.name(2), json_body(&body)?).await
+        }
+        (&Method::POST, ["endpoints", _], Some("predict")) => {
+            serving::predict(&state, &p.name(2), json_body(&body)?).await
+        }
+        (&Method::POST, ["endpoints", _], Some("explain")) => {
+            serving::explain(&state, &p.name(2), json_body(&body)?).await
+        }
+        (&Method::GET, [.., "operations", _], None) => {
+            operations::get(&state, &p.name(rest.len())).await
+        }
+        (&Method::DELETE, [.., "operations", _], None) => {
+            operations::delete(&state, &p.name(rest.len())).await
+        }
+        (&Method::POST, [.., "operations", _], Some("wait")) => {
+            operations::wait(&state, &p.name(rest.len()), optional_json_body(&body)?).await
+        }
+        (&Method::POST, [.., "operations", _], Some("cancel")) => {
+            operations::cancel(&state, &p.name(rest.len())).await
+        }
+        (&Method::GET, [.., "operations"], None) => {
+            operations::list(&state, &p.name(rest.len() - 1), &params).await
+        }
+        _ => Err(ApiError::NotFound(format!(
+            "no method {method} {}/{}{}",
+            p.parent,
+            p.rest.join("/"),
+            verb.map(|v| format!(":{v}")).unwrap_or_default()
+        ))),
+    }
+}
+
+fn json_body(body: &Bytes) -> Result<Value, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::InvalidArgument(
+            "the request needs a JSON body".into(),
+        ));
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| ApiError::InvalidArgument(format!("invalid JSON body: {e}")))?;
+    if !v.is_object() {
+        return Err(ApiError::InvalidArgument(
+            "the request body must be a JSON object".into(),
+        ));
+    }
+    Ok(v)
+}
+
+fn optional_json_body(body: &Bytes) -> Result<Value, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Object(Default::default()));
+    }
+    json_body(body)
+}
+
+/// A request field by its camelCase name, also accepted in snake_case.
+pub(crate) fn field<'a>(v: &'a Value, camel: &str) -> Option<&'a Value> {
+    v.get(camel)
+        .or_else(|| v.get(snake(camel)))
+        .filter(|x| !x.is_null())
+}
+
+fn snake(camel: &str) -> String {
+    let mut out = String::with_capacity(camel.len() + 4);
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() {
+            out.push('_');
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A required string field.
+pub(crate) fn required_str<'a>(v: &'a Value, camel: &str, path: &str) -> Result<&'a str, ApiError> {
+    match field(v, camel) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s),
+        Some(other) => Err(ApiError::InvalidArgument(format!(
+            "{path}: must be a non-empty string, got {other}"
+        ))),
+        None => Err(ApiError::InvalidArgument(format!("{path}: is required"))),
+    }
+}
+
+/// Applies `pageSize` / `pageToken` (an offset) to a full list.
+pub(crate) fn paginate(
+    items: Vec<Value>,
+    params: &Params,
+    plural: &str,
+) -> Result<Value, ApiError> {
+    let size = match params.get("pageSize").or_else(|| params.get("page_size")) {
+        Some(s) => s
+            .parse::<usize>()
+            .map_err(|_| ApiError::InvalidArgument(format!("pageSize: not a number: {s}")))?,
+        None => 0,
+    };
+    let start = match params
+        .get("pageToken")
+        .or_else(|| params.get("page_token"))
+        .filter(|s| !s.is_empty())
+    {
+        Some(t) => t
+            .parse::<usize>()
+            .map_err(|_| ApiError::InvalidArgument(format!("pageToken: invalid token {t}")))?,
+        None => 0,
+    };
+    let size = if size == 0 { 100 } else { size.min(1000) };
+    let total = items.len();
+    let page: Vec<Value> = items.into_iter().skip(start).take(size).collect();
+    let mut out = serde_json::Map::new();
+    out.insert(plural.into(), Value::Array(page));
+    if start + size < total {
+        out.insert(
+            "nextPageToken".into(),
+            Value::String((start + size).to_string()),
+        );
+    }
+    Ok(Value::Object(out))
+}
+
+/// The subset of the list filter grammar Prism understands.
+pub(crate) struct ListFilter {
+    terms: Vec<(String, String)>,
+}
+
+impl ListFilter {
+    pub(crate) fn parse(text: &str) -> Result<Self, ApiError> {
+        let mut terms = Vec::new();
+        for part in text.split(" AND ").map(str::trim).filter(|p| !p.is_empty()) {
+            let (key, value) = part.split_once('=').ok_or_else(|| {
+                ApiError::InvalidArgument(format!("filter: cannot read '{part}'"))
+            })?;
+            let key = key.trim();
+            let value = value.trim().trim_matches('"').to_string();
+            let known = key == "display_name" || key == "displayName" || key.starts_with("labels.");
+            if !known {
+                return Err(ApiError::InvalidArgument(format!(
+                    "filter: unsupported field '{key}' (use display_name or labels.<key>)"
+                )));
+            }
+            terms.push((key.to_string(), value));
+        }
+        Ok(Self { terms })
+    }
+
+    pub(crate) fn matches(&self, doc: &Value) -> bool {
+        self.terms.iter().all(|(key, want)| {
+            let got = match key.strip_prefix("labels.") {
+                Some(label) => doc["labels"][label].as_str(),
+                None => doc["displayName"].as_str(),
+            };
+            got == Some(want.as_str())
+        })
+    }
+}

@@ -1,0 +1,430 @@
+//! `endpoints`: create, get, list, delete, deployModel, undeployModel.
+
+use std::sync::Arc;
+
+use prism_engine::{Explainer, ExplanationSpec};
+use serde_json::{json, Map, Value};
+
+use super::{field, paginate, required_str, ListFilter, Params};
+use crate::error::ApiError;
+use crate::names::{check_endpoint_id, new_numeric_id};
+use crate::operations::{self, TYPE_PREFIX};
+use crate::registry::Table;
+use crate::state::{AppState, Deployed};
+use crate::time::now_rfc3339;
+
+/// `POST {parent}/endpoints[?endpointId=]` with the Endpoint as body → Operation.
+pub(crate) async fn create(
+    state: &AppState,
+    parent: &str,
+    params: &Params,
+    body: Value,
+) -> Result<Value, ApiError> {
+    let display_name = required_str(&body, "displayName", "endpoint.displayName")?;
+    let id = match params
+        .get("endpointId")
+        .or_else(|| params.get("endpoint_id"))
+    {
+        Some(id) => {
+            check_endpoint_id(id)?;
+            id.clone()
+        }
+        None => new_numeric_id(),
+    };
+    let name = format!("{parent}/endpoints/{id}");
+    let now = now_rfc3339();
+    let mut doc = json!({
+        "name": name,
+        "displayName": display_name,
+        "deployedModels": [],
+        "trafficSplit": {},
+        "etag": now,
+        "createTime": now,
+        "updateTime": now,
+    });
+    for key in ["description", "labels"] {
+        if let Some(v) = field(&body, key) {
+            doc[key] = v.clone();
+        }
+    }
+    state
+        .registry
+        .create(Table::Endpoints, &name, parent, &doc)
+        .await?;
+    let op = operations::start(state, &name, "CreateEndpointOperationMetadata").await?;
+    let op_name = op["name"].as_str().unwrap_or_default().to_string();
+    let mut response = doc.clone();
+    response["@type"] = json!(format!("{TYPE_PREFIX}Endpoint"));
+    operations::finish(state, &op_name, Ok(response)).await?;
+    operations::get(state, &op_name).await
+}
+
+/// `GET …/endpoints/{id}`.
+pub(crate) async fn get(state: &AppState, name: &str) -> Result<Value, ApiError> {
+    state
+        .registry
+        .get(Table::Endpoints, name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("endpoint {name} not found")))
+}
+
+/// `GET {parent}/endpoints`.
+pub(crate) async fn list(
+    state: &AppState,
+    parent: &str,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let filter = ListFilter::parse(params.get("filter").map(String::as_str).unwrap_or(""))?;
+    let all: Vec<Value> = state
+        .registry
+        .list(Table::Endpoints, parent)
+        .await?
+        .into_iter()
+        .filter(|e| filter.matches(e))
+        .collect();
+    paginate(all, params, "endpoints")
+}
+
+/// `DELETE …/endpoints/{id}` → Operation; refused while models are deployed on it.
+pub(crate) async fn delete(state: &AppState, name: &str) -> Result<Value, ApiError> {
+    let endpoint = get(state, name).await?;
+    if endpoint["deployedModels"]
+        .as_array()
+        .is_some_and(|d| !d.is_empty())
+    {
+        return Err(ApiError::FailedPrecondition(format!(
+            "endpoint {name} has deployed models; undeploy them first"
+        )));
+    }
+    let op = operations::start(state, name, "DeleteOperationMetadata").await?;
+    let op_name = op["name"].as_str().unwrap_or_default().to_string();
+    state.registry.delete(Table::Endpoints, name).await?;
+    operations::finish(
+        state,
+        &op_name,
+        Ok(json!({"@type": "type.googleapis.com/google.protobuf.Empty"})),
+    )
+    .await?;
+    operations::get(state, &op_name).await
+}
+
+/// `POST …/endpoints/{id}:deployModel` `{deployedModel, trafficSplit?}` → Operation.
+pub(crate) async fn deploy(
+    state: &Arc<AppState>,
+    endpoint_name: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
+    let endpoint = get(state, endpoint_name).await?;
+    let requested = field(&body, "deployedModel")
+        .filter(|d| d.is_object())
+        .ok_or_else(|| ApiError::InvalidArgument("deployedModel: is required".into()))?
+        .clone();
+    let model_name = required_str(&requested, "model", "deployedModel.model")?.to_string();
+    let model = super::models::get(state, &model_name).await?;
+    let deployed_spec = match field(&requested, "explanationSpec") {
+        Some(v) => Some(ExplanationSpec::from_value(v.clone()).map_err(|e| {
+            ApiError::InvalidArgument(e.with_prefix("deployedModel.explanationSpec").to_string())
+        })?),
+        None => None,
+    };
+    let id = new_deployed_id();
+    let split = field(&body, "trafficSplit").cloned();
+    // Check the split now, so a bad request fails before any work starts.
+    new_traffic_split(&endpoint, split.as_ref(), Some(&id), None)?;
+    let op = operations::start(state, endpoint_name, "DeployModelOperationMetadata").await?;
+    let op_name = op["name"].as_str().unwrap_or_default().to_string();
+    let (st, endpoint_name) = (state.clone(), endpoint_name.to_string());
+    operations::spawn(state.clone(), op_name, async move {
+        let now = now_rfc3339();
+        let mut deployed = json!({
+            "id": id,
+            "model": model_name,
+            "modelVersionId": "1",
+            "displayName": field(&requested, "displayName").cloned().unwrap_or_else(|| model["displayName"].clone()),
+            "createTime": now,
+        });
+        if let Some(spec) = &deployed_spec {
+            deployed["explanationSpec"] = spec.to_json_value();
+        }
+        let explainer = load_explainer(&st, &model, deployed_spec.as_ref()).await?;
+        let _guard = st.mutation.lock().await;
+        let mut endpoint = get(&st, &endpoint_name).await?;
+        let split = new_traffic_split(&endpoint, split.as_ref(), Some(&id), None)?;
+        push(&mut endpoint["deployedModels"], deployed.clone());
+        endpoint["trafficSplit"] = split;
+        endpoint["updateTime"] = json!(now);
+        let parent = parent_of(&endpoint_name);
+        let mut model_doc = super::models::get(&st, &model_name).await?;
+        push(
+            &mut model_doc["deployedModels"],
+            json!({"endpoint": endpoint_name, "deployedModelId": id}),
+        );
+        st.registry
+            .put(Table::Models, &model_name, &parent, &model_doc)
+            .await?;
+        st.registry
+            .put(Table::Endpoints, &endpoint_name, &parent, &endpoint)
+            .await?;
+        st.deployed.write().await.insert(
+            id.clone(),
+            Deployed {
+                id: id.clone(),
+                model: model_name.clone(),
+                model_display_name: model_doc["displayName"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                explainer: Arc::new(explainer),
+            },
+        );
+        Ok(json!({"@type": format!("{TYPE_PREFIX}DeployModelResponse"), "deployedModel": deployed}))
+    });
+    Ok(op)
+}
+
+/// `POST …/endpoints/{id}:undeployModel` `{deployedModelId, trafficSplit?}` → Operation.
+pub(crate) async fn undeploy(
+    state: &Arc<AppState>,
+    endpoint_name: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
+    let id = required_str(&body, "deployedModelId", "deployedModelId")?.to_string();
+    let _guard = state.mutation.lock().await;
+    let mut endpoint = get(state, endpoint_name).await?;
+    let models = endpoint["deployedModels"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let Some(gone) = models
+        .iter()
+        .find(|d| d["id"].as_str() == Some(&id))
+        .cloned()
+    else {
+        return Err(ApiError::NotFound(format!(
+            "endpoint {endpoint_name} has no deployed model {id}"
+        )));
+    };
+    let split = new_traffic_split(&endpoint, field(&body, "trafficSplit"), None, Some(&id))?;
+    let op = operations::start(state, endpoint_name, "UndeployModelOperationMetadata").await?;
+    let op_name = op["name"].as_str().unwrap_or_default().to_string();
+    endpoint["deployedModels"] = Value::Array(
+        models
+            .into_iter()
+            .filter(|d| d["id"].as_str() != Some(&id))
+            .collect(),
+    );
+    endpoint["trafficSplit"] = split;
+    endpoint["updateTime"] = json!(now_rfc3339());
+    let parent = parent_of(endpoint_name);
+    state
+        .registry
+        .put(Table::Endpoints, endpoint_name, &parent, &endpoint)
+        .await?;
+    if let Some(model_name) = gone["model"].as_str() {
+        if let Some(mut model) = state.registry.get(Table::Models, model_name).await? {
+            if let Some(list) = model["deployedModels"].as_array_mut() {
+                list.retain(|d| d["deployedModelId"].as_str() != Some(&id));
+            }
+            state
+                .registry
+                .put(Table::Models, model_name, &parent, &model)
+                .await?;
+        }
+    }
+    state.deployed.write().await.remove(&id);
+    operations::finish(
+        state,
+        &op_name,
+        Ok(json!({"@type": format!("{TYPE_PREFIX}UndeployModelResponse")})),
+    )
+    .await?;
+    operations::get(state, &op_name).await
+}
+
+/// The explainer of a model as deployed: the model's spec, with the DeployedModel's spec
+/// over it (its parameters, and its metadata when it has one).
+pub(crate) async fn load_explainer(
+    state: &AppState,
+    model: &Value,
+    deployed_spec: Option<&ExplanationSpec>,
+) -> Result<Explainer, ApiError> {
+    let id = model["name"]
+        .as_str()
+        .and_then(|n| n.rsplit('/').next())
+        .unwrap_or_default();
+    let dir = state.model_dir(id);
+    let model_spec = match model.get("explanationSpec") {
+        Some(v) if !v.is_null() => Some(
+            ExplanationSpec::from_value(v.clone())
+                .map_err(|e| ApiError::Internal(e.to_string()))?,
+        ),
+        _ => None,
+    };
+    let spec = match (model_spec, deployed_spec) {
+        (Some(m), Some(d)) => Some(ExplanationSpec {
+            parameters: d.parameters.clone(),
+            metadata: d.metadata.clone().or(m.metadata),
+        }),
+        (m, d) => d.cloned().or(m),
+    };
+    tokio::task::spawn_blocking(move || match spec {
+        Some(spec) => Explainer::load_with_spec(&dir, &spec),
+        None => Explainer::load(&dir),
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::FailedPrecondition(format!("the model does not load: {e}")))
+}
+
+/// Loads every model deployed on any endpoint (at server start).
+pub(crate) async fn load_all_deployed(state: &AppState) -> Result<usize, ApiError> {
+    let mut count = 0;
+    for endpoint in state.registry.all(Table::Endpoints).await? {
+        for d in endpoint["deployedModels"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            let (Some(id), Some(model_name)) = (d["id"].as_str(), d["model"].as_str()) else {
+                continue;
+            };
+            let Some(model) = state.registry.get(Table::Models, model_name).await? else {
+                tracing::warn!(
+                    deployed_model = id,
+                    model = model_name,
+                    "deployed model's model is missing"
+                );
+                continue;
+            };
+            let spec = match d.get("explanationSpec") {
+                Some(v) if !v.is_null() => ExplanationSpec::from_value(v.clone()).ok(),
+                _ => None,
+            };
+            match load_explainer(state, &model, spec.as_ref()).await {
+                Ok(explainer) => {
+                    state.deployed.write().await.insert(
+                        id.to_string(),
+                        Deployed {
+                            id: id.to_string(),
+                            model: model_name.to_string(),
+                            model_display_name: model["displayName"]
+                                .as_str()
+                                .unwrap_or_default()
+                                .to_string(),
+                            explainer: Arc::new(explainer),
+                        },
+                    );
+                    count += 1;
+                }
+                Err(e) => {
+                    tracing::error!(deployed_model = id, error = %e, "cannot load deployed model")
+                }
+            }
+        }
+    }
+    Ok(count)
+}
+
+/// The traffic split after deploying `adding` or undeploying `removing`.
+///
+/// A given split replaces the old one (key `"0"` = the model being deployed) and must sum to
+/// 100 over deployed ids. Without one: the first model deployed takes 100; later ones take 0;
+/// undeploying a model that holds traffic needs a new split, unless it is the last model.
+fn new_traffic_split(
+    endpoint: &Value,
+    given: Option<&Value>,
+    adding: Option<&str>,
+    removing: Option<&str>,
+) -> Result<Value, ApiError> {
+    let mut ids: Vec<String> = endpoint["deployedModels"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|d| d["id"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(r) = removing {
+        ids.retain(|i| i != r);
+    }
+    if let Some(a) = adding {
+        ids.push(a.to_string());
+    }
+    let old = endpoint["trafficSplit"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let split: Map<String, Value> = match given.and_then(Value::as_object).filter(|m| !m.is_empty())
+    {
+        Some(map) => {
+            let mut out = Map::new();
+            for (k, v) in map {
+                let key = if k == "0" {
+                    adding.unwrap_or("0").to_string()
+                } else {
+                    k.clone()
+                };
+                if !ids.contains(&key) {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "trafficSplit: {k} is not a deployed model of this endpoint"
+                    )));
+                }
+                let pct = v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    .filter(|p| *p <= 100)
+                    .ok_or_else(|| {
+                        ApiError::InvalidArgument(format!(
+                            "trafficSplit: {k}: must be an integer 0..=100"
+                        ))
+                    })?;
+                out.insert(key, json!(pct));
+            }
+            out
+        }
+        None => {
+            let mut out: Map<String, Value> =
+                old.into_iter().filter(|(k, _)| ids.contains(k)).collect();
+            if let Some(r) = removing {
+                let held = endpoint["trafficSplit"][r].as_u64().unwrap_or(0);
+                if held > 0 && !ids.is_empty() {
+                    return Err(ApiError::FailedPrecondition(format!(
+                        "deployed model {r} holds {held}% of the traffic; give a trafficSplit that moves it"
+                    )));
+                }
+            }
+            if let Some(a) = adding {
+                let first = ids.len() == 1;
+                out.insert(a.to_string(), json!(if first { 100 } else { 0 }));
+            }
+            out
+        }
+    };
+    let total: u64 = split.values().filter_map(Value::as_u64).sum();
+    if !split.is_empty() && total != 100 && !ids.is_empty() {
+        return Err(ApiError::InvalidArgument(format!(
+            "trafficSplit: must sum to 100, sums to {total}"
+        )));
+    }
+    Ok(Value::Object(split))
+}
+
+fn push(list: &mut Value, item: Value) {
+    match list.as_array_mut() {
+        Some(a) => a.push(item),
+        None => *list = Value::Array(vec![item]),
+    }
+}
+
+fn parent_of(resource: &str) -> String {
+    resource
+        .splitn(5, '/')
+        .take(4)
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// DeployedModel ids are 1 to 10 digits.
+fn new_deployed_id() -> String {
+    (rand::random::<u64>() % 9_000_000_000 + 1_000_000_000).to_string()
+}

@@ -1,0 +1,201 @@
+//! `models`: upload (an operation), get, list, delete.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use prism_engine::{Explainer, ExplanationSpec};
+use serde_json::{json, Value};
+
+use super::{field, paginate, required_str, ListFilter, Params};
+use crate::error::ApiError;
+use crate::names::{check_model_id, new_numeric_id};
+use crate::operations::{self, TYPE_PREFIX};
+use crate::registry::Table;
+use crate::state::AppState;
+use crate::time::now_rfc3339;
+
+/// `POST {parent}/models:upload` → Operation.
+pub(crate) async fn upload(
+    state: &Arc<AppState>,
+    parent: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
+    let model = field(&body, "model")
+        .filter(|m| m.is_object())
+        .ok_or_else(|| ApiError::InvalidArgument("model: is required".into()))?
+        .clone();
+    let display_name = required_str(&model, "displayName", "model.displayName")?.to_string();
+    let artifact_uri = required_str(&model, "artifactUri", "model.artifactUri")?.to_string();
+    let source = local_path(&artifact_uri)?;
+    let spec = match field(&model, "explanationSpec") {
+        Some(v) => Some(ExplanationSpec::from_value(v.clone()).map_err(|e| {
+            ApiError::InvalidArgument(e.with_prefix("model.explanationSpec").to_string())
+        })?),
+        None => None,
+    };
+    let id = match field(&body, "modelId").and_then(Value::as_str) {
+        Some(id) => {
+            check_model_id(id)?;
+            id.to_string()
+        }
+        None => new_numeric_id(),
+    };
+    let name = format!("{parent}/models/{id}");
+    if state.registry.get(Table::Models, &name).await?.is_some() {
+        return Err(ApiError::AlreadyExists(format!(
+            "model {name} already exists"
+        )));
+    }
+    let op = operations::start(state, &name, "UploadModelOperationMetadata").await?;
+    let op_name = op["name"].as_str().unwrap_or_default().to_string();
+    let (st, parent) = (state.clone(), parent.to_string());
+    operations::spawn(state.clone(), op_name, async move {
+        let dest = st.model_dir(&id);
+        let copied = dest.clone();
+        let explainer = tokio::task::spawn_blocking(move || -> Result<Explainer, ApiError> {
+            copy_dir(&source, &copied)?;
+            let loaded = match &spec {
+                Some(spec) => Explainer::load_with_spec(&copied, spec),
+                None => Explainer::load(&copied),
+            };
+            loaded.map_err(|e| {
+                let _ = std::fs::remove_dir_all(&copied);
+                ApiError::InvalidArgument(format!("the model does not load: {e}"))
+            })
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+        let now = now_rfc3339();
+        let mut doc = json!({
+            "name": name,
+            "versionId": "1",
+            "versionAliases": ["default"],
+            "displayName": display_name,
+            "artifactUri": artifact_uri,
+            "explanationSpec": explainer.spec().to_json_value(),
+            "supportedInputStorageFormats": ["jsonl"],
+            "supportedOutputStorageFormats": ["jsonl"],
+            "createTime": now,
+            "updateTime": now,
+            "versionCreateTime": now,
+            "versionUpdateTime": now,
+        });
+        for key in ["description", "labels"] {
+            if let Some(v) = field(&model, key) {
+                doc[key] = v.clone();
+            }
+        }
+        st.registry.put(Table::Models, &name, &parent, &doc).await?;
+        Ok(json!({
+            "@type": format!("{TYPE_PREFIX}UploadModelResponse"),
+            "model": name,
+            "modelVersionId": "1",
+        }))
+    });
+    Ok(op)
+}
+
+/// `GET …/models/{id}` (a `@version` suffix is accepted and ignored: one version per model).
+pub(crate) async fn get(state: &AppState, name: &str) -> Result<Value, ApiError> {
+    let name = name.split('@').next().unwrap_or(name);
+    state
+        .registry
+        .get(Table::Models, name)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("model {name} not found")))
+}
+
+/// `GET {parent}/models` with `filter` (`display_name="…"`, `labels.k="v"`, joined by AND),
+/// `pageSize`, `pageToken`.
+pub(crate) async fn list(
+    state: &AppState,
+    parent: &str,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let filter = ListFilter::parse(params.get("filter").map(String::as_str).unwrap_or(""))?;
+    let models: Vec<Value> = state
+        .registry
+        .list(Table::Models, parent)
+        .await?
+        .into_iter()
+        .filter(|m| filter.matches(m))
+        .collect();
+    paginate(models, params, "models")
+}
+
+/// `DELETE …/models/{id}` → Operation; refused while the model is deployed.
+pub(crate) async fn delete(state: &Arc<AppState>, name: &str) -> Result<Value, ApiError> {
+    let model = get(state, name).await?;
+    if model["deployedModels"]
+        .as_array()
+        .is_some_and(|d| !d.is_empty())
+    {
+        return Err(ApiError::FailedPrecondition(format!(
+            "model {name} is deployed to an endpoint; undeploy it first"
+        )));
+    }
+    let op = operations::start(state, name, "DeleteOperationMetadata").await?;
+    let op_name = op["name"].as_str().unwrap_or_default().to_string();
+    state.registry.delete(Table::Models, name).await?;
+    let id = name.rsplit('/').next().unwrap_or_default();
+    let dir = state.model_dir(id);
+    let _ = tokio::fs::remove_dir_all(dir).await;
+    operations::finish(
+        state,
+        &op_name,
+        Ok(json!({"@type": "type.googleapis.com/google.protobuf.Empty"})),
+    )
+    .await?;
+    operations::get(state, &op_name).await
+}
+
+/// `artifactUri` → a local directory (`file://` URLs and plain paths).
+fn local_path(uri: &str) -> Result<PathBuf, ApiError> {
+    let path = match uri.strip_prefix("file://") {
+        Some(p) => PathBuf::from(p),
+        None if uri.contains("://") => return Err(ApiError::InvalidArgument(format!(
+            "model.artifactUri: only local paths and file:// URIs are supported so far, got {uri}"
+        ))),
+        None => PathBuf::from(uri),
+    };
+    if !path.join(prism_engine::MODEL_FILE).is_file() {
+        return Err(ApiError::InvalidArgument(format!(
+            "model.artifactUri: {} holds no {}",
+            path.display(),
+            prism_engine::MODEL_FILE
+        )));
+    }
+    Ok(path)
+}
+
+/// Copies a model directory into place atomically: into a sibling temporary folder, then
+/// renamed, so a crash never leaves a half-copied model.
+fn copy_dir(from: &Path, to: &Path) -> Result<(), ApiError> {
+    let io = |e: std::io::Error| ApiError::Internal(format!("copying artifacts: {e}"));
+    let parent = to
+        .parent()
+        .ok_or_else(|| ApiError::Internal("bad artifact path".into()))?;
+    std::fs::create_dir_all(parent).map_err(io)?;
+    let temp = parent.join(format!(
+        ".{}.partial",
+        to.file_name().and_then(|n| n.to_str()).unwrap_or("model")
+    ));
+    let _ = std::fs::remove_dir_all(&temp);
+    copy_tree(from, &temp).map_err(io)?;
+    let _ = std::fs::remove_dir_all(to);
+    std::fs::rename(&temp, to).map_err(io)
+}
+
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_tree(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), target)?;
+        }
+    }
+    Ok(())
+}

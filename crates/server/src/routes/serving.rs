@@ -1,0 +1,179 @@
+//! `:predict` and `:explain`.
+
+use std::sync::Arc;
+
+use prism_engine::ExplanationSpecOverride;
+use serde_json::{json, Value};
+
+use super::field;
+use crate::error::ApiError;
+use crate::state::{AppState, Deployed};
+
+/// `POST …/endpoints/{id}:predict` `{instances, parameters?}`.
+pub(crate) async fn predict(
+    state: &Arc<AppState>,
+    endpoint: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
+    let instances = instances(state, &body)?;
+    let deployed = choose(state, endpoint, field(&body, "deployedModelId")).await?;
+    let explainer = deployed.explainer.clone();
+    let predictions = run_bounded(state, move || {
+        explainer
+            .predict_batch(&instances)
+            .into_iter()
+            .collect::<Result<Vec<Value>, _>>()
+            .map_err(ApiError::from)
+    })
+    .await?;
+    Ok(response(&deployed, json!({"predictions": predictions})))
+}
+
+/// `POST …/endpoints/{id}:explain` `{instances, explanationSpecOverride?, deployedModelId?}`.
+pub(crate) async fn explain(
+    state: &Arc<AppState>,
+    endpoint: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
+    let instances = instances(state, &body)?;
+    let deployed = choose(state, endpoint, field(&body, "deployedModelId")).await?;
+    let explainer = match field(&body, "explanationSpecOverride") {
+        Some(o) => {
+            let o = ExplanationSpecOverride::from_value(o.clone()).map_err(|e| {
+                ApiError::InvalidArgument(e.with_prefix("explanationSpecOverride").to_string())
+            })?;
+            Arc::new(deployed.explainer.with_override(&o)?)
+        }
+        None => deployed.explainer.clone(),
+    };
+    let (explanations, predictions) = run_bounded(state, move || {
+        let explanations = explainer
+            .explain_batch(&instances)
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ApiError::from)?;
+        let predictions = explainer
+            .predict_batch(&instances)
+            .into_iter()
+            .collect::<Result<Vec<Value>, _>>()
+            .map_err(ApiError::from)?;
+        Ok((explanations, predictions))
+    })
+    .await?;
+    let explanations: Vec<Value> = explanations.iter().map(|e| e.to_json_value()).collect();
+    Ok(response(
+        &deployed,
+        json!({"explanations": explanations, "predictions": predictions}),
+    ))
+}
+
+fn response(deployed: &Deployed, mut body: Value) -> Value {
+    body["deployedModelId"] = json!(deployed.id);
+    body["model"] = json!(deployed.model);
+    body["modelVersionId"] = json!("1");
+    body["modelDisplayName"] = json!(deployed.model_display_name);
+    body
+}
+
+fn instances(state: &AppState, body: &Value) -> Result<Vec<Value>, ApiError> {
+    let list = field(body, "instances")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            ApiError::InvalidArgument("instances: is required and must be an array".into())
+        })?;
+    if list.is_empty() {
+        return Err(ApiError::InvalidArgument(
+            "instances: must not be empty".into(),
+        ));
+    }
+    if list.len() > state.config.max_instances {
+        return Err(ApiError::InvalidArgument(format!(
+            "instances: {} given, at most {} per request",
+            list.len(),
+            state.config.max_instances
+        )));
+    }
+    Ok(list.clone())
+}
+
+/// The DeployedModel serving this request: the one named, or one drawn by traffic split.
+async fn choose(
+    state: &AppState,
+    endpoint_name: &str,
+    requested: Option<&Value>,
+) -> Result<Deployed, ApiError> {
+    let endpoint = super::endpoints::get(state, endpoint_name).await?;
+    let deployed = state.deployed.read().await;
+    if let Some(id) = requested {
+        let id = id
+            .as_str()
+            .map(String::from)
+            .or_else(|| id.as_u64().map(|n| n.to_string()))
+            .ok_or_else(|| ApiError::InvalidArgument("deployedModelId: must be a string".into()))?;
+        let on_endpoint = endpoint["deployedModels"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|d| d["id"].as_str() == Some(&id)));
+        if !on_endpoint {
+            return Err(ApiError::NotFound(format!(
+                "endpoint {endpoint_name} has no deployed model {id}"
+            )));
+        }
+        return deployed.get(&id).cloned().ok_or_else(|| {
+            ApiError::FailedPrecondition(format!("deployed model {id} is not loaded"))
+        });
+    }
+    let split: Vec<(String, u64)> = endpoint["trafficSplit"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_u64().filter(|p| *p > 0).map(|p| (k.clone(), p)))
+                .collect()
+        })
+        .unwrap_or_default();
+    let total: u64 = split.iter().map(|(_, p)| p).sum();
+    if total == 0 {
+        return Err(ApiError::FailedPrecondition(format!(
+            "endpoint {endpoint_name} has no model taking traffic"
+        )));
+    }
+    let mut draw = rand::random::<u64>() % total;
+    for (id, pct) in &split {
+        if draw < *pct {
+            return deployed.get(id).cloned().ok_or_else(|| {
+                ApiError::FailedPrecondition(format!("deployed model {id} is not loaded"))
+            });
+        }
+        draw -= pct;
+    }
+    Err(ApiError::Internal("traffic split draw fell through".into()))
+}
+
+/// Runs CPU-heavy work off the async runtime, bounded: when every permit is taken the request
+/// is refused with 429 and Retry-After instead of queueing without limit; past the deadline
+/// it ends with 504.
+async fn run_bounded<T, F>(state: &Arc<AppState>, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ApiError> + Send + 'static,
+{
+    let permit =
+        state
+            .permits
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| ApiError::ResourceExhausted {
+                message: "too many explanation requests in flight; retry shortly".into(),
+                retry_after_secs: 1,
+            })?;
+    let task = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        work()
+    });
+    match tokio::time::timeout(state.config.request_timeout, task).await {
+        Ok(joined) => joined.map_err(|e| ApiError::Internal(e.to_string()))?,
+        Err(_) => Err(ApiError::DeadlineExceeded(format!(
+            "the request took longer than the {}s deadline",
+            state.config.request_timeout.as_secs()
+        ))),
+    }
+}

@@ -1,0 +1,87 @@
+//! Server state: configuration, the registry, loaded models, operation signalling and limits.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use prism_engine::Explainer;
+use tokio::sync::{Notify, RwLock, Semaphore};
+
+use crate::registry::Registry;
+
+/// How `prism serve` runs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where artifacts (and the default SQLite registry) live.
+    pub data_dir: PathBuf,
+    /// Registry URL; `None` = `sqlite://<data_dir>/registry.db`.
+    pub database_url: Option<String>,
+    /// The most explanation requests computed at once; more get 429 with Retry-After.
+    pub max_concurrent_explanations: usize,
+    /// The most instances one predict/explain request may carry.
+    pub max_instances: usize,
+    /// The largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Per-request deadline for predict and explain.
+    pub request_timeout: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults for a data directory.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            database_url: None,
+            max_concurrent_explanations: 2 * std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            max_instances: 1000,
+            max_body_bytes: 32 << 20,
+            request_timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// The registry URL in force.
+    pub fn registry_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("registry.db").display()))
+    }
+}
+
+/// A model deployed on an endpoint, ready to serve.
+#[derive(Clone)]
+pub struct Deployed {
+    /// The DeployedModel id.
+    pub id: String,
+    /// The model resource name.
+    pub model: String,
+    /// The model's display name.
+    pub model_display_name: String,
+    /// The prepared explainer (the model's spec with the DeployedModel's spec over it).
+    pub explainer: Arc<Explainer>,
+}
+
+/// Shared by every request.
+pub struct AppState {
+    /// The configuration.
+    pub config: ServerConfig,
+    /// Models, endpoints, operations.
+    pub registry: Registry,
+    /// Deployed models by DeployedModel id.
+    pub deployed: RwLock<HashMap<String, Deployed>>,
+    /// Woken whenever an operation finishes (for `:wait`).
+    pub operation_done: Notify,
+    /// Bounds concurrent explanation work.
+    pub permits: Arc<Semaphore>,
+    /// Serialises read-modify-write changes of endpoints and models within this process.
+    pub mutation: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    /// Where a model's artifacts live.
+    pub fn model_dir(&self, model_id: &str) -> PathBuf {
+        self.config.data_dir.join("models").join(model_id)
+    }
+}
