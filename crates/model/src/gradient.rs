@@ -36,14 +36,18 @@
 //! constants, and a rule fails with [`ModelError::GradientUnsupported`] when the path runs
 //! through an operand it does not handle (say, convolution weights computed from the input).
 //!
-//! [`supported_ops`] lists the op types with a rule. Known limits: recurrent ops (LSTM,
-//! GRU), control flow (If, Loop, Scan) and non-default domains have no rule; Pad only in
-//! constant mode; Einsum without ellipses; pools and strided convolutions need fixed
-//! spatial sizes (the batch, and the image size for unit-stride convolutions and global
-//! average pooling, may stay symbolic); overlapping max pools use ScatterElements'
-//! `reduction` from opset 16 and disjoint groups of windows before. The tests check every
-//! rule against finite differences on tract, and `tests/gradient/ort_replay.py` replays
-//! the rewritten test models on ONNX Runtime.
+//! LSTM and GRU nodes on the path are first unrolled over their (fixed) sequence length
+//! into the ops they are made of (see `lower`), which the rules then differentiate.
+//!
+//! [`supported_ops`] lists the op types the pass handles. Known limits: control flow (If,
+//! Loop, Scan), RNN and non-default domains have no rule; LSTM and GRU with custom
+//! activations, `clip` or `sequence_lens` are not unrolled; Pad only in constant mode;
+//! Einsum without ellipses; pools and strided convolutions need fixed spatial sizes (the
+//! batch, and the image size for unit-stride convolutions and global average pooling, may
+//! stay symbolic); overlapping max pools use ScatterElements' `reduction` from opset 16
+//! and disjoint groups of windows before. The tests check every rule against finite
+//! differences on tract, and `tests/gradient/ort_replay.py` replays the rewritten test
+//! models on ONNX Runtime.
 //!
 //! ```no_run
 //! use prism_model::gradient::{add_gradients, grad_name, seed_name, GradientSpec};
@@ -72,6 +76,7 @@ use crate::error::{ModelError, Result};
 
 mod emit;
 mod facts;
+mod lower;
 mod rules;
 
 use emit::Emitter;
@@ -98,9 +103,12 @@ pub fn grad_name(wrt: &str) -> String {
     format!("{wrt}__grad")
 }
 
-/// The op types the pass can differentiate, sorted.
+/// The op types the pass can differentiate (with a rule, or unrolled), sorted.
 pub fn supported_ops() -> Vec<&'static str> {
-    rules::table().op_types()
+    let mut ops = rules::table().op_types();
+    ops.extend(lower::RECURRENT);
+    ops.sort_unstable();
+    ops
 }
 
 /// The float tensors that the integer input `input` (token or category ids) selects: the
@@ -142,6 +150,15 @@ pub fn add_gradients(model: &pb::ModelProto, spec: &GradientSpec) -> Result<pb::
         .graph
         .as_ref()
         .ok_or_else(|| ModelError::Corrupt("the ModelProto has no graph".into()))?;
+    // Recurrent ops on the path are unrolled first; the result keeps their outputs' names.
+    let lowered = lower::lower_recurrent(
+        model,
+        &spec.wrt,
+        &topological_order(graph),
+        taken_names(graph),
+    )?;
+    let model = lowered.as_ref().unwrap_or(model);
+    let graph = model.graph.as_ref().expect("the lowering keeps the graph");
     let facts = Facts::analyse(model)?;
     check_spec(graph, &facts, spec)?;
     let opset = model

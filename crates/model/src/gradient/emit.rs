@@ -41,6 +41,16 @@ impl<'f> Emitter<'f> {
         self.nodes
     }
 
+    /// How many nodes were emitted so far.
+    pub(crate) fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The nodes emitted since the count was `from`.
+    pub(crate) fn nodes_since(&self, from: usize) -> Vec<pb::NodeProto> {
+        self.nodes[from..].to_vec()
+    }
+
     /// A name no value or node of the graph uses yet.
     pub(crate) fn fresh(&mut self, hint: &str) -> String {
         loop {

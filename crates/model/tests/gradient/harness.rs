@@ -347,6 +347,54 @@ pub fn check_full(
     step: FdStep,
     tolerance: f64,
 ) {
+    check_impl(
+        model,
+        output,
+        wrt,
+        inputs,
+        step,
+        tolerance,
+        Reference::Original,
+    );
+}
+
+/// [`check`] for graphs whose ops the pass rewrites (recurrent ops, unrolled) where tract's
+/// own kernel is not the reference (tract's reverse LSTM and GRU ignore the direction):
+/// finite differences of the rewritten model's forward outputs, whose agreement with
+/// ONNX Runtime `ort_replay.py` checks.
+pub fn check_against_rewritten(
+    model: &pb::ModelProto,
+    output: &str,
+    wrt: &[&str],
+    inputs: &[Tensor],
+) {
+    check_impl(
+        model,
+        output,
+        wrt,
+        inputs,
+        FdStep::Scaled,
+        GRAD_TOLERANCE,
+        Reference::Rewritten,
+    );
+}
+
+/// Which forward model finite differences run on.
+#[derive(Clone, Copy, PartialEq)]
+enum Reference {
+    Original,
+    Rewritten,
+}
+
+fn check_impl(
+    model: &pb::ModelProto,
+    output: &str,
+    wrt: &[&str],
+    inputs: &[Tensor],
+    step: FdStep,
+    tolerance: f64,
+    reference: Reference,
+) {
     let rng_seed = 7;
     let forward = OnnxModel::from_bytes(&encode(model)).expect("forward model loads");
     let sig = forward.signature().clone();
@@ -367,10 +415,25 @@ pub fn check_full(
     let mut all = inputs.to_vec();
     all.push(seed_t);
     let outs = grad_model.forward(&all).expect("gradient model runs");
-    dump(&rewritten, &gsig, &all, &outs);
+    dump(model, &rewritten, &gsig, &all, &outs);
     // The forward outputs are unchanged.
     let y2 = &outs[gsig.output_index(output).unwrap()];
     assert_eq!(y2.shape, y.shape);
+    let same = reference == Reference::Original;
+    for (a, b) in y2
+        .as_f32()
+        .unwrap()
+        .iter()
+        .zip(y.as_f32().unwrap())
+        .filter(|_| same)
+    {
+        assert!(
+            (a - b).abs() <= 1e-5 * b.abs().max(1.0),
+            "the rewritten model computes {output} differently: {:?} vs {:?}",
+            y2.as_f32().unwrap(),
+            y.as_f32().unwrap()
+        );
+    }
 
     for w in wrt {
         let wi = sig.input_index(w).expect("wrt is a graph input");
@@ -393,7 +456,16 @@ pub fn check_full(
                 v[j] = (f64::from(x[j]) + k * h) as f32;
                 let actual = f64::from(v[j]);
                 xs[wi] = Tensor::f32(inputs[wi].shape.clone(), v).unwrap();
-                (actual, objective(&forward, &xs, out_ix, &seed))
+                let value = match reference {
+                    Reference::Original => objective(&forward, &xs, out_ix, &seed),
+                    Reference::Rewritten => {
+                        let zeros = Tensor::f32(y.shape.clone(), vec![0.0; y.len()]).unwrap();
+                        xs.push(zeros);
+                        let ix = gsig.output_index(output).unwrap();
+                        objective(&grad_model, &xs, ix, &seed)
+                    }
+                };
+                (actual, value)
             };
             let (p1, m1, p2, m2) = (at(1.0), at(-1.0), at(2.0), at(-2.0));
             let d1 = (p1.1 - m1.1) / (p1.0 - m1.0);
@@ -435,8 +507,10 @@ pub fn check_full(
 }
 
 /// With `PRISM_GRAD_DUMP=DIR`, writes each rewritten model with its inputs and tract's
-/// outputs (`DIR/<test>-<n>.onnx` and `.json`), to replay them on another runtime.
+/// outputs (`DIR/<test>-<n>.onnx` and `.json`), and the original model
+/// (`<test>-<n>.orig.onnx`), to replay them on another runtime.
 fn dump(
+    original: &pb::ModelProto,
     model: &pb::ModelProto,
     sig: &prism_model::Signature,
     inputs: &[Tensor],
@@ -453,6 +527,7 @@ fn dump(
         .replace("::", "-");
     let stem = format!("{dir}/{test}-{}", COUNT.fetch_add(1, Ordering::SeqCst));
     std::fs::write(format!("{stem}.onnx"), encode(model)).unwrap();
+    std::fs::write(format!("{stem}.orig.onnx"), encode(original)).unwrap();
     let tensor = |t: &Tensor| {
         let data: Vec<f64> = t
             .to_f32_vec()

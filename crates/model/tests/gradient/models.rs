@@ -8,7 +8,8 @@ use prost::Message;
 use tract_onnx::pb;
 
 use crate::harness::{
-    ai, astr, check, check_full, check_with, encode, FdStep, Graph, Rng, NETWORK_TOLERANCE,
+    ai, astr, check, check_against_rewritten, check_full, check_with, encode, FdStep, Graph, Rng,
+    NETWORK_TOLERANCE,
 };
 
 fn spec(output: &str, wrt: &[&str]) -> GradientSpec {
@@ -564,5 +565,96 @@ fn timing_conv_vs_conv_transpose() {
             m.forward(std::slice::from_ref(&xs)).unwrap();
         }
         eprintln!("{op}: {:.1} ms", t.elapsed().as_secs_f64() / 5.0 * 1e3);
+    }
+}
+
+/// A recurrent layer over a batch-first input [N, T, I] (transposed to the ONNX layout),
+/// with outputs `y` (Y, batch first) and `h` (Y_h · Y_c for LSTM, Y_h for GRU).
+fn recurrent(
+    op: &str,
+    direction: &str,
+    extra: &[&str],
+    attrs: Vec<pb::AttributeProto>,
+) -> pb::ModelProto {
+    use crate::harness::{aints, astr};
+    let (t, i, h) = (4i64, 3i64, 2i64);
+    let dirs = if direction == "bidirectional" { 2 } else { 1 };
+    let gates = if op == "LSTM" { 4 } else { 3 };
+    let mut g = Graph::new(14);
+    // tract cannot run recurrent ops on a symbolic batch (it panics building zero initial
+    // states, and fails to unify given ones with it): the batch is fixed at 2.
+    let x = g.input("x", &[2, t, i]);
+    let xt = g.op("Transpose", &[&x], vec![aints("perm", &[1, 0, 2])]);
+    let w = init_random(&mut g, &[dirs, gates * h, i], 1, 0.6);
+    let r = init_random(&mut g, &[dirs, gates * h, h], 2, 0.6);
+    let b = init_random(&mut g, &[dirs, 2 * gates * h], 3, 0.3);
+    let mut inputs = vec![xt, w, r, b, String::new()];
+    for (k, name) in extra.iter().enumerate() {
+        inputs.push(match *name {
+            "initial" => init_random(&mut g, &[dirs, 2, h], 4 + k as u64, 0.5),
+            "peepholes" => init_random(&mut g, &[dirs, 3 * h], 8, 0.5),
+            _ => String::new(),
+        });
+    }
+    let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let mut attrs = attrs;
+    attrs.push(ai("hidden_size", h));
+    attrs.push(astr("direction", direction));
+    let n_out = if op == "LSTM" { 3 } else { 2 };
+    let outs = g.op_n(op, &refs, n_out, attrs);
+    let y = g.op("Transpose", &[&outs[0]], vec![aints("perm", &[2, 0, 1, 3])]);
+    g.output_as(&y, "y");
+    let yh = g.op("Transpose", &[&outs[1]], vec![aints("perm", &[1, 0, 2])]);
+    let last = if op == "LSTM" {
+        let yc = g.op("Transpose", &[&outs[2]], vec![aints("perm", &[1, 0, 2])]);
+        g.op("Mul", &[&yh, &yc], vec![])
+    } else {
+        yh
+    };
+    g.output_as(&last, "h");
+    g.model()
+}
+
+#[test]
+fn lstm_unrolled() {
+    let x = || Rng::new(70).tensor(&[2, 4, 3]);
+    for (direction, extra) in [
+        ("forward", vec![]),
+        ("reverse", vec![]),
+        ("bidirectional", vec!["initial", "initial", "peepholes"]),
+    ] {
+        let model = recurrent("LSTM", direction, &extra, vec![]);
+        if direction == "forward" {
+            check(&model, "y", &["x"], &[x()]);
+            check(&model, "h", &["x"], &[x()]);
+        } else {
+            check_against_rewritten(&model, "y", &["x"], &[x()]);
+            check_against_rewritten(&model, "h", &["x"], &[x()]);
+        }
+    }
+}
+
+#[test]
+fn gru_unrolled() {
+    let x = || Rng::new(71).tensor(&[2, 4, 3]);
+    for (direction, lbr) in [("forward", 0), ("reverse", 1), ("bidirectional", 0)] {
+        let extra: &[&str] = if direction == "bidirectional" {
+            &["initial"]
+        } else {
+            &[]
+        };
+        let model = recurrent(
+            "GRU",
+            direction,
+            extra,
+            vec![ai("linear_before_reset", lbr)],
+        );
+        if direction == "forward" {
+            check(&model, "y", &["x"], &[x()]);
+            check(&model, "h", &["x"], &[x()]);
+        } else {
+            check_against_rewritten(&model, "y", &["x"], &[x()]);
+            check_against_rewritten(&model, "h", &["x"], &[x()]);
+        }
     }
 }
