@@ -83,7 +83,11 @@ impl Facts {
         }
         // Some ops (ConvTranspose, …) only get their output shapes when translated to
         // typed ops; the translation keeps each ONNX value name as its outlet's label.
-        if let Ok(typed) = model.clone().into_typed() {
+        // Some of tract's translations panic instead of failing (recurrent ops on a symbolic
+        // batch): the typed facts are only a complement, so a panic just skips them.
+        let typed =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.clone().into_typed()));
+        if let Ok(Ok(typed)) = typed {
             for node in typed.nodes() {
                 for (ix, output) in node.outputs.iter().enumerate() {
                     let Some(label) = typed.outlet_label(OutletId::new(node.id, ix)) else {

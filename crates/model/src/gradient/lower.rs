@@ -114,6 +114,9 @@ impl<'a> Recurrent<'a> {
         }
         let x = node.input.first().ok_or_else(|| unsupported("no input"))?;
         let seq = facts.dim(x, 0)?;
+        if seq < 1 {
+            return Err(unsupported("an empty sequence"));
+        }
         let w = node.input.get(1).ok_or_else(|| unsupported("no weights"))?;
         let gates = if kind == Kind::Lstm { 4 } else { 3 };
         let hidden = match attr("hidden_size") {
@@ -194,22 +197,12 @@ impl<'a> Recurrent<'a> {
                 }
             }
             let flat = e.const_i64(&[-1, gates * h]);
-            let state_shape = e.const_i64(&[-1, h]);
-            let initial = |e: &mut Emitter<'_>, ix: usize| -> Result<String> {
-                Ok(match self.input(ix) {
-                    Some(init) => Self::direction_of(e, init, d),
-                    None => {
-                        let first = e.slice(&xw, &[0, 0], &[1, h], &[0, 2], None);
-                        let first = e.op("Reshape", &[&first, &state_shape], vec![]);
-                        e.zeros_like_of(&first, x)?
-                    }
-                })
-            };
-            let mut hid = initial(e, 5)?;
-            let mut cell = if self.kind == Kind::Lstm {
-                Some(initial(e, 6)?)
-            } else {
-                None
+            // A missing initial state is zero: the first step then skips the terms it
+            // multiplies (which also keeps zero tensors out of tract's MatMul folding).
+            let mut hid: Option<String> = self.input(5).map(|v| Self::direction_of(e, v, d));
+            let mut cell: Option<String> = match self.kind {
+                Kind::Lstm => self.input(6).map(|v| Self::direction_of(e, v, d)),
+                Kind::Gru => None,
             };
             let peep = match (self.kind, self.input(7)) {
                 (Kind::Lstm, Some(p)) => {
@@ -231,72 +224,106 @@ impl<'a> Recurrent<'a> {
             for &t in &order {
                 let xt = e.slice(&xw, &[t], &[t + 1], &[0], None);
                 let xt = e.op("Reshape", &[&xt, &flat], vec![]);
-                match self.kind {
+                let new_hid = match self.kind {
                     Kind::Lstm => {
-                        let c_prev = cell.clone().expect("LSTM has a cell state");
-                        let hr = e.op("MatMul", &[&hid, &rt], vec![]);
-                        let g = e.add(&xt, &hr);
+                        let g = match &hid {
+                            Some(hp) => {
+                                let hr = e.op("MatMul", &[hp, &rt], vec![]);
+                                e.add(&xt, &hr)
+                            }
+                            None => xt,
+                        };
                         // Gate order i, o, f, c.
                         let mut i = self.gate(e, &g, 0, 1);
                         let mut o = self.gate(e, &g, 1, 1);
                         let mut f = self.gate(e, &g, 2, 1);
                         let c = self.gate(e, &g, 3, 1);
-                        if let Some((pi, _, pf)) = &peep {
-                            let a = e.mul(pi, &c_prev);
+                        if let (Some((pi, _, pf)), Some(cp)) = (&peep, &cell) {
+                            let a = e.mul(pi, cp);
                             i = e.add(&i, &a);
-                            let b = e.mul(pf, &c_prev);
+                            let b = e.mul(pf, cp);
                             f = e.add(&f, &b);
                         }
                         let i = e.op("Sigmoid", &[&i], vec![]);
-                        let f = e.op("Sigmoid", &[&f], vec![]);
                         let c = e.op("Tanh", &[&c], vec![]);
-                        let fc = e.mul(&f, &c_prev);
                         let ic = e.mul(&i, &c);
-                        let c_new = e.add(&fc, &ic);
+                        let c_new = match &cell {
+                            Some(cp) => {
+                                let f = e.op("Sigmoid", &[&f], vec![]);
+                                let fc = e.mul(&f, cp);
+                                e.add(&fc, &ic)
+                            }
+                            None => ic,
+                        };
                         if let Some((_, po, _)) = &peep {
                             let a = e.mul(po, &c_new);
                             o = e.add(&o, &a);
                         }
                         let o = e.op("Sigmoid", &[&o], vec![]);
                         let tc = e.op("Tanh", &[&c_new], vec![]);
-                        hid = e.mul(&o, &tc);
                         cell = Some(c_new);
+                        e.mul(&o, &tc)
                     }
                     Kind::Gru => {
                         // Gate order z, r, h.
                         let rzr = e.slice(&rt, &[0], &[2 * h], &[1], None);
                         let rh = e.slice(&rt, &[2 * h], &[3 * h], &[1], None);
-                        let hzr = e.op("MatMul", &[&hid, &rzr], vec![]);
                         let xzr = e.slice(&xt, &[0], &[2 * h], &[1], None);
-                        let zr = e.add(&xzr, &hzr);
+                        let zr = match &hid {
+                            Some(hp) => {
+                                let hzr = e.op("MatMul", &[hp, &rzr], vec![]);
+                                e.add(&xzr, &hzr)
+                            }
+                            None => xzr,
+                        };
                         let zr = e.op("Sigmoid", &[&zr], vec![]);
                         let z = self.gate(e, &zr, 0, 1);
                         let rg = self.gate(e, &zr, 1, 1);
                         let xh = self.gate(e, &xt, 2, 1);
-                        let inner = if self.linear_before_reset {
-                            let mut hr = e.op("MatMul", &[&hid, &rh], vec![]);
-                            if let Some(rb) = &rb_h {
-                                hr = e.add(&hr, rb);
+                        // The recurrent term of the candidate, without its bias when
+                        // the state is zero and the bias comes after the product.
+                        let inner = match (&hid, self.linear_before_reset) {
+                            (Some(hp), true) => {
+                                let mut hr = e.op("MatMul", &[hp, &rh], vec![]);
+                                if let Some(rb) = &rb_h {
+                                    hr = e.add(&hr, rb);
+                                }
+                                Some(e.mul(&rg, &hr))
                             }
-                            e.mul(&rg, &hr)
-                        } else {
-                            let rhid = e.mul(&rg, &hid);
-                            let mut hr = e.op("MatMul", &[&rhid, &rh], vec![]);
-                            if let Some(rb) = &rb_h {
-                                hr = e.add(&hr, rb);
+                            (None, true) => rb_h.as_ref().map(|rb| e.mul(&rg, rb)),
+                            (Some(hp), false) => {
+                                let rhid = e.mul(&rg, hp);
+                                let mut hr = e.op("MatMul", &[&rhid, &rh], vec![]);
+                                if let Some(rb) = &rb_h {
+                                    hr = e.add(&hr, rb);
+                                }
+                                Some(hr)
                             }
-                            hr
+                            (None, false) => rb_h.clone(),
                         };
-                        let pre = e.add(&xh, &inner);
+                        let pre = match inner {
+                            Some(inner) => e.add(&xh, &inner),
+                            None => xh,
+                        };
                         let cand = e.op("Tanh", &[&pre], vec![]);
                         // H = (1 - z)·h̃ + z·H_prev = h̃ + z·(H_prev - h̃)
-                        let diff = e.sub(&hid, &cand);
-                        let zd = e.mul(&z, &diff);
-                        hid = e.add(&cand, &zd);
+                        match &hid {
+                            Some(hp) => {
+                                let diff = e.sub(hp, &cand);
+                                let zd = e.mul(&z, &diff);
+                                e.add(&cand, &zd)
+                            }
+                            None => {
+                                let zc = e.mul(&z, &cand);
+                                e.sub(&cand, &zc)
+                            }
+                        }
                     }
-                }
-                steps[t as usize] = hid.clone();
+                };
+                steps[t as usize] = new_hid.clone();
+                hid = Some(new_hid);
             }
+            let hid = hid.expect("at least one step");
             // Y[:, d] in time order: [seq, 1, batch, hidden].
             let step_shape = e.const_i64(&[1, 1, -1, h]);
             let parts: Vec<String> = steps

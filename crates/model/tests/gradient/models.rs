@@ -658,3 +658,32 @@ fn gru_unrolled() {
         }
     }
 }
+
+/// tract cannot run an LSTM without initial states on a symbolic batch (it panics), but
+/// the unrolled model can: its gradients equal those of the same model at a fixed batch.
+#[test]
+fn lstm_symbolic_batch_runs_once_unrolled() {
+    let fixed = recurrent("LSTM", "forward", &[], vec![]);
+    let mut symbolic = fixed.clone();
+    let input = &mut symbolic.graph.as_mut().unwrap().input[0];
+    if let Some(pb::type_proto::Value::TensorType(t)) =
+        input.r#type.as_mut().and_then(|t| t.value.as_mut())
+    {
+        t.shape.as_mut().unwrap().dim[0].value = Some(
+            pb::tensor_shape_proto::dimension::Value::DimParam("N".into()),
+        );
+    }
+    let run = |model: &pb::ModelProto| {
+        let rewritten = add_gradients(model, &spec("y", &["x"])).unwrap();
+        let m = OnnxModel::from_bytes(&encode(&rewritten)).unwrap();
+        let x = Rng::new(72).tensor(&[2, 4, 3]);
+        let seed = Rng::new(73).tensor(&[2, 4, 1, 2]);
+        let outs = m.forward(&[x, seed]).unwrap();
+        outs[m.signature().output_index(&grad_name("x")).unwrap()].clone()
+    };
+    let (a, b) = (run(&fixed), run(&symbolic));
+    assert_eq!(a.shape, b.shape);
+    for (p, q) in a.as_f32().unwrap().iter().zip(b.as_f32().unwrap()) {
+        assert!((p - q).abs() <= 1e-6, "{p} vs {q}");
+    }
+}
