@@ -15,7 +15,8 @@
 //!
 //! Seeding with a one-hot row per example gives the gradient of one class score, batched.
 //! Inputs that are not differentiable (token ids) are handled by naming the float tensor
-//! they select (the embedding output, found by [`embedding_outputs`]) as a `wrt` value.
+//! they select (the embedding output, found by [`embedding_outputs`]) as a `wrt` value,
+//! or by first making it an input with [`cut_at`].
 //!
 //! # How it works
 //!
@@ -132,6 +133,62 @@ pub fn embedding_outputs(model: &pb::ModelProto, input: &str) -> Vec<String> {
         }
     }
     found
+}
+
+/// `model` with the intermediate float `values` turned into graph inputs (appended after
+/// the existing ones, typed like the values): the nodes computing them, and whatever only
+/// those nodes needed, are removed; the other inputs stay. Cutting at an embedding output
+/// lets attribution methods feed embeddings directly (Integrated Gradients interpolates
+/// between a baseline's embeddings and the instance's) and differentiate with respect to
+/// them.
+pub fn cut_at(model: &pb::ModelProto, values: &[String]) -> Result<pb::ModelProto> {
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| ModelError::Corrupt("the ModelProto has no graph".into()))?;
+    let facts = Facts::analyse(model)?;
+    for v in values {
+        if !facts.is_float(v) {
+            return Err(ModelError::InvalidGradientSpec(format!(
+                "'{v}' is not a float value of the graph"
+            )));
+        }
+        if graph.input.iter().any(|i| &i.name == v) {
+            return Err(ModelError::InvalidGradientSpec(format!(
+                "'{v}' is already a graph input"
+            )));
+        }
+    }
+    let cut: HashSet<&str> = values.iter().map(String::as_str).collect();
+    // Keep the nodes the outputs still need once the cut values come from outside.
+    let mut needed: HashSet<&str> = graph.output.iter().map(|o| o.name.as_str()).collect();
+    let mut keep = vec![false; graph.node.len()];
+    for i in topological_order(graph).into_iter().rev() {
+        let node = &graph.node[i];
+        let produces_needed = node
+            .output
+            .iter()
+            .any(|o| needed.contains(o.as_str()) && !cut.contains(o.as_str()));
+        if produces_needed {
+            keep[i] = true;
+            needed.extend(node.input.iter().map(String::as_str));
+        }
+    }
+    let mut inputs = vec![];
+    for v in values {
+        inputs.push(value_info(graph, &facts, v, v)?);
+    }
+    let mut out = model.clone();
+    let g = out.graph.as_mut().expect("checked above");
+    g.node = graph
+        .node
+        .iter()
+        .zip(&keep)
+        .filter(|(_, k)| **k)
+        .map(|(n, _)| n.clone())
+        .collect();
+    g.input.extend(inputs);
+    Ok(out)
 }
 
 /// Decodes the ONNX model in `bytes`, adds the gradients `spec` asks for and prepares the

@@ -113,6 +113,27 @@ fn embedding_output_as_wrt() {
     }
     let g_full = outs[sig.output_index(&grad_name(&emb)).unwrap()].clone();
 
+    // Cut at the embedding, the model takes it as an input (ids stay, unused).
+    let cut = prism_model::gradient::cut_at(&full.model(), std::slice::from_ref(&emb)).unwrap();
+    let names: Vec<&str> = cut
+        .graph
+        .as_ref()
+        .unwrap()
+        .input
+        .iter()
+        .map(|i| i.name.as_str())
+        .collect();
+    assert_eq!(names, ["ids", emb.as_str()]);
+    assert!(cut
+        .graph
+        .as_ref()
+        .unwrap()
+        .node
+        .iter()
+        .all(|n| n.op_type != "Gather"));
+    let ids_t = Tensor::i64(vec![batch, len], ids_v.clone()).unwrap();
+    check(&cut, "probs", &[&emb], &[ids_t, emb_v.clone()]);
+
     // The same gradient from the tail graph taking the embedding as its input, which the
     // finite-difference check covers.
     check(&part.model(), "probs", &["e"], std::slice::from_ref(&emb_v));
