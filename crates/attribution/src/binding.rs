@@ -349,28 +349,17 @@ impl Binder {
         Value::Object(out)
     }
 
-    /// Builds model input tensors for `rows` per-example value sets.
-    pub fn tensors_for(
-        &self,
-        shapes: &[Vec<usize>],
-        rows: &[Vec<Vec<f64>>],
-    ) -> Result<Vec<Tensor>> {
+    /// Builds model input tensors for a batch of rows.
+    pub fn tensors_for(&self, shapes: &[Vec<usize>], rows: &crate::Rows) -> Result<Vec<Tensor>> {
         let mut out = Vec::with_capacity(self.tensors.len());
         for (t_ix, slot) in self.tensors.iter().enumerate() {
             let mut shape = vec![rows.len()];
             shape.extend(&shapes[t_ix]);
+            let values = rows.tensor(t_ix);
             let tensor = if slot.elem.is_float() {
-                let data = rows
-                    .iter()
-                    .flat_map(|r| r[t_ix].iter().map(|&v| v as f32))
-                    .collect();
-                Tensor::f32(shape, data)
+                Tensor::f32(shape, values.iter().map(|&v| v as f32).collect())
             } else {
-                let data = rows
-                    .iter()
-                    .flat_map(|r| r[t_ix].iter().map(|&v| v as i64))
-                    .collect();
-                Tensor::i64(shape, data)
+                Tensor::i64(shape, values.iter().map(|&v| v as i64).collect())
             };
             out.push(tensor?);
         }

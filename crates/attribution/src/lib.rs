@@ -42,8 +42,74 @@ pub const DEFAULT_SEED: u64 = 0;
 /// enough to bound memory for wide inputs.
 pub const DEFAULT_MAX_BATCH_VALUES: usize = 1 << 22;
 
-/// Rows of per-tensor values → per row, the selected outputs.
-pub type Evaluate<'a> = dyn Fn(&[Vec<Vec<f64>>]) -> Result<Vec<Vec<f64>>> + Sync + 'a;
+/// Model input rows, flat per model input (row-major), appended without a per-row allocation.
+#[derive(Debug, Clone, Default)]
+pub struct Rows {
+    values: Vec<Vec<f64>>,
+    len: usize,
+}
+
+impl Rows {
+    /// An empty batch for `tensors` model inputs, with room for `rows` rows of `row_values`.
+    pub fn new(instance: &BoundInstance, rows: usize) -> Self {
+        Self {
+            values: instance
+                .values
+                .iter()
+                .map(|v| Vec::with_capacity(v.len() * rows))
+                .collect(),
+            len: 0,
+        }
+    }
+
+    /// Appends one row (the values of every model input).
+    pub fn push(&mut self, row: &[Vec<f64>]) {
+        for (dst, src) in self.values.iter_mut().zip(row) {
+            dst.extend_from_slice(src);
+        }
+        self.len += 1;
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Removes every row, keeping the memory.
+    pub fn clear(&mut self) {
+        self.values.iter_mut().for_each(Vec::clear);
+        self.len = 0;
+    }
+
+    /// All rows' values of model input `t`, flat.
+    pub fn tensor(&self, t: usize) -> &[f64] {
+        &self.values[t]
+    }
+}
+
+/// The selected outputs of a batch of rows, flat: row `r` is `values[r * width..(r + 1) * width]`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outputs {
+    /// The values.
+    pub values: Vec<f64>,
+    /// Selected outputs per row.
+    pub width: usize,
+}
+
+impl Outputs {
+    /// The selected outputs of row `r`.
+    pub fn row(&self, r: usize) -> &[f64] {
+        &self.values[r * self.width..(r + 1) * self.width]
+    }
+}
+
+/// A batch of rows → per row, the selected outputs.
+pub type Evaluate<'a> = dyn Fn(&Rows) -> Result<Outputs> + Sync + 'a;
 
 /// Everything a method needs to attribute one instance against one baseline.
 pub struct Problem<'a> {
@@ -153,15 +219,31 @@ impl ExplainPlan {
         let bound = self.binder.bind(instance)?;
         let baselines = self.binder.baselines(&bound)?;
         // One call for the instance and its baselines: the full outputs pick what to explain.
-        let mut rows = vec![bound.values.clone()];
-        rows.extend(baselines.iter().map(|b| b.values.clone()));
-        let (full, out_shape) = self.run_full(model, &bound, &rows)?;
-        let selected = self.output.select(&self.selection, &full[0], &out_shape)?;
-        let pick = |row: &Vec<f64>| selected.iter().map(|&i| row[i]).collect::<Vec<f64>>();
-        let instance_output = pick(&full[0]);
-        let evaluate = |rows: &[Vec<Vec<f64>>]| -> Result<Vec<Vec<f64>>> {
-            let (full, _) = self.run_full(model, &bound, rows)?;
-            Ok(full.iter().map(pick).collect())
+        let mut first = Rows::new(&bound, 1 + baselines.len());
+        first.push(&bound.values);
+        for b in &baselines {
+            first.push(&b.values);
+        }
+        let (full, per_row, out_shape) = self.run_full(model, &bound, &first)?;
+        let selected = self
+            .output
+            .select(&self.selection, &full[..per_row], &out_shape)?;
+        let pick = |full: &[f64], per_row: usize| -> Outputs {
+            let rows = full.len() / per_row.max(1);
+            let mut values = Vec::with_capacity(rows * selected.len());
+            for r in 0..rows {
+                values.extend(selected.iter().map(|&i| full[r * per_row + i]));
+            }
+            Outputs {
+                values,
+                width: selected.len(),
+            }
+        };
+        let firsts = pick(&full, per_row);
+        let instance_output = firsts.row(0).to_vec();
+        let evaluate = |rows: &Rows| -> Result<Outputs> {
+            let (full, per_row, _) = self.run_full(model, &bound, rows)?;
+            Ok(pick(&full, per_row))
         };
         let players = self.binder.players(&bound);
         let row_values: usize = bound.values.iter().map(Vec::len).sum::<usize>().max(1);
@@ -171,13 +253,13 @@ impl ExplainPlan {
         let mut baseline_output = vec![0f64; selected.len()];
         let mut var = vec![0f64; selected.len()];
         for (b_ix, baseline) in baselines.iter().enumerate() {
-            let b_out = pick(&full[b_ix + 1]);
+            let b_out = firsts.row(b_ix + 1);
             let problem = Problem {
                 instance: &bound,
                 baseline,
                 players: &players,
                 instance_output: &instance_output,
-                baseline_output: &b_out,
+                baseline_output: b_out,
                 evaluate: &evaluate,
                 max_rows,
                 seed: self.seed,
@@ -220,62 +302,56 @@ impl ExplainPlan {
         })
     }
 
-    /// Runs the model on rows (in chunks under the cap) and returns, per row, the explained
-    /// output tensor flattened, plus its per-example shape.
+    /// Runs the model once on `rows` and returns the explained output tensor flattened, its
+    /// values per row, and its per-example shape. The output is found by name, so `model`
+    /// may be the full model or one limited to the explained output.
     fn run_full(
         &self,
         model: &dyn Model,
         bound: &BoundInstance,
-        rows: &[Vec<Vec<f64>>],
-    ) -> Result<(Vec<Vec<f64>>, Vec<usize>)> {
-        let row_values: usize = bound.values.iter().map(Vec::len).sum::<usize>().max(1);
-        let chunk = (self.max_batch_values / row_values).max(1);
-        let mut out = Vec::with_capacity(rows.len());
-        let mut shape = Vec::new();
-        for part in rows.chunks(chunk) {
-            let inputs = self.binder.tensors_for(&bound.shapes, part)?;
-            let mut outputs = model.forward(&inputs)?;
-            let tensor_ix = self.output.tensor;
-            if tensor_ix >= outputs.len() {
-                return Err(AttributionError::Output {
-                    output: self.output.name.clone(),
-                    message: "the model did not return it".into(),
-                });
-            }
-            let t = outputs.swap_remove(tensor_ix);
-            let per_row = if part.is_empty() {
-                0
-            } else {
-                t.len() / part.len()
-            };
-            shape = t.shape.get(1..).map(<[usize]>::to_vec).unwrap_or_default();
-            let flat: Vec<f64> = match &t.data {
-                TensorData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
-                TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
-                TensorData::Str(_) => {
-                    return Err(AttributionError::Output {
-                        output: self.output.name.clone(),
-                        message: "holds strings, which cannot be attributed".into(),
-                    })
-                }
-            };
-            if let Some(bad) = flat.iter().find(|x| !x.is_finite()) {
-                return Err(AttributionError::Output {
-                    output: self.output.name.clone(),
-                    message: format!("the model produced a non-finite value ({bad})"),
-                });
-            }
-            out.extend(flat.chunks(per_row.max(1)).map(<[f64]>::to_vec));
+        rows: &Rows,
+    ) -> Result<(Vec<f64>, usize, Vec<usize>)> {
+        let missing = || AttributionError::Output {
+            output: self.output.name.clone(),
+            message: "the model did not return it".into(),
+        };
+        let tensor_ix = model
+            .signature()
+            .output_index(&self.output.tensor_name)
+            .ok_or_else(missing)?;
+        let inputs = self.binder.tensors_for(&bound.shapes, rows)?;
+        let mut outputs = model.forward(&inputs)?;
+        if tensor_ix >= outputs.len() {
+            return Err(missing());
         }
-        Ok((out, shape))
+        let t = outputs.swap_remove(tensor_ix);
+        let per_row = t.len().checked_div(rows.len()).unwrap_or(0);
+        let shape = t.shape.get(1..).map(<[usize]>::to_vec).unwrap_or_default();
+        let flat: Vec<f64> = match &t.data {
+            TensorData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+            TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
+            TensorData::Str(_) => {
+                return Err(AttributionError::Output {
+                    output: self.output.name.clone(),
+                    message: "holds strings, which cannot be attributed".into(),
+                })
+            }
+        };
+        if let Some(bad) = flat.iter().find(|x| !x.is_finite()) {
+            return Err(AttributionError::Output {
+                output: self.output.name.clone(),
+                message: format!("the model produced a non-finite value ({bad})"),
+            });
+        }
+        Ok((flat, per_row, shape))
     }
 
     /// Runs the model on one instance and returns every output as JSON (for `predict`).
     pub fn predict(&self, model: &dyn Model, instance: &Value) -> Result<Value> {
         let bound = self.binder.bind(instance)?;
-        let inputs = self
-            .binder
-            .tensors_for(&bound.shapes, std::slice::from_ref(&bound.values))?;
+        let mut rows = Rows::new(&bound, 1);
+        rows.push(&bound.values);
+        let inputs = self.binder.tensors_for(&bound.shapes, &rows)?;
         let outputs = model.forward(&inputs)?;
         let mut map = serde_json::Map::new();
         for (info, t) in model.signature().outputs.iter().zip(outputs) {

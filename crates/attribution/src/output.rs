@@ -14,6 +14,8 @@ pub struct OutputBinding {
     pub tensor: usize,
     /// The name reported as `outputName` (the metadata output key).
     pub name: String,
+    /// The model output tensor's name.
+    pub tensor_name: String,
     display_names: Option<Value>,
 }
 
@@ -94,6 +96,7 @@ impl OutputBinding {
             return Ok(Self {
                 tensor,
                 name: signature.outputs[tensor].name.clone(),
+                tensor_name: signature.outputs[tensor].name.clone(),
                 display_names: None,
             });
         };
@@ -137,6 +140,7 @@ impl OutputBinding {
         Ok(Self {
             tensor,
             name: key.to_string(),
+            tensor_name: signature.outputs[tensor].name.clone(),
             display_names: out.index_display_name_mapping.clone(),
         })
     }

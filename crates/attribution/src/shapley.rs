@@ -50,29 +50,30 @@ impl Attributor for SampledShapley {
             ),
         };
         let paths = permutations.len();
-        // credits[path][output][player]
         // Model outputs at every inner state, path after path; the rows that produce them
         // are built and evaluated `max_rows` at a time, so memory stays bounded however
         // many players there are.
         let inner_rows = players.saturating_sub(1);
-        let mut inner_outputs: Vec<Vec<f64>> = Vec::with_capacity(paths * inner_rows);
-        let mut rows: Vec<Vec<Vec<f64>>> =
-            Vec::with_capacity(problem.max_rows.min(paths * inner_rows));
+        let mut inner_outputs: Vec<f64> = Vec::with_capacity(paths * inner_rows * outputs);
+        let mut rows = crate::Rows::new(problem.instance, problem.max_rows.min(paths * inner_rows));
+        let mut state = problem.baseline.values.clone();
         for perm in &permutations {
-            let mut state = problem.baseline.values.clone();
+            for (dst, src) in state.iter_mut().zip(&problem.baseline.values) {
+                dst.copy_from_slice(src);
+            }
             for &p in perm.iter().take(inner_rows) {
                 for &(t, i) in &problem.players[p].positions {
                     state[t][i] = problem.instance.values[t][i];
                 }
-                rows.push(state.clone());
+                rows.push(&state);
                 if rows.len() >= problem.max_rows {
-                    inner_outputs.extend((problem.evaluate)(&rows)?);
+                    inner_outputs.extend((problem.evaluate)(&rows)?.values);
                     rows.clear();
                 }
             }
         }
         if !rows.is_empty() {
-            inner_outputs.extend((problem.evaluate)(&rows)?);
+            inner_outputs.extend((problem.evaluate)(&rows)?.values);
         }
         // credits[path][output][player]
         let mut credits = vec![vec![vec![0f64; players]; outputs]; paths];
@@ -83,7 +84,7 @@ impl Attributor for SampledShapley {
                     let cur = if step + 1 == players {
                         problem.instance_output[o]
                     } else {
-                        inner_outputs[k * inner_rows + step][o]
+                        inner_outputs[(k * inner_rows + step) * outputs + o]
                     };
                     credits[k][o][p] += cur - prev;
                     prev = cur;

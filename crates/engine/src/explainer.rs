@@ -33,7 +33,11 @@ pub struct ModelFiles {
 
 /// A loaded model with its checked explanation spec.
 pub struct Explainer {
+    /// The whole model, for predictions.
     model: OnnxModel,
+    /// The same model computing only the explained output (the whole model when that is its
+    /// only output): attribution methods run it thousands of times per instance.
+    explain_model: OnnxModel,
     spec: ExplanationSpec,
     plan: ExplainPlan,
 }
@@ -56,29 +60,7 @@ fn default_parameters() -> ExplanationParameters {
 impl Explainer {
     /// Loads a model directory.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, EngineError> {
-        let dir = dir.as_ref();
-        let read = |name: &str, required: bool| -> Result<Option<String>, EngineError> {
-            let path: PathBuf = dir.join(name);
-            match std::fs::read_to_string(&path) {
-                Ok(s) => Ok(Some(s)),
-                Err(e) if !required && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-                Err(source) => Err(EngineError::Io {
-                    path: path.display().to_string(),
-                    source,
-                }),
-            }
-        };
-        let model_path = dir.join(MODEL_FILE);
-        let model = std::fs::read(&model_path).map_err(|source| EngineError::Io {
-            path: model_path.display().to_string(),
-            source,
-        })?;
-        let files = ModelFiles {
-            model,
-            metadata: read(METADATA_FILE, false)?,
-            spec: read(SPEC_FILE, false)?,
-        };
-        Self::from_files(&files)
+        Self::from_files(&read_files(dir.as_ref())?)
     }
 
     /// Loads a model directory with a spec that replaces its files' (an upload request's
@@ -88,44 +70,45 @@ impl Explainer {
         dir: impl AsRef<Path>,
         spec: &ExplanationSpec,
     ) -> Result<Self, EngineError> {
-        let from_files = Self::load(dir)?;
+        let files = read_files(dir.as_ref())?;
+        let from_files = spec_from_files(&files)?;
         let spec = ExplanationSpec {
             parameters: spec.parameters.clone(),
-            metadata: spec.metadata.clone().or(from_files.spec.metadata),
+            metadata: spec.metadata.clone().or(from_files.metadata),
         };
-        Self::new(from_files.model, spec)
+        Self::build(&files.model, spec)
     }
 
     /// Loads a model directory held in memory.
     pub fn from_files(files: &ModelFiles) -> Result<Self, EngineError> {
-        let model = OnnxModel::from_bytes(&files.model)?;
-        let spec_error = |file: &str| {
-            let file = file.to_string();
-            move |source| EngineError::Spec { file, source }
+        Self::build(&files.model, spec_from_files(files)?)
+    }
+
+    fn build(model_bytes: &[u8], spec: ExplanationSpec) -> Result<Self, EngineError> {
+        let model = OnnxModel::from_bytes(model_bytes)?;
+        let plan = ExplainPlan::new(&spec, model.signature())?;
+        let explain_model = if model.signature().outputs.len() == 1 {
+            model.clone()
+        } else {
+            OnnxModel::from_bytes_with_outputs(model_bytes, &[plan.output().tensor_name.as_str()])?
         };
-        let metadata = files
-            .metadata
-            .as_deref()
-            .map(ExplanationMetadata::from_json_str)
-            .transpose()
-            .map_err(spec_error(METADATA_FILE))?;
-        let mut spec = match files.spec.as_deref() {
-            Some(text) => parse_spec_file(text).map_err(spec_error(SPEC_FILE))?,
-            None => ExplanationSpec {
-                parameters: default_parameters(),
-                metadata: None,
-            },
-        };
-        if metadata.is_some() {
-            spec.metadata = metadata;
-        }
-        Self::new(model, spec)
+        Ok(Self {
+            model,
+            explain_model,
+            spec,
+            plan,
+        })
     }
 
     /// An explainer for a loaded model and a spec.
     pub fn new(model: OnnxModel, spec: ExplanationSpec) -> Result<Self, EngineError> {
         let plan = ExplainPlan::new(&spec, model.signature())?;
-        Ok(Self { model, spec, plan })
+        Ok(Self {
+            explain_model: model.clone(),
+            model,
+            spec,
+            plan,
+        })
     }
 
     /// The same model with a request's spec override applied (the method cannot change).
@@ -141,6 +124,7 @@ impl Explainer {
         let plan = ExplainPlan::new(&spec, self.model.signature())?;
         Ok(Self {
             model: self.model.clone(),
+            explain_model: self.explain_model.clone(),
             spec,
             plan,
         })
@@ -153,8 +137,12 @@ impl Explainer {
             metadata: self.spec.metadata.clone(),
         };
         let plan = ExplainPlan::new(&spec, self.model.signature())?;
-        let model = self.model.clone();
-        Ok(Self { model, spec, plan })
+        Ok(Self {
+            model: self.model.clone(),
+            explain_model: self.explain_model.clone(),
+            spec,
+            plan,
+        })
     }
 
     /// The model's signature.
@@ -169,7 +157,7 @@ impl Explainer {
 
     /// Explains one instance.
     pub fn explain(&self, instance: &Value) -> Result<Explanation, EngineError> {
-        Ok(self.plan.explain(&self.model, instance)?)
+        Ok(self.plan.explain(&self.explain_model, instance)?)
     }
 
     /// Explains many instances in parallel; results keep the input order.
@@ -201,4 +189,54 @@ fn parse_spec_file(text: &str) -> Result<ExplanationSpec, prism_spec::SpecError>
             metadata: None,
         })
     }
+}
+
+/// Reads the files of a model directory (`model.onnx` required, the others optional).
+fn read_files(dir: &Path) -> Result<ModelFiles, EngineError> {
+    let read = |name: &str| -> Result<Option<String>, EngineError> {
+        let path: PathBuf = dir.join(name);
+        match std::fs::read_to_string(&path) {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(EngineError::Io {
+                path: path.display().to_string(),
+                source,
+            }),
+        }
+    };
+    let model_path = dir.join(MODEL_FILE);
+    let model = std::fs::read(&model_path).map_err(|source| EngineError::Io {
+        path: model_path.display().to_string(),
+        source,
+    })?;
+    Ok(ModelFiles {
+        model,
+        metadata: read(METADATA_FILE)?,
+        spec: read(SPEC_FILE)?,
+    })
+}
+
+/// The spec a model directory's files describe (default parameters when it has no spec file).
+fn spec_from_files(files: &ModelFiles) -> Result<ExplanationSpec, EngineError> {
+    let spec_error = |file: &str| {
+        let file = file.to_string();
+        move |source| EngineError::Spec { file, source }
+    };
+    let metadata = files
+        .metadata
+        .as_deref()
+        .map(ExplanationMetadata::from_json_str)
+        .transpose()
+        .map_err(spec_error(METADATA_FILE))?;
+    let mut spec = match files.spec.as_deref() {
+        Some(text) => parse_spec_file(text).map_err(spec_error(SPEC_FILE))?,
+        None => ExplanationSpec {
+            parameters: default_parameters(),
+            metadata: None,
+        },
+    };
+    if metadata.is_some() {
+        spec.metadata = metadata;
+    }
+    Ok(spec)
 }

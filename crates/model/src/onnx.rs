@@ -26,14 +26,15 @@ pub struct OnnxModel {
 
 enum Executor {
     Tract(TractGraph),
-    Trees(TreeGraph),
+    /// The tree graph, and which of its outputs to return (all when `None`).
+    Trees(TreeGraph, Option<Vec<usize>>),
 }
 
 impl std::fmt::Debug for OnnxModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match *self.executor {
             Executor::Tract(_) => "tract",
-            Executor::Trees(_) => "trees",
+            Executor::Trees(..) => "trees",
         };
         f.debug_struct("OnnxModel")
             .field("executor", &kind)
@@ -55,16 +56,54 @@ impl OnnxModel {
 
     /// Decodes and prepares a model from its serialized bytes.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        Self::prepare(bytes, None)
+    }
+
+    /// Like [`OnnxModel::from_bytes`], but computing only the named outputs (in that order):
+    /// work that only other outputs need (an `ArgMax` label beside the probabilities) is
+    /// skipped. An unknown name is [`ModelError::BadInput`].
+    pub fn from_bytes_with_outputs(bytes: &[u8], outputs: &[&str]) -> Result<Self> {
+        Self::prepare(bytes, Some(outputs))
+    }
+
+    fn prepare(bytes: &[u8], outputs: Option<&[&str]>) -> Result<Self> {
         let proto = decode(bytes)?;
         let graph = proto
             .graph
             .as_ref()
             .ok_or_else(|| ModelError::Corrupt("the ModelProto has no graph".into()))?;
-        let signature = signature_of(graph)?;
-        let executor = if graph.node.iter().any(TreeGraph::handles) {
-            Executor::Trees(TreeGraph::new(graph, &signature)?)
+        let full = signature_of(graph)?;
+        let keep: Option<Vec<usize>> = outputs
+            .map(|names| {
+                names
+                    .iter()
+                    .map(|n| {
+                        full.output_index(n).ok_or_else(|| ModelError::BadInput {
+                            input: (*n).to_string(),
+                            message: "the model has no output of this name".into(),
+                        })
+                    })
+                    .collect::<Result<Vec<usize>>>()
+            })
+            .transpose()?;
+        let (executor, signature) = if graph.node.iter().any(TreeGraph::handles) {
+            // Tree graphs are cheap to run whole; outputs are picked after the run.
+            (
+                Executor::Trees(TreeGraph::new(graph, &full)?, keep.clone()),
+                full.clone(),
+            )
         } else {
-            Executor::Tract(TractGraph::new(&proto, &signature)?)
+            (
+                Executor::Tract(TractGraph::new(&proto, &full, keep.as_deref())?),
+                full.clone(),
+            )
+        };
+        let signature = match &keep {
+            Some(keep) => Signature {
+                inputs: signature.inputs,
+                outputs: keep.iter().map(|&i| full.outputs[i].clone()).collect(),
+            },
+            None => signature,
         };
         Ok(Self {
             signature,
@@ -75,7 +114,7 @@ impl OnnxModel {
     /// The tree ensembles of a tree model, for exact tree explanations; `None` for other models.
     pub fn tree_graph(&self) -> Option<&TreeGraph> {
         match self.executor.as_ref() {
-            Executor::Trees(t) => Some(t),
+            Executor::Trees(t, _) => Some(t),
             Executor::Tract(_) => None,
         }
     }
@@ -90,7 +129,13 @@ impl Model for OnnxModel {
         check_inputs(&self.signature, inputs)?;
         match self.executor.as_ref() {
             Executor::Tract(g) => g.run(inputs),
-            Executor::Trees(g) => g.run(inputs),
+            Executor::Trees(g, keep) => {
+                let all = g.run(inputs)?;
+                match keep {
+                    None => Ok(all),
+                    Some(keep) => Ok(keep.iter().map(|&i| all[i].clone()).collect()),
+                }
+            }
         }
     }
 }

@@ -15,7 +15,13 @@ pub(crate) struct TractGraph {
 }
 
 impl TractGraph {
-    pub(crate) fn new(proto: &pb::ModelProto, signature: &Signature) -> Result<Self> {
+    /// Prepares the graph; `keep` (indices into the signature's outputs) limits the plan to
+    /// those outputs, so nodes only other outputs need are never run.
+    pub(crate) fn new(
+        proto: &pb::ModelProto,
+        signature: &Signature,
+        keep: Option<&[usize]>,
+    ) -> Result<Self> {
         let onnx = tract_onnx::onnx();
         if let Some(graph) = &proto.graph {
             reject_unknown_ops(&onnx, graph)?;
@@ -39,6 +45,15 @@ impl TractGraph {
             let fact = InferenceFact::dt_shape(dt, shape);
             model
                 .set_input_fact(ix, fact)
+                .map_err(|e| ModelError::Prepare(format!("{e:#}")))?;
+        }
+        if let Some(keep) = keep {
+            let outlets: Vec<OutletId> = keep
+                .iter()
+                .filter_map(|&i| model.outputs.get(i).copied())
+                .collect();
+            model
+                .select_output_outlets(&outlets)
                 .map_err(|e| ModelError::Prepare(format!("{e:#}")))?;
         }
         let plan = model

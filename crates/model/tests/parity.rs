@@ -302,3 +302,39 @@ fn unsupported_op_is_a_typed_error_naming_it() {
         .unwrap();
     assert_eq!(y[0].as_f32().unwrap(), &[0.0, 2.0]);
 }
+
+#[test]
+fn a_model_can_compute_only_some_outputs() {
+    let dir = models_dir().join("breast_cancer_mlp");
+    let bytes = std::fs::read(dir.join("model.onnx")).unwrap();
+    let full = OnnxModel::from_bytes(&bytes).unwrap();
+    let only = OnnxModel::from_bytes_with_outputs(&bytes, &["probabilities"]).unwrap();
+    assert_eq!(full.signature().outputs.len(), 2);
+    let names: Vec<&str> = only
+        .signature()
+        .outputs
+        .iter()
+        .map(|o| o.name.as_str())
+        .collect();
+    assert_eq!(names, ["probabilities"]);
+    let x = Tensor::f32(vec![3, 30], (0..90).map(|i| i as f32 * 0.7).collect()).unwrap();
+    let a = full.forward(std::slice::from_ref(&x)).unwrap();
+    let b = only.forward(&[x]).unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(
+        a[full.signature().output_index("probabilities").unwrap()],
+        b[0]
+    );
+    // Tree graphs pick their outputs after the run.
+    let gbt = std::fs::read(models_dir().join("breast_cancer_gbt/model.onnx")).unwrap();
+    let only = OnnxModel::from_bytes_with_outputs(&gbt, &["probabilities"]).unwrap();
+    let y = only
+        .forward(&[Tensor::f32(vec![1, 30], vec![1.0; 30]).unwrap()])
+        .unwrap();
+    assert_eq!(y.len(), 1);
+    assert_eq!(y[0].shape, vec![1, 2]);
+    assert!(matches!(
+        OnnxModel::from_bytes_with_outputs(&bytes, &["nope"]),
+        Err(ModelError::BadInput { .. })
+    ));
+}
