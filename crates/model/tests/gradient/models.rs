@@ -708,3 +708,33 @@ fn lstm_symbolic_batch_runs_once_unrolled() {
         assert!((p - q).abs() <= 1e-6, "{p} vs {q}");
     }
 }
+
+/// Exporters name the batch axis of outputs differently from the inputs' (tf2onnx writes
+/// `unk__6`): the seed must still share the inputs' batch symbol.
+#[test]
+fn output_batch_axis_named_differently() {
+    let mut g = Graph::new(17);
+    let x = g.input("x", &[-1, 3]);
+    let w = g.init(&[3, 2], &[0.5, -1.0, 1.5, 0.25, -0.5, 2.0]);
+    let h = g.op("MatMul", &[&x, &w], vec![]);
+    let y = g.op("Tanh", &[&h], vec![]);
+    g.output_as(&y, "y");
+    let mut model = g.model();
+    let out = &mut model.graph.as_mut().unwrap().output[0];
+    if let Some(pb::type_proto::Value::TensorType(t)) =
+        out.r#type.as_mut().and_then(|t| t.value.as_mut())
+    {
+        use pb::tensor_shape_proto::{dimension::Value, Dimension};
+        let dim = |v| Dimension {
+            value: Some(v),
+            ..Default::default()
+        };
+        t.shape = Some(pb::TensorShapeProto {
+            dim: vec![
+                dim(Value::DimParam("unk__6".into())),
+                dim(Value::DimValue(2)),
+            ],
+        });
+    }
+    check(&model, "y", &["x"], &[Rng::new(80).tensor(&[3, 3])]);
+}
