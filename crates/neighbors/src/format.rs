@@ -764,6 +764,7 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
             centroid_norms,
             pq: Pq { dims, m, codebooks },
             partitions,
+            gram: Vec::new(),
         })
     } else {
         None

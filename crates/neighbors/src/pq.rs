@@ -97,29 +97,25 @@ impl Pq {
         Pq { dims, m, codebooks }
     }
 
-    /// The sub-space `s` slice of `x` as a `DSUB` array (zero-padded).
-    #[inline]
-    pub(crate) fn part(&self, x: &[f32], s: usize) -> [f32; DSUB] {
-        let mut p = [0f32; DSUB];
-        for (d, v) in p.iter_mut().enumerate() {
-            *v = x.get(s * DSUB + d).copied().unwrap_or(0.0);
-        }
-        p
-    }
-
-    #[inline]
-    pub(crate) fn centroid(&self, s: usize, j: usize) -> &[f32] {
+    #[cfg(test)]
+    fn centroid(&self, s: usize, j: usize) -> &[f32] {
         &self.codebooks[(s * KSUB + j) * DSUB..(s * KSUB + j + 1) * DSUB]
     }
 
     /// The code (one per sub-space, values 0..16) of `x`.
     pub(crate) fn encode(&self, x: &[f32], codes: &mut [u8]) {
-        for (s, code) in codes.iter_mut().enumerate().take(self.m) {
-            let p = self.part(x, s);
+        for ((s, code), book) in codes
+            .iter_mut()
+            .enumerate()
+            .take(self.m)
+            .zip(self.codebooks.chunks_exact(KSUB * DSUB))
+        {
+            let x0 = x.get(s * DSUB).copied().unwrap_or(0.0);
+            let x1 = x.get(s * DSUB + 1).copied().unwrap_or(0.0);
             let mut best = (0u8, f32::INFINITY);
-            for j in 0..KSUB {
-                let c = self.centroid(s, j);
-                let d: f32 = p.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum();
+            for (j, c) in book.chunks_exact(DSUB).enumerate() {
+                let (d0, d1) = (x0 - c[0], x1 - c[1]);
+                let d = d0 * d0 + d1 * d1;
                 if d < best.1 {
                     best = (j as u8, d);
                 }

@@ -126,7 +126,14 @@ pub(crate) struct TreeAh {
     pub(crate) centroid_norms: Vec<f32>,
     pub(crate) pq: Pq,
     pub(crate) partitions: Vec<Partition>,
+    /// Inner products of every pair of centroids (k × k), computed on the first insertion
+    /// when k ≤ [`GRAM_MAX_PARTITIONS`]; lets spilling score all partitions in O(k) per
+    /// vector. Empty until then (never saved).
+    pub(crate) gram: Vec<f32>,
 }
+
+/// Up to this many partitions the centroid Gram matrix (k² floats) is kept for spilling.
+const GRAM_MAX_PARTITIONS: usize = 4096;
 
 impl TreeAh {
     /// Bytes of one block of codes.
@@ -214,6 +221,7 @@ impl TreeAh {
             centroid_norms,
             pq,
             partitions: vec![Partition::default(); k],
+            gram: Vec::new(),
         };
         for &r in &live {
             tree.insert(r as u32, store.vector(r));
@@ -237,6 +245,7 @@ impl TreeAh {
             centroid_norms: self.centroid_norms.clone(),
             pq: self.pq.clone(),
             partitions: vec![Partition::default(); self.partitions.len()],
+            gram: self.gram.clone(),
         }
     }
 
@@ -246,6 +255,7 @@ impl TreeAh {
 
     pub(crate) fn heap_bytes(&self) -> usize {
         self.centroids.capacity() * 4
+            + self.gram.capacity() * 4
             + self.pq.codebooks.capacity() * 4
             + self
                 .partitions
@@ -266,18 +276,32 @@ impl TreeAh {
         );
         let sq_norm =
             (self.measure == DistanceMeasure::SquaredL2).then(|| simd::dot(vector, vector));
-        let residual = self.encode_in(p, &v, row, sq_norm);
+        self.encode_in(p, &v, row, sq_norm);
         if self.spill && self.partitions.len() > 1 {
-            let second = self.spill_partition(&v, &vc, p, &residual);
+            self.ensure_gram();
+            let v_sq = simd::dot(&v, &v);
+            let second = self.spill_partition(&v, v_sq, &vc, p);
             // A second centroid much farther than the first gives a residual the quantiser
             // (trained on primary residuals) encodes badly, and a copy few queries reach.
-            let v_sq = simd::dot(&v, &v);
             let d1 = (self.centroid_norms[p] - 2.0 * vc[p] + v_sq).max(0.0);
             let d2 = (self.centroid_norms[second] - 2.0 * vc[second] + v_sq).max(0.0);
             if d2 <= SPILL_MAX_DISTANCE_RATIO * d1 {
                 self.encode_in(second, &v, row, sq_norm);
             }
         }
+    }
+
+    fn ensure_gram(&mut self) {
+        let k = self.partitions.len();
+        if !self.gram.is_empty() || k > GRAM_MAX_PARTITIONS {
+            return;
+        }
+        let dims = self.dims;
+        let mut gram = Vec::with_capacity(k * k);
+        for p in 0..k {
+            gram.extend(self.centroid_dots(&self.centroids[p * dims..(p + 1) * dims]));
+        }
+        self.gram = gram;
     }
 
     /// `v · c` for every centroid `c`, four centroids at a time.
@@ -298,8 +322,8 @@ impl TreeAh {
     }
 
     /// Encodes `v` (in index space) as a residual of partition `p`'s centroid and appends
-    /// it there; returns the residual.
-    fn encode_in(&mut self, p: usize, v: &[f32], row: u32, sq_norm: Option<f32>) -> Vec<f32> {
+    /// it there.
+    fn encode_in(&mut self, p: usize, v: &[f32], row: u32, sq_norm: Option<f32>) {
         let dims = self.dims;
         let residual: Vec<f32> = v
             .iter()
@@ -309,48 +333,41 @@ impl TreeAh {
         let mut codes = vec![0u8; self.pq.m];
         self.pq.encode(&residual, &mut codes);
         self.append(p, row, &codes, sq_norm);
-        residual
     }
 
     /// The second partition of a spilled vector (SOAR, Sun et al. 2023): the one minimising
     /// ‖x − c‖² + λ ⟨x − c, r̂⟩², where r̂ is the direction of the residual in the primary
     /// partition, so that the second residual is nearly orthogonal to the first and the two
     /// copies fail on different queries.
-    fn spill_partition(&self, v: &[f32], vc: &[f32], primary: usize, residual: &[f32]) -> usize {
+    fn spill_partition(&self, v: &[f32], v_sq: f32, vc: &[f32], primary: usize) -> usize {
         const LAMBDA: f32 = 1.0;
-        let r_norm = simd::dot(residual, residual).sqrt();
-        if r_norm == 0.0 {
-            // On its centroid: any second partition is as good; take the nearest other one.
-            let loss = vc
-                .iter()
-                .zip(&self.centroid_norms)
-                .enumerate()
-                .map(|(c, (d, n))| {
-                    if c == primary {
-                        f32::INFINITY
-                    } else {
-                        n - 2.0 * d
-                    }
-                });
-            return argmin(loss).0;
+        let k = self.partitions.len();
+        // ‖r‖² = ‖v‖² − 2 v·c + ‖c‖² for the primary centroid c.
+        let r_sq = (v_sq - 2.0 * vc[primary] + self.centroid_norms[primary]).max(0.0);
+        let r_norm = r_sq.sqrt();
+        let others = |loss: &dyn Fn(usize) -> f32| {
+            argmin((0..k).map(|c| if c == primary { f32::INFINITY } else { loss(c) })).0
+        };
+        if r_norm <= f32::EPSILON {
+            // On its centroid: no residual direction; take the nearest other partition.
+            return others(&|c| self.centroid_norms[c] - 2.0 * vc[c]);
         }
-        let r_hat: Vec<f32> = residual.iter().map(|x| x / r_norm).collect();
-        let x_r = simd::dot(v, &r_hat);
-        let cr = self.centroid_dots(&r_hat);
-        let loss = vc
-            .iter()
-            .zip(&cr)
-            .zip(&self.centroid_norms)
-            .enumerate()
-            .map(|(c, ((d, cr), n))| {
-                if c == primary {
-                    f32::INFINITY
-                } else {
-                    let e = x_r - cr;
-                    n - 2.0 * d + LAMBDA * e * e
-                }
-            });
-        argmin(loss).0
+        // ⟨v − c', r̂⟩ = (⟨v, r⟩ − ⟨c', r⟩) / ‖r‖ with r = v − c and
+        // ⟨c', r⟩ = v·c' − c'·c (from the Gram matrix, or computed when there is none).
+        let v_r = v_sq - vc[primary];
+        let c_r: Vec<f32> = if self.gram.len() == k * k {
+            let row = &self.gram[primary * k..(primary + 1) * k];
+            vc.iter().zip(row).map(|(a, b)| a - b).collect()
+        } else {
+            let dims = self.dims;
+            let c = &self.centroids[primary * dims..(primary + 1) * dims];
+            let r: Vec<f32> = v.iter().zip(c).map(|(a, b)| a - b).collect();
+            self.centroid_dots(&r)
+        };
+        others(&|c| {
+            let e = (v_r - c_r[c]) / r_norm;
+            self.centroid_norms[c] - 2.0 * vc[c] + LAMBDA * e * e
+        })
     }
 
     /// Appends one row's codes to partition `p`.
@@ -561,6 +578,7 @@ mod tests {
             centroid_norms: vec![0.0],
             pq,
             partitions: vec![Partition::default()],
+            gram: Vec::new(),
         };
         let codes: Vec<Vec<u8>> = (0..70u8)
             .map(|i| (0..4u8).map(|s| (i * 3 + s * 5) % 16).collect())
