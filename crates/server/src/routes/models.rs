@@ -153,9 +153,11 @@ pub(crate) async fn delete(state: &Arc<AppState>, name: &str) -> Result<Value, A
 fn local_path(uri: &str) -> Result<PathBuf, ApiError> {
     let path = match uri.strip_prefix("file://") {
         Some(p) => PathBuf::from(p),
-        None if uri.contains("://") => return Err(ApiError::InvalidArgument(format!(
+        None if uri.contains("://") => {
+            return Err(ApiError::InvalidArgument(format!(
             "model.artifactUri: only local paths and file:// URIs are supported so far, got {uri}"
-        ))),
+        )))
+        }
         None => PathBuf::from(uri),
     };
     if !path.join(prism_engine::MODEL_FILE).is_file() {
