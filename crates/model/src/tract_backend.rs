@@ -22,6 +22,24 @@ impl TractGraph {
         signature: &Signature,
         keep: Option<&[usize]>,
     ) -> Result<Self> {
+        // tract panics on some graphs it cannot handle (recurrent ops on a symbolic batch,
+        // negative pads): a bad model must be an error, never a crash.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::prepare(proto, signature, keep)
+        }))
+        .unwrap_or_else(|panic| {
+            Err(ModelError::Prepare(format!(
+                "tract failed: {}",
+                panic_text(&panic)
+            )))
+        })
+    }
+
+    fn prepare(
+        proto: &pb::ModelProto,
+        signature: &Signature,
+        keep: Option<&[usize]>,
+    ) -> Result<Self> {
         let onnx = tract_onnx::onnx();
         if let Some(graph) = &proto.graph {
             reject_unknown_ops(&onnx, graph)?;
@@ -68,10 +86,11 @@ impl TractGraph {
             .iter()
             .map(|t| to_tract(t).map(|t| t.into_tvalue()))
             .collect::<Result<_>>()?;
-        let outputs = self
-            .plan
-            .run(values)
-            .map_err(|e| ModelError::Execution(format!("{e:#}")))?;
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.plan.run(values)))
+            .map_err(|panic| {
+                ModelError::Execution(format!("tract failed: {}", panic_text(&panic)))
+            })?;
+        let outputs = run.map_err(|e| ModelError::Execution(format!("{e:#}")))?;
         outputs
             .into_iter()
             .map(|v| from_tract(v.into_tensor()))
@@ -162,4 +181,13 @@ fn from_tract(t: Tensor) -> Result<PrismTensor> {
         }
     };
     Ok(PrismTensor { shape, data })
+}
+
+/// The message of a caught panic.
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "panic".into())
 }
