@@ -321,6 +321,9 @@ fn main() -> Result<(), String> {
     let queries: Vec<&[f32]> = queries.chunks_exact(dims).collect();
     let tmp = std::env::temp_dir().join(format!("prism-bench-{}.idx", std::process::id()));
 
+    if args.get(3).is_some_and(|m| m == "filters") {
+        return filtered_and_appends(dir, &base, dims, &queries, leaf, (0.1, 30));
+    }
     let mut tree_settings = Vec::new();
     for fraction in [
         0.04, 0.06, 0.08, 0.1, 0.12, 0.15, 0.18, 0.22, 0.26, 0.3, 0.4, 0.5,

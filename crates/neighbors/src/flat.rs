@@ -21,7 +21,16 @@ pub(crate) fn scan(
     let dims = store.dims();
     match allowed {
         Some(rows) => {
+            // Allowed rows are scattered: request each row a few rows ahead of scoring it.
+            const AHEAD: usize = 4;
+            let mut ahead = rows.iter().skip(AHEAD);
+            for row in rows.iter().take(AHEAD) {
+                simd::prefetch(store.vector(row));
+            }
             for row in rows.iter() {
+                if let Some(next) = ahead.next() {
+                    simd::prefetch(store.vector(next));
+                }
                 top.push(
                     measure.exact(query, query_norm, store.vector(row)),
                     row as u32,

@@ -92,6 +92,25 @@ pub(crate) fn dot_4x2(q: [&[f32]; 4], x: [&[f32]; 2]) -> [[f32; 2]; 4] {
     out
 }
 
+/// Asks the CPU to start loading the first cache lines of `data` (a hint that never faults;
+/// nothing happens on other architectures). The hardware prefetcher streams the rest of a
+/// row once its start is requested.
+#[inline]
+pub(crate) fn prefetch(data: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in data.chunks(16).take(4) {
+        // SAFETY: `_mm_prefetch` is a cache hint: it reads nothing architecturally and
+        // cannot fault; the pointer comes from a live slice. SSE is in the x86-64 baseline.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr().cast::<i8>(),
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
 /// Squared Euclidean distance of two equally long slices.
 #[inline]
 pub(crate) fn l2sq(a: &[f32], b: &[f32]) -> f32 {

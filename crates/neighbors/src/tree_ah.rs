@@ -30,8 +30,11 @@
 //!
 //! **Filters.** With a filter that allows a fraction `s` of the rows: if `s` is at most
 //! `max(0.05, fraction_leaf_nodes_to_search)` the allowed rows are scanned exactly (recall 1);
-//! otherwise the number of partitions scanned is divided by `s`, so that about as many allowed
-//! vectors are scored as an unfiltered search would score.
+//! otherwise the number of partitions scanned is divided by `√s`. (Dividing by `s` would
+//! score as many allowed vectors as an unfiltered search does, but a query's allowed
+//! neighbours concentrate in its nearest partitions more than a uniform spread would; on
+//! MiniLM with `pos` / `source` restricts, `√s` keeps recall@10 at 0.97–0.98 where `s`
+//! gives 0.99, at 1.4–1.8x the speed.)
 
 use rand::seq::index::sample;
 use rand::SeedableRng;
@@ -454,7 +457,7 @@ impl TreeAh {
                 flat::scan(store, measure, query, query_norm, Some(allowed), &mut top);
                 return top.into_sorted();
             }
-            leaves = ((leaves as f64 / s).ceil() as usize).clamp(1, nparts);
+            leaves = ((leaves as f64 / s.sqrt()).ceil() as usize).clamp(1, nparts);
         }
 
         let dims = self.dims;

@@ -88,7 +88,7 @@ fn recall_on_minilm_subset() {
             q.restrict(TokenRestrict::allow("source", ["wordnet"]))
         }),
         // At a 25% search fraction a 41% filter takes the partitioned path, scanning
-        // 25% / 41% of the leaves.
+        // 25% / √41% of the leaves.
         ("source=wordnet (41%), fraction 0.25", |q| {
             q.restrict(TokenRestrict::allow("source", ["wordnet"]))
                 .tuning(0.25, 50)
