@@ -6,7 +6,8 @@
 //! cargo run --release -p prism-neighbors --example bench_minilm -- ../shared/data/minilm-50k [LEAF] [sweep]
 //! ```
 //!
-//! `sweep` measures the recall / speed sweep only (no filters, crowding or appends).
+//! `sweep` measures the recall / speed sweep only (no filters, crowding or appends);
+//! `filters` measures filters, crowding and appends only.
 
 use std::path::Path;
 use std::time::Instant;

@@ -72,22 +72,26 @@ pub(crate) fn dot4(x: &[f32], c: [&[f32]; 4]) -> [f32; 4] {
     ]
 }
 
-/// Inner products of four queries with two rows (`out[i][j] = q[i]·x[j]`): each loaded
-/// float serves several products, which keeps a batched exact scan bound by arithmetic
-/// rather than by cache bandwidth.
+/// Inner products of four queries with three rows (`out[i][j] = q[i]·x[j]`): each loaded
+/// float serves several products and twelve independent sums keep both FMA units busy, so
+/// a batched exact scan is bound by arithmetic rather than by cache bandwidth.
 #[inline]
-pub(crate) fn dot_4x2(q: [&[f32]; 4], x: [&[f32]; 2]) -> [[f32; 2]; 4] {
+pub(crate) fn dot_4x3(q: [&[f32]; 4], x: [&[f32]; 3]) -> [[f32; 3]; 4] {
     let n = q.iter().chain(&x).fold(usize::MAX, |n, v| n.min(v.len()));
     let q = [&q[0][..n], &q[1][..n], &q[2][..n], &q[3][..n]];
-    let x = [&x[0][..n], &x[1][..n]];
+    let x = [&x[0][..n], &x[1][..n], &x[2][..n]];
     #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
-        // SAFETY: AVX2 and FMA are present (checked above); all six slices have length `n`.
-        return unsafe { x86::dot_4x2_avx2(q, x) };
+        // SAFETY: AVX2 and FMA are present (checked above); all seven slices have length `n`.
+        return unsafe { x86::dot_4x3_avx2(q, x) };
     }
-    let mut out = [[0f32; 2]; 4];
+    let mut out = [[0f32; 3]; 4];
     for (o, q) in out.iter_mut().zip(q) {
-        *o = [dot_portable(q, x[0]), dot_portable(q, x[1])];
+        *o = [
+            dot_portable(q, x[0]),
+            dot_portable(q, x[1]),
+            dot_portable(q, x[2]),
+        ];
     }
     out
 }
@@ -330,30 +334,32 @@ mod x86 {
     }
 
     /// # Safety
-    /// The CPU must support AVX2 and FMA, and all six slices must have one length.
+    /// The CPU must support AVX2 and FMA, and all seven slices must have one length.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dot_4x2_avx2(q: [&[f32]; 4], x: [&[f32]; 2]) -> [[f32; 2]; 4] {
+    pub(super) unsafe fn dot_4x3_avx2(q: [&[f32]; 4], x: [&[f32]; 3]) -> [[f32; 3]; 4] {
         let n = x[0].len();
         let pq = [q[0].as_ptr(), q[1].as_ptr(), q[2].as_ptr(), q[3].as_ptr()];
-        let px = [x[0].as_ptr(), x[1].as_ptr()];
-        let mut acc = [[_mm256_setzero_ps(); 2]; 4];
+        let px = [x[0].as_ptr(), x[1].as_ptr(), x[2].as_ptr()];
+        let mut acc = [[_mm256_setzero_ps(); 3]; 4];
         let mut i = 0;
         while i + 8 <= n {
             // SAFETY: i + 8 <= n, the length of every slice.
             unsafe {
                 let x0 = _mm256_loadu_ps(px[0].add(i));
                 let x1 = _mm256_loadu_ps(px[1].add(i));
+                let x2 = _mm256_loadu_ps(px[2].add(i));
                 for (acc, pq) in acc.iter_mut().zip(pq) {
                     let qv = _mm256_loadu_ps(pq.add(i));
                     acc[0] = _mm256_fmadd_ps(qv, x0, acc[0]);
                     acc[1] = _mm256_fmadd_ps(qv, x1, acc[1]);
+                    acc[2] = _mm256_fmadd_ps(qv, x2, acc[2]);
                 }
             }
             i += 8;
         }
-        let mut out = [[0f32; 2]; 4];
+        let mut out = [[0f32; 3]; 4];
         for (a, (acc, q)) in out.iter_mut().zip(acc.iter().zip(q)) {
-            for j in 0..2 {
+            for j in 0..3 {
                 a[j] = hsum256(acc[j]);
                 for t in i..n {
                     a[j] += q[t] * x[j][t];
@@ -513,9 +519,10 @@ mod tests {
             let four = dot4(&a, [&b, &a, &b, &a]);
             assert!((four[0] - naive).abs() < tol && (four[2] - naive).abs() < tol);
             assert!((four[1] - dot_portable(&a, &a)).abs() < tol);
-            let grid = dot_4x2([&a, &b, &a, &b], [&b, &a]);
+            let grid = dot_4x3([&a, &b, &a, &b], [&b, &a, &b]);
             assert!((grid[0][0] - naive).abs() < tol && (grid[3][1] - naive).abs() < tol);
             assert!((grid[2][1] - dot_portable(&a, &a)).abs() < tol);
+            assert!((grid[1][2] - dot_portable(&b, &b)).abs() < tol);
         }
     }
 
