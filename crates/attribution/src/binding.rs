@@ -59,6 +59,8 @@ pub struct Binder {
     tensors: Vec<TensorSlot>,
     features: Vec<FeatureBinding>,
     baseline_count: usize,
+    /// Every key an instance object may use (feature names and mapped names).
+    known_keys: std::collections::HashSet<String>,
 }
 
 /// How an instance gave one feature, so attributions come back in the same shape.
@@ -159,7 +161,12 @@ impl Binder {
             tensors,
             features,
             baseline_count: 1,
+            known_keys: Default::default(),
         };
+        binder.known_keys = binder.feature_names().into_iter().collect();
+        binder
+            .known_keys
+            .extend(binder.features.iter().map(|f| f.name.clone()));
         binder.baseline_count = binder.check_baselines()?;
         binder.check_names()?;
         Ok(binder)
@@ -367,14 +374,14 @@ impl Binder {
     }
 
     fn reject_unknown_keys(&self, map: &Map<String, Value>) -> Result<()> {
-        let known = self.feature_names();
         for key in map.keys() {
-            let is_known =
-                known.iter().any(|k| k == key) || self.features.iter().any(|f| &f.name == key);
-            if !is_known {
+            if !self.known_keys.contains(key) {
                 return Err(AttributionError::instance(
                     key,
-                    format!("unknown feature; the metadata names {}", known.join(", ")),
+                    format!(
+                        "unknown feature; the metadata names {}",
+                        self.feature_names().join(", ")
+                    ),
                 ));
             }
         }
@@ -428,6 +435,27 @@ impl Binder {
                         ));
                     }
                 }
+            }
+        }
+        // A group reports under its name: no feature outside the group may report under it.
+        let groups: std::collections::HashSet<&str> = self
+            .features
+            .iter()
+            .filter_map(|f| f.group.as_deref())
+            .collect();
+        for f in self.features.iter().filter(|f| f.group.is_none()) {
+            let mut reported = vec![f.name.as_str()];
+            if let FeatureKind::Named(names) = &f.kind {
+                reported.extend(names.iter().map(String::as_str));
+            }
+            if let Some(clash) = reported.into_iter().find(|n| groups.contains(n)) {
+                return Err(AttributionError::metadata(
+                    format!("metadata.inputs.{}", f.name),
+                    format!(
+                        "'{clash}' is both a group name and a feature of '{}'",
+                        f.name
+                    ),
+                ));
             }
         }
         Ok(())

@@ -73,16 +73,16 @@ pub(crate) fn unique_names<'a>(
     names: impl IntoIterator<Item = &'a str>,
     at: &JsonPath,
 ) -> Result<(), SpecError> {
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
     for (i, name) in names.into_iter().enumerate() {
         non_empty_name(name, &at.index(i))?;
-        if let Some(first) = seen.iter().position(|s| *s == name) {
+        if let Some(first) = seen.get(name) {
             return Err(SpecError::invalid(
                 at.index(i).as_str(),
                 format!("duplicate name {}, already at index {first}", quote(name)),
             ));
         }
-        seen.push(name);
+        seen.insert(name, i);
     }
     Ok(())
 }

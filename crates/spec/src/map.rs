@@ -74,6 +74,12 @@ impl<T> OrderedMap<T> {
         }
     }
 
+    /// Appends an entry whose name the caller knows is new (keys of a parsed JSON object
+    /// are unique): no lookup, so building a map of n entries stays O(n).
+    pub(crate) fn push_unique(&mut self, name: String, value: T) {
+        self.entries.push((name, value));
+    }
+
     /// Removes `name`, keeping the order of the others.
     pub fn remove(&mut self, name: &str) -> Option<T> {
         let i = self.position(name)?;

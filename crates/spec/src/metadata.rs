@@ -151,7 +151,9 @@ pub(crate) fn parse_map<T>(
         } else {
             parse(entry, &entry_at, cx)?
         };
-        out.insert(name.clone(), parsed);
+        // JSON object keys are unique, so no lookup is needed (a lookup per key made large
+        // maps quadratic).
+        out.push_unique(name.clone(), parsed);
     }
     Ok(out)
 }

@@ -252,3 +252,18 @@ fn bag_of_features_and_indicator_report_per_name() {
         assert_close(attr(&e, "r"), 4.0, EXACT, encoding);
     }
 }
+
+/// Found by the `binder_metadata` fuzz target: a group named like another feature's column
+/// silently overwrote that feature's attribution. It is now refused at load.
+#[test]
+fn regression_group_name_shadowing_a_feature_is_rejected() {
+    let meta = json!({"inputs": {
+        "numeric": {"indexFeatureMapping": ["a", "b", "c"]},
+        "extra": {"indexFeatureMapping": ["d", "e"], "groupName": "a"}
+    }});
+    assert_metadata_error(
+        plan_for("multi_input", meta).unwrap_err(),
+        "metadata.inputs.numeric",
+        "'a' is both a group name and a feature of 'numeric'",
+    );
+}

@@ -297,3 +297,31 @@ fn empty_strings_are_unset() {
     assert_eq!(age.input_tensor_name, None);
     assert_eq!(age.group_name, None);
 }
+
+/// Found by the `spec_text_roundtrip` fuzz target: floats changed on every text round trip
+/// until serde_json parsed them exactly (`float_roundtrip`).
+#[test]
+fn regression_float_text_round_trip_is_exact() {
+    let text = r#"{"inputs":{"s":{"inputBaselines":[18.810000000000003]}}}"#;
+    let first = prism_spec::ExplanationMetadata::from_json_str(text).unwrap();
+    let again = prism_spec::ExplanationMetadata::from_json_str(&first.to_json_string()).unwrap();
+    assert_eq!(first, again);
+}
+
+/// Large maps and name lists parse in linear time (a lookup per insert made them quadratic).
+#[test]
+fn large_metadata_documents_parse_whole() {
+    let names: Vec<String> = (0..20_000).map(|i| format!("f{i}")).collect();
+    let doc = serde_json::json!({"inputs": {"x": {"indexFeatureMapping": names}}});
+    let meta = prism_spec::ExplanationMetadata::from_value(doc).unwrap();
+    assert_eq!(
+        meta.inputs.get("x").unwrap().index_feature_mapping.len(),
+        20_000
+    );
+    let many: serde_json::Map<String, serde_json::Value> = (0..20_000)
+        .map(|i| (format!("in{i}"), serde_json::json!({})))
+        .collect();
+    let meta =
+        prism_spec::ExplanationMetadata::from_value(serde_json::json!({"inputs": many})).unwrap();
+    assert_eq!(meta.inputs.len(), 20_000);
+}
