@@ -1,0 +1,6 @@
+#![no_main]
+//! See `prism_fuzz::instance_binder` (fuzz/src/lib.rs) for what this target checks.
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| prism_fuzz::instance_binder(data));
