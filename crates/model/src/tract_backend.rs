@@ -49,13 +49,7 @@ impl TractGraph {
             .map_err(|e| ModelError::Prepare(format!("{e:#}")))?;
         for (ix, info) in signature.inputs.iter().enumerate() {
             let Some(dims) = &info.shape else { continue };
-            let shape: TVec<TDim> = dims
-                .iter()
-                .map(|d| match d {
-                    Dim::Fixed(n) => TDim::from(*n),
-                    Dim::Symbolic(name) => model.symbols.sym(name).to_dim(),
-                })
-                .collect();
+            let shape = tract_shape(dims, &model.symbols);
             let dt = datum_type(info.elem_type).ok_or_else(|| ModelError::BadInput {
                 input: info.name.clone(),
                 message: format!("element type {} is not supported", info.elem_type.name()),
@@ -190,4 +184,14 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
         .unwrap_or_else(|| "panic".into())
+}
+
+/// A signature shape as tract dimensions, symbolic sizes as symbols of `symbols`.
+pub(crate) fn tract_shape(dims: &[Dim], symbols: &SymbolScope) -> TVec<TDim> {
+    dims.iter()
+        .map(|d| match d {
+            Dim::Fixed(n) => TDim::from(*n),
+            Dim::Symbolic(name) => symbols.sym(name).to_dim(),
+        })
+        .collect()
 }

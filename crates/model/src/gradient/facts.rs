@@ -19,7 +19,6 @@ use tract_onnx::prelude::*;
 use tract_onnx::tract_hir::infer::{Factoid, InferenceFact, InferenceModelExt};
 
 use crate::error::{ModelError, Result};
-use crate::signature::Dim;
 
 /// What the analysis knows about one value.
 #[derive(Debug, Clone)]
@@ -54,13 +53,7 @@ impl Facts {
                 continue;
             };
             let Some(dims) = &info.shape else { continue };
-            let shape: TVec<TDim> = dims
-                .iter()
-                .map(|d| match d {
-                    Dim::Fixed(n) => TDim::from(*n),
-                    Dim::Symbolic(name) => model.symbols.sym(name).to_dim(),
-                })
-                .collect();
+            let shape = crate::tract_backend::tract_shape(dims, &model.symbols);
             let declared = model.outlet_fact(outlet).map_err(prepare)?.clone();
             let fact = match declared.datum_type.concretize() {
                 Some(dt) => InferenceFact::dt_shape(dt, shape),
