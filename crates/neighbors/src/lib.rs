@@ -45,6 +45,7 @@ mod index;
 mod kmeans;
 mod mapped;
 mod pq;
+pub mod presets;
 mod simd;
 mod store;
 pub mod tree_ah;
@@ -56,3 +57,4 @@ pub use example::{
     TokenRestrict,
 };
 pub use index::{Algorithm, Index, IndexConfig, IndexStats, MAX_DIMENSIONS};
+pub use presets::{PresetModality, PresetQuery};
