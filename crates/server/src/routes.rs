@@ -153,6 +153,25 @@ pub(crate) fn required_str<'a>(v: &'a Value, camel: &str, path: &str) -> Result<
     }
 }
 
+/// A collection under `parent`, filtered by `filter` and paginated, as `{plural: [...]}`.
+pub(crate) async fn list_filtered(
+    state: &AppState,
+    table: crate::registry::Table,
+    parent: &str,
+    params: &Params,
+    plural: &str,
+) -> Result<Value, ApiError> {
+    let filter = ListFilter::parse(params.get("filter").map(String::as_str).unwrap_or(""))?;
+    let items: Vec<Value> = state
+        .registry
+        .list(table, parent)
+        .await?
+        .into_iter()
+        .filter(|item| filter.matches(item))
+        .collect();
+    paginate(items, params, plural)
+}
+
 /// Applies `pageSize` / `pageToken` (an offset) to a full list.
 pub(crate) fn paginate(
     items: Vec<Value>,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use prism_engine::{Explainer, ExplanationSpec};
 use serde_json::{json, Map, Value};
 
-use super::{field, paginate, required_str, ListFilter, Params};
+use super::{field, required_str, Params};
 use crate::error::ApiError;
 use crate::names::{check_endpoint_id, new_numeric_id};
 use crate::operations::{self, TYPE_PREFIX};
@@ -74,15 +74,7 @@ pub(crate) async fn list(
     parent: &str,
     params: &Params,
 ) -> Result<Value, ApiError> {
-    let filter = ListFilter::parse(params.get("filter").map(String::as_str).unwrap_or(""))?;
-    let all: Vec<Value> = state
-        .registry
-        .list(Table::Endpoints, parent)
-        .await?
-        .into_iter()
-        .filter(|e| filter.matches(e))
-        .collect();
-    paginate(all, params, "endpoints")
+    super::list_filtered(state, Table::Endpoints, parent, params, "endpoints").await
 }
 
 /// `DELETE …/endpoints/{id}` → Operation; refused while models are deployed on it.

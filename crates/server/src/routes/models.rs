@@ -6,7 +6,7 @@ use std::sync::Arc;
 use prism_engine::{Explainer, ExplanationSpec};
 use serde_json::{json, Value};
 
-use super::{field, paginate, required_str, ListFilter, Params};
+use super::{field, required_str, Params};
 use crate::error::ApiError;
 use crate::names::{check_model_id, new_numeric_id};
 use crate::operations::{self, TYPE_PREFIX};
@@ -112,15 +112,7 @@ pub(crate) async fn list(
     parent: &str,
     params: &Params,
 ) -> Result<Value, ApiError> {
-    let filter = ListFilter::parse(params.get("filter").map(String::as_str).unwrap_or(""))?;
-    let models: Vec<Value> = state
-        .registry
-        .list(Table::Models, parent)
-        .await?
-        .into_iter()
-        .filter(|m| filter.matches(m))
-        .collect();
-    paginate(models, params, "models")
+    super::list_filtered(state, Table::Models, parent, params, "models").await
 }
 
 /// `DELETE …/models/{id}` → Operation; refused while the model is deployed.
