@@ -121,21 +121,20 @@ impl Explainer {
                 file: "request".into(),
                 source,
             })?;
-        let plan = ExplainPlan::new(&spec, self.model.signature())?;
-        Ok(Self {
-            model: self.model.clone(),
-            explain_model: self.explain_model.clone(),
-            spec,
-            plan,
-        })
+        self.with_spec(spec)
     }
 
     /// The same model with other parameters (the metadata is kept).
     pub fn with_parameters(&self, parameters: ExplanationParameters) -> Result<Self, EngineError> {
-        let spec = ExplanationSpec {
+        self.with_spec(ExplanationSpec {
             parameters,
             metadata: self.spec.metadata.clone(),
-        };
+        })
+    }
+
+    /// The same prepared models under another spec with the same metadata outputs, so the
+    /// output-limited model still computes the explained output.
+    fn with_spec(&self, spec: ExplanationSpec) -> Result<Self, EngineError> {
         let plan = ExplainPlan::new(&spec, self.model.signature())?;
         Ok(Self {
             model: self.model.clone(),

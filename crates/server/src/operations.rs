@@ -102,11 +102,7 @@ pub async fn cancel(state: &AppState, name: &str) -> Result<(), ApiError> {
 
 /// One operation.
 pub async fn get(state: &AppState, name: &str) -> Result<Value, ApiError> {
-    state
-        .registry
-        .get(Table::Operations, name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("operation {name} not found")))
+    state.registry.get_required(Table::Operations, name).await
 }
 
 /// Waits until the operation is done or `timeout` passes, then returns it.

@@ -21,6 +21,14 @@ pub enum Table {
 }
 
 impl Table {
+    fn singular(self) -> &'static str {
+        match self {
+            Table::Models => "model",
+            Table::Endpoints => "endpoint",
+            Table::Operations => "operation",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Table::Models => "models",
@@ -109,6 +117,13 @@ impl Registry {
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| body_of(&r)).transpose()
+    }
+
+    /// One document by name, or NOT_FOUND naming it.
+    pub async fn get_required(&self, table: Table, name: &str) -> Result<Value, ApiError> {
+        self.get(table, name)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("{} {name} not found", table.singular())))
     }
 
     /// Every document under `parent`, oldest first.

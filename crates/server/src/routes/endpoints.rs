@@ -61,11 +61,7 @@ pub(crate) async fn create(
 
 /// `GET …/endpoints/{id}`.
 pub(crate) async fn get(state: &AppState, name: &str) -> Result<Value, ApiError> {
-    state
-        .registry
-        .get(Table::Endpoints, name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("endpoint {name} not found")))
+    state.registry.get_required(Table::Endpoints, name).await
 }
 
 /// `GET {parent}/endpoints`.
@@ -157,18 +153,7 @@ pub(crate) async fn deploy(
         st.registry
             .put(Table::Endpoints, &endpoint_name, &parent, &endpoint)
             .await?;
-        st.deployed.write().await.insert(
-            id.clone(),
-            Deployed {
-                id: id.clone(),
-                model: model_name.clone(),
-                model_display_name: model_doc["displayName"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-                explainer: Arc::new(explainer),
-            },
-        );
+        register(&st, &id, &model_name, &model_doc, explainer).await;
         Ok(json!({"@type": format!("{TYPE_PREFIX}DeployModelResponse"), "deployedModel": deployed}))
     });
     Ok(op)
@@ -294,18 +279,7 @@ pub(crate) async fn load_all_deployed(state: &AppState) -> Result<usize, ApiErro
             };
             match load_explainer(state, &model, spec.as_ref()).await {
                 Ok(explainer) => {
-                    state.deployed.write().await.insert(
-                        id.to_string(),
-                        Deployed {
-                            id: id.to_string(),
-                            model: model_name.to_string(),
-                            model_display_name: model["displayName"]
-                                .as_str()
-                                .unwrap_or_default()
-                                .to_string(),
-                            explainer: Arc::new(explainer),
-                        },
-                    );
+                    register(state, id, model_name, &model, explainer).await;
                     count += 1;
                 }
                 Err(e) => {
@@ -315,6 +289,30 @@ pub(crate) async fn load_all_deployed(state: &AppState) -> Result<usize, ApiErro
         }
     }
     Ok(count)
+}
+
+/// Makes a loaded model servable under its DeployedModel id.
+async fn register(
+    state: &AppState,
+    id: &str,
+    model_name: &str,
+    model: &Value,
+    explainer: Explainer,
+) {
+    let deployed = Deployed {
+        id: id.to_string(),
+        model: model_name.to_string(),
+        model_display_name: model["displayName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        explainer: Arc::new(explainer),
+    };
+    state
+        .deployed
+        .write()
+        .await
+        .insert(id.to_string(), deployed);
 }
 
 /// The traffic split after deploying `adding` or undeploying `removing`.

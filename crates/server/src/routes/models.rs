@@ -98,11 +98,7 @@ pub(crate) async fn upload(
 /// `GET …/models/{id}` (a `@version` suffix is accepted and ignored: one version per model).
 pub(crate) async fn get(state: &AppState, name: &str) -> Result<Value, ApiError> {
     let name = name.split('@').next().unwrap_or(name);
-    state
-        .registry
-        .get(Table::Models, name)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("model {name} not found")))
+    state.registry.get_required(Table::Models, name).await
 }
 
 /// `GET {parent}/models` with `filter` (`display_name="…"`, `labels.k="v"`, joined by AND),
