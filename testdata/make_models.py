@@ -30,6 +30,13 @@ Models and what they are for:
 * ``peer_relu``, ``peer_linear``, ``peer_interaction``, ``peer_null`` -- tiny
   hand-built models reproducing the public peer checks (exact Shapley values
   known in closed form; see shared/reference/explanations.md).
+* ``peer_ig_relu`` / ``peer_ig_relu_twin`` -- the IG paper's two functionally
+  equivalent networks, relu(relu(x0) - 1 - relu(x1)) and
+  relu(relu(x0 - 1) - relu(x1)): at x = (3, 1), baseline 0, Integrated
+  Gradients gives [1.5, -0.5] for both (implementation invariance).
+* ``peer_ig_field`` -- f = 5 x0 + x1^2 + sin x2 (gradient field
+  [5, 2 x1, cos x2]): at x = (1, 2, 3), baseline (0.5, 1, 1), IG gives
+  [2.5, 3, sin 3 - sin 1 = -0.70035].
 * ``multi_input`` -- two input tensors (``numeric`` [N,3], ``extra`` [N,2]),
   three-class softmax output; ``extra``'s features form one Shapley group.
 * ``list_feature`` -- one input tensor described by a single list-valued
@@ -544,6 +551,64 @@ def make_peer_null():
         assert np.all(phi == 0.0), phi
 
 
+IG_SPEC = {"integratedGradientsAttribution": {"stepCount": 50}}
+
+
+def make_peer_ig_relu(name, twin):
+    if twin:  # relu(relu(x0 - 1) - relu(x1))
+        nodes = [
+            helper.make_node("Gather", ["x", "i0"], ["x0"], axis=1),
+            helper.make_node("Gather", ["x", "i1"], ["x1"], axis=1),
+            helper.make_node("Sub", ["x0", "one"], ["x0m1"]),
+            helper.make_node("Relu", ["x0m1"], ["h1"]),
+            helper.make_node("Relu", ["x1"], ["h2"]),
+            helper.make_node("Sub", ["h1", "h2"], ["d"]),
+            helper.make_node("Relu", ["d"], ["y"]),
+        ]
+    else:  # relu(relu(x0) - 1 - relu(x1))
+        nodes = [
+            helper.make_node("Gather", ["x", "i0"], ["x0"], axis=1),
+            helper.make_node("Gather", ["x", "i1"], ["x1"], axis=1),
+            helper.make_node("Relu", ["x0"], ["h1"]),
+            helper.make_node("Relu", ["x1"], ["h2"]),
+            helper.make_node("Sub", ["h1", "one"], ["h1m1"]),
+            helper.make_node("Sub", ["h1m1", "h2"], ["d"]),
+            helper.make_node("Relu", ["d"], ["y"]),
+        ]
+    inits = [const("i0", [0], dtype=np.int64), const("i1", [1], dtype=np.int64),
+             const("one", [1.0])]
+    model = hand_model(name, nodes, [fx(2)], [fy()], inits)
+    instances = [{"x0": 3, "x1": 1}, {"x0": 5, "x1": 0.5}, {"x0": 0.5, "x1": 2}]
+    feeds = {"x": batch(5, [[3, 1], [5, 0.5], [0.5, 2]], 2, scale=3)}
+    outs = save_model_dir(name, model, x_metadata(2), instances, feeds, spec=IG_SPEC)
+    x = feeds["x"].astype(np.float64)
+    ref = np.maximum(np.maximum(x[:, 0], 0) - 1 - np.maximum(x[:, 1], 0), 0)
+    assert np.allclose(outs["y"][:, 0], ref, atol=1e-5)
+    assert outs["y"][0, 0] == 1.0
+
+
+def make_peer_ig_field():
+    nodes = [
+        helper.make_node("Gather", ["x", "i0"], ["x0"], axis=1),
+        helper.make_node("Gather", ["x", "i1"], ["x1"], axis=1),
+        helper.make_node("Gather", ["x", "i2"], ["x2"], axis=1),
+        helper.make_node("Mul", ["x0", "five"], ["t0"]),
+        helper.make_node("Mul", ["x1", "x1"], ["t1"]),
+        helper.make_node("Sin", ["x2"], ["t2"]),
+        helper.make_node("Add", ["t0", "t1"], ["t01"]),
+        helper.make_node("Add", ["t01", "t2"], ["y"]),
+    ]
+    inits = [const(f"i{i}", [i], dtype=np.int64) for i in range(3)] + [const("five", [5.0])]
+    model = hand_model("peer_ig_field", nodes, [fx(3)], [fy()], inits)
+    instances = [{"x0": 1, "x1": 2, "x2": 3}, {"x0": -2, "x1": 0.5, "x2": 0.25}]
+    feeds = {"x": batch(6, [[1, 2, 3], [-2, 0.5, 0.25]], 3, scale=2)}
+    outs = save_model_dir("peer_ig_field", model, x_metadata(3, [0.5, 1, 1]),
+                          instances, feeds, spec=IG_SPEC)
+    x = feeds["x"].astype(np.float64)
+    ref = 5 * x[:, 0] + x[:, 1] ** 2 + np.sin(x[:, 2])
+    assert np.allclose(outs["y"][:, 0], ref, atol=1e-5)
+
+
 MULTI_W = [
     # low  mid  high
     [1.0, 0.0, -1.0],   # a
@@ -660,6 +725,9 @@ def main():
     make_peer_linear()
     make_peer_interaction()
     make_peer_null()
+    make_peer_ig_relu("peer_ig_relu", twin=False)
+    make_peer_ig_relu("peer_ig_relu_twin", twin=True)
+    make_peer_ig_field()
     make_multi_input()
     make_list_feature()
     log("done")

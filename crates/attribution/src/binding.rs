@@ -18,7 +18,7 @@
 use std::collections::HashMap;
 
 use prism_model::{ElementType, Signature, Tensor};
-use prism_spec::{Encoding, ExplanationMetadata};
+use prism_spec::{Encoding, ExplanationMetadata, Modality};
 use serde_json::{Map, Value};
 
 use crate::error::{AttributionError, Result};
@@ -43,6 +43,9 @@ struct FeatureBinding {
     group: Option<String>,
     /// Raw `inputBaselines` values (empty: zeros).
     baselines: Vec<Value>,
+    modality: Modality,
+    /// `encodedTensorName`, for gradient methods on ids.
+    encoded_tensor: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +145,8 @@ impl Binder {
                     kind,
                     group: input.group_name.clone(),
                     baselines: input.input_baselines.clone(),
+                    modality: input.modality,
+                    encoded_tensor: input.encoded_tensor_name.clone(),
                 });
             }
         } else {
@@ -153,6 +158,8 @@ impl Binder {
                     kind: FeatureKind::Whole,
                     group: None,
                     baselines: Vec::new(),
+                    modality: Modality::Numeric,
+                    encoded_tensor: None,
                 });
             }
         }
@@ -175,6 +182,46 @@ impl Binder {
     /// How many baselines each instance is explained against.
     pub fn baseline_count(&self) -> usize {
         self.baseline_count
+    }
+
+    /// Whether model input `t` takes floats (integer inputs hold ids and cannot be
+    /// differentiated).
+    pub fn tensor_is_float(&self, t: usize) -> bool {
+        self.tensors[t].elem.is_float()
+    }
+
+    /// Whether a feature of model input `t` has the image modality.
+    pub fn tensor_is_image(&self, t: usize) -> bool {
+        self.features
+            .iter()
+            .any(|f| f.tensor == t && f.modality == Modality::Image)
+    }
+
+    /// The metadata names of the features on model input `t`, with their
+    /// `encodedTensorName`, in metadata order.
+    pub fn tensor_features(&self, t: usize) -> Vec<(&str, Option<&str>)> {
+        self.features
+            .iter()
+            .filter(|f| f.tensor == t)
+            .map(|f| (f.name.as_str(), f.encoded_tensor.as_deref()))
+            .collect()
+    }
+
+    /// Whether `name` is a feature (metadata input) name.
+    pub fn has_feature(&self, name: &str) -> bool {
+        self.features.iter().any(|f| f.name == name)
+    }
+
+    /// The `(model input, flat position)` pairs of feature `name` in `instance`.
+    pub fn feature_positions(&self, instance: &BoundInstance, name: &str) -> Vec<(usize, usize)> {
+        self.features
+            .iter()
+            .filter(|f| f.name == name)
+            .flat_map(|f| {
+                let len = feature_len(f, &instance.shapes[f.tensor]);
+                (0..len).map(move |i| (f.tensor, f.offset + i))
+            })
+            .collect()
     }
 
     /// Names of the model inputs, in signature order.

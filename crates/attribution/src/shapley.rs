@@ -185,5 +185,9 @@ fn summarize(credits: &[Vec<Vec<f64>>], players: usize, outputs: usize) -> Estim
             sum_sq.sqrt()
         })
         .collect();
-    Estimate { values, std_error }
+    Estimate {
+        values,
+        std_error,
+        baseline_output: None,
+    }
 }

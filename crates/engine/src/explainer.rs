@@ -1,6 +1,7 @@
 //! The model directory and the [`Explainer`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use prism_attribution::ExplainPlan;
 use prism_model::{Model, OnnxModel, Signature};
@@ -33,10 +34,13 @@ pub struct ModelFiles {
 
 /// A loaded model with its checked explanation spec.
 pub struct Explainer {
+    /// The model file, for the variants a spec change may need.
+    bytes: Arc<[u8]>,
     /// The whole model, for predictions.
     model: OnnxModel,
     /// The same model computing only the explained output (the whole model when that is its
-    /// only output): attribution methods run it thousands of times per instance.
+    /// only output), and its gradients for gradient methods: attribution methods run it
+    /// thousands of times per instance.
     explain_model: OnnxModel,
     spec: ExplanationSpec,
     plan: ExplainPlan,
@@ -87,25 +91,11 @@ impl Explainer {
     fn build(model_bytes: &[u8], spec: ExplanationSpec) -> Result<Self, EngineError> {
         let model = OnnxModel::from_bytes(model_bytes)?;
         let plan = ExplainPlan::new(&spec, model.signature())?;
-        let explain_model = if model.signature().outputs.len() == 1 {
-            model.clone()
-        } else {
-            OnnxModel::from_bytes_with_outputs(model_bytes, &[plan.output().tensor_name.as_str()])?
-        };
+        let explain_model = explain_model_for(model_bytes, &model, &plan)?;
         Ok(Self {
+            bytes: model_bytes.into(),
             model,
             explain_model,
-            spec,
-            plan,
-        })
-    }
-
-    /// An explainer for a loaded model and a spec.
-    pub fn new(model: OnnxModel, spec: ExplanationSpec) -> Result<Self, EngineError> {
-        let plan = ExplainPlan::new(&spec, model.signature())?;
-        Ok(Self {
-            explain_model: model.clone(),
-            model,
             spec,
             plan,
         })
@@ -136,9 +126,16 @@ impl Explainer {
     /// output-limited model still computes the explained output.
     fn with_spec(&self, spec: ExplanationSpec) -> Result<Self, EngineError> {
         let plan = ExplainPlan::new(&spec, self.model.signature())?;
+        // The explained output cannot change; whether gradients are needed can.
+        let explain_model = if plan.gradient_spec() == self.plan.gradient_spec() {
+            self.explain_model.clone()
+        } else {
+            explain_model_for(&self.bytes, &self.model, &plan)?
+        };
         Ok(Self {
+            bytes: Arc::clone(&self.bytes),
             model: self.model.clone(),
-            explain_model: self.explain_model.clone(),
+            explain_model,
             spec,
             plan,
         })
@@ -173,6 +170,25 @@ impl Explainer {
     pub fn predict_batch(&self, instances: &[Value]) -> Vec<Result<Value, EngineError>> {
         instances.par_iter().map(|i| self.predict(i)).collect()
     }
+}
+
+/// The model `plan` runs: limited to the explained output, with gradients when the method
+/// needs them.
+fn explain_model_for(
+    bytes: &[u8],
+    model: &OnnxModel,
+    plan: &ExplainPlan,
+) -> Result<OnnxModel, EngineError> {
+    if let Some(spec) = plan.gradient_spec() {
+        return Ok(prism_model::gradient::lean_gradient_model(bytes, &spec)?);
+    }
+    if model.signature().outputs.len() == 1 {
+        return Ok(model.clone());
+    }
+    Ok(OnnxModel::from_bytes_with_outputs(
+        bytes,
+        &[plan.output().tensor_name.as_str()],
+    )?)
 }
 
 /// `explanation_spec.json` holds either ExplanationParameters or a whole ExplanationSpec.

@@ -200,6 +200,26 @@ pub fn gradient_model(bytes: &[u8], spec: &GradientSpec) -> Result<crate::OnnxMo
     crate::OnnxModel::from_bytes(&rewritten.encode_to_vec())
 }
 
+/// Like [`gradient_model`], but the prepared model computes only `spec.output` (when it is
+/// a graph output) and the gradients, in that order: what attribution methods read, without
+/// the work other outputs (an `ArgMax` label) would cost on every step.
+pub fn lean_gradient_model(bytes: &[u8], spec: &GradientSpec) -> Result<crate::OnnxModel> {
+    use prost::Message;
+    let proto = crate::onnx::decode(bytes)?;
+    let rewritten = add_gradients(&proto, spec)?;
+    let is_output = proto
+        .graph
+        .as_ref()
+        .is_some_and(|g| g.output.iter().any(|o| o.name == spec.output));
+    let grads: Vec<String> = spec.wrt.iter().map(|w| grad_name(w)).collect();
+    let keep: Vec<&str> = is_output
+        .then_some(spec.output.as_str())
+        .into_iter()
+        .chain(grads.iter().map(String::as_str))
+        .collect();
+    crate::OnnxModel::from_bytes_with_outputs(&rewritten.encode_to_vec(), &keep)
+}
+
 /// Rewrites `model` into one that also outputs the gradients `spec` asks for; see the
 /// [module documentation](self) for the inputs and outputs it adds.
 pub fn add_gradients(model: &pb::ModelProto, spec: &GradientSpec) -> Result<pb::ModelProto> {
@@ -340,11 +360,18 @@ impl Accumulator {
 
 fn check_spec(graph: &pb::GraphProto, facts: &Facts, spec: &GradientSpec) -> Result<()> {
     let bad = |m: String| Err(ModelError::InvalidGradientSpec(m));
+    // An output whose type inference could not tell (one computed by an ai.onnx.ml op) may
+    // pass: the op's missing rule then names the real problem.
     let float_value = |name: &str, role: &str| -> Result<()> {
         if !facts.contains(name) {
             return bad(format!("the graph has no value named '{name}' ({role})"));
         }
-        if !facts.is_float(name) {
+        let float = if role == "output" {
+            facts.may_be_float(name)
+        } else {
+            facts.is_float(name)
+        };
+        if !float {
             return bad(format!(
                 "'{name}' ({role}) does not hold floating point values; name the float \
                  tensor it selects (e.g. an embedding output) instead"

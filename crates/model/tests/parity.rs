@@ -96,6 +96,9 @@ fn hand_built_models_match_onnxruntime() {
         "peer_linear",
         "peer_interaction",
         "peer_null",
+        "peer_ig_relu",
+        "peer_ig_relu_twin",
+        "peer_ig_field",
         "multi_input",
         "list_feature",
     ] {

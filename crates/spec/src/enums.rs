@@ -218,6 +218,28 @@ proto_enum! {
 }
 
 proto_enum! {
+    /// Prism extension: the quadrature of the Integrated Gradients path integral
+    /// (`integrationRule`). Default: GAUSS_LEGENDRE (what Vertex uses). With `stepCount` n,
+    /// the Riemann rules evaluate the path at α = k/n for k in 0..n (LEFT), 1..=n (RIGHT,
+    /// the IG paper's), (k + ½)/n (MIDDLE), or 0..=n with halved end weights (TRAPEZOID,
+    /// n + 1 points).
+    pub enum IntegrationRule ("IntegratedGradientsAttribution.integrationRule") {
+        /// n-point Gauss–Legendre nodes and weights on [0, 1].
+        GaussLegendre = "GAUSS_LEGENDRE",
+        /// Left Riemann sum.
+        RiemannLeft = "RIEMANN_LEFT",
+        /// Right Riemann sum.
+        RiemannRight = "RIEMANN_RIGHT",
+        /// Midpoint Riemann sum.
+        RiemannMiddle = "RIEMANN_MIDDLE",
+        /// Trapezoidal rule.
+        RiemannTrapezoid = "RIEMANN_TRAPEZOID",
+    }
+    aliases = ["RIEMANN" => RiemannRight];
+    default = GaussLegendre;
+}
+
+proto_enum! {
     /// Speed / precision trade-off of example-based presets (`Presets.query`).
     /// Default: PRECISE.
     pub enum Query ("Presets.Query") {

@@ -76,8 +76,8 @@ mod spec;
 
 pub use enums::{
     ColorMap, DistanceMeasureType, Encoding, ExampleGcsSourceDataFormat,
-    ExamplesOverrideDataFormat, FeatureNormType, Modality, OverlayType, Polarity, PresetModality,
-    Query, ShardSize, VisualizationType,
+    ExamplesOverrideDataFormat, FeatureNormType, IntegrationRule, Modality, OverlayType, Polarity,
+    PresetModality, Query, ShardSize, VisualizationType,
 };
 pub use error::SpecError;
 pub use examples::{

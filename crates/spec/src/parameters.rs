@@ -4,6 +4,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::checks;
+use crate::enums::IntegrationRule;
 use crate::examples::Examples;
 use crate::path::{At, Cx, JsonPath};
 use crate::reader::{self, Fields, Obj};
@@ -198,6 +199,9 @@ pub struct IntegratedGradientsAttribution {
     /// Blur IG: the path runs from a blurred copy of the image to the image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blur_baseline_config: Option<BlurBaselineConfig>,
+    /// Prism extension: the quadrature rule of the path integral (Gauss–Legendre unless set).
+    #[serde(skip_serializing_if = "is_default_rule")]
+    pub integration_rule: IntegrationRule,
 }
 
 impl Default for IntegratedGradientsAttribution {
@@ -206,6 +210,7 @@ impl Default for IntegratedGradientsAttribution {
             step_count: DEFAULT_STEP_COUNT,
             smooth_grad_config: None,
             blur_baseline_config: None,
+            integration_rule: IntegrationRule::GaussLegendre,
         }
     }
 }
@@ -223,6 +228,9 @@ pub struct XraiAttribution {
     /// Blur IG: the path runs from a blurred copy of the image to the image.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub blur_baseline_config: Option<BlurBaselineConfig>,
+    /// Prism extension: the quadrature rule of the path integral (Gauss–Legendre unless set).
+    #[serde(skip_serializing_if = "is_default_rule")]
+    pub integration_rule: IntegrationRule,
 }
 
 impl Default for XraiAttribution {
@@ -231,14 +239,29 @@ impl Default for XraiAttribution {
             step_count: DEFAULT_STEP_COUNT,
             smooth_grad_config: None,
             blur_baseline_config: None,
+            integration_rule: IntegrationRule::GaussLegendre,
         }
     }
 }
 
-type GradientFields = (u32, Option<SmoothGradConfig>, Option<BlurBaselineConfig>);
+type GradientFields = (
+    u32,
+    Option<SmoothGradConfig>,
+    Option<BlurBaselineConfig>,
+    IntegrationRule,
+);
+
+fn is_default_rule(rule: &IntegrationRule) -> bool {
+    *rule == IntegrationRule::GaussLegendre
+}
 
 fn parse_gradient_method(v: &Value, at: &At, cx: &mut Cx) -> Result<GradientFields, SpecError> {
-    static FIELDS: Fields = Fields::plain(&["stepCount", "smoothGradConfig", "blurBaselineConfig"]);
+    static FIELDS: Fields = Fields::plain(&[
+        "stepCount",
+        "smoothGradConfig",
+        "blurBaselineConfig",
+        "integrationRule",
+    ]);
     let o = Obj::new(v, at, &FIELDS)?;
     let step_count = o
         .count(
@@ -252,7 +275,8 @@ fn parse_gradient_method(v: &Value, at: &At, cx: &mut Cx) -> Result<GradientFiel
     let blur = o
         .with("blurBaselineConfig", cx, BlurBaselineConfig::parse)?
         .flatten();
-    Ok((step_count, smooth, blur))
+    let rule = o.enumeration("integrationRule", cx)?.unwrap_or_default();
+    Ok((step_count, smooth, blur, rule))
 }
 
 fn validate_gradient_method(
@@ -495,7 +519,7 @@ pub(crate) fn read_method(o: &Obj<'_>, cx: &mut Cx) -> Result<Option<Method>, Sp
     )? {
         return Ok(Some(Method::SampledShapley(m)));
     }
-    if let Some((step_count, smooth_grad_config, blur_baseline_config)) =
+    if let Some((step_count, smooth_grad_config, blur_baseline_config, integration_rule)) =
         o.with("integratedGradientsAttribution", cx, parse_gradient_method)?
     {
         return Ok(Some(Method::IntegratedGradients(
@@ -503,16 +527,18 @@ pub(crate) fn read_method(o: &Obj<'_>, cx: &mut Cx) -> Result<Option<Method>, Sp
                 step_count,
                 smooth_grad_config,
                 blur_baseline_config,
+                integration_rule,
             },
         )));
     }
-    if let Some((step_count, smooth_grad_config, blur_baseline_config)) =
+    if let Some((step_count, smooth_grad_config, blur_baseline_config, integration_rule)) =
         o.with("xraiAttribution", cx, parse_gradient_method)?
     {
         return Ok(Some(Method::Xrai(XraiAttribution {
             step_count,
             smooth_grad_config,
             blur_baseline_config,
+            integration_rule,
         })));
     }
     if let Some(m) = o.with("examples", cx, Examples::parse)? {

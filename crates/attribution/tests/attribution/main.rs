@@ -2,6 +2,7 @@
 //! models in `testdata/models` (one binary, several modules).
 
 mod binding;
+mod integrated;
 mod peer_checks;
 mod selection;
 
@@ -40,9 +41,26 @@ pub(crate) fn spec(parameters: &str, metadata: ExplanationMetadata) -> Explanati
 
 /// Explains one instance of a test model with its own metadata and the given parameters.
 pub(crate) fn explain(name: &str, parameters: &str, instance: Value) -> Explanation {
+    explain_with(name, &spec(parameters, metadata_of(name)), instance).unwrap()
+}
+
+/// Explains one instance of a test model under `spec`, with the model rewritten for
+/// gradients when the method needs them (as the engine does).
+pub(crate) fn explain_with(
+    name: &str,
+    spec: &ExplanationSpec,
+    instance: Value,
+) -> prism_attribution::Result<Explanation> {
     let model = load_model(name);
-    let plan = ExplainPlan::new(&spec(parameters, metadata_of(name)), model.signature()).unwrap();
-    plan.explain(&model, &instance).unwrap()
+    let plan = ExplainPlan::new(spec, model.signature())?;
+    match plan.gradient_spec() {
+        Some(g) => {
+            let bytes = std::fs::read(model_dir(name).join("model.onnx")).unwrap();
+            let grad_model = prism_model::gradient::lean_gradient_model(&bytes, &g)?;
+            plan.explain(&grad_model, &instance)
+        }
+        None => plan.explain(&model, &instance),
+    }
 }
 
 /// The attribution of one feature (a number) in the first attribution.

@@ -337,6 +337,12 @@ fn neg() {
 }
 
 #[test]
+fn sin_and_cos() {
+    unary("Sin", vec![], Rng::new(41).vec(B * 12, -4.0, 4.0));
+    unary("Cos", vec![], Rng::new(42).vec(B * 12, -4.0, 4.0));
+}
+
+#[test]
 fn erf() {
     unary("Erf", vec![], Rng::new(40).vec(B * 12, -2.0, 2.0));
 }

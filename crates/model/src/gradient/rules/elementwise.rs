@@ -16,6 +16,8 @@ pub(super) fn register_all(t: &mut RuleTable) {
     t.add("Exp", exp);
     t.add("Log", log);
     t.add("Sqrt", sqrt);
+    t.add("Sin", sin);
+    t.add("Cos", cos);
     t.add("Reciprocal", reciprocal);
     t.add("Erf", erf);
     t.add("Abs", abs);
@@ -139,6 +141,19 @@ fn exp(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
 /// y = ln x: dx = dy / x.
 fn log(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
     Ok(vec![(0, e.div(s.dy()?, s.input(0)?))])
+}
+
+/// y = sin x: dx = dy · cos x.
+fn sin(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
+    let c = e.op("Cos", &[s.input(0)?], vec![]);
+    Ok(vec![(0, e.mul(s.dy()?, &c))])
+}
+
+/// y = cos x: dx = −dy · sin x.
+fn cos(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
+    let sn = e.op("Sin", &[s.input(0)?], vec![]);
+    let t = e.mul(s.dy()?, &sn);
+    Ok(vec![(0, e.neg(&t))])
 }
 
 /// y = √x: dx = dy · 0.5 / y.
