@@ -82,6 +82,9 @@ struct ExplainArgs {
     /// Sampled Shapley permutation paths (1..=50).
     #[arg(long)]
     path_count: Option<u32>,
+    /// Integrated Gradients steps (1..=100).
+    #[arg(long)]
+    step_count: Option<u32>,
     /// Explain the K highest outputs (-1: all).
     #[arg(long, allow_negative_numbers = true)]
     top_k: Option<i32>,
@@ -97,6 +100,20 @@ struct ExplainArgs {
 enum MethodArg {
     /// Sampled Shapley.
     SampledShapley,
+    /// Integrated Gradients (differentiable models).
+    IntegratedGradients,
+}
+
+impl MethodArg {
+    /// The parameters key of the method and its settings when the flag brings it in.
+    fn key_and_default(self) -> (&'static str, Value) {
+        match self {
+            MethodArg::SampledShapley => ("sampledShapleyAttribution", json!({"pathCount": 10})),
+            MethodArg::IntegratedGradients => {
+                ("integratedGradientsAttribution", json!({"stepCount": 50}))
+            }
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -182,6 +199,7 @@ fn parameters_from_flags(
 ) -> Result<Option<ExplanationParameters>> {
     let flags_given = args.method.is_some()
         || args.path_count.is_some()
+        || args.step_count.is_some()
         || args.top_k.is_some()
         || args.output_indices.is_some()
         || args.seed.is_some();
@@ -204,22 +222,31 @@ fn parameters_from_flags(
     let Some(obj) = doc.as_object_mut() else {
         bail!("the parameters must be a JSON object");
     };
-    if let Some(MethodArg::SampledShapley) = args.method {
-        for key in [
+    if let Some(method) = args.method {
+        let (key, default) = method.key_and_default();
+        for other in [
+            "sampledShapleyAttribution",
             "integratedGradientsAttribution",
             "xraiAttribution",
             "examples",
         ] {
-            obj.remove(key);
+            if other != key {
+                obj.remove(other);
+            }
         }
-        obj.entry("sampledShapleyAttribution")
-            .or_insert_with(|| json!({"pathCount": 10}));
+        obj.entry(key).or_insert(default);
     }
     if let Some(n) = args.path_count {
         let shapley = obj
             .get_mut("sampledShapleyAttribution")
             .context("--path-count applies to sampled Shapley; add --method sampled-shapley")?;
         shapley["pathCount"] = json!(n);
+    }
+    if let Some(n) = args.step_count {
+        let ig = obj.get_mut("integratedGradientsAttribution").context(
+            "--step-count applies to Integrated Gradients; add --method integrated-gradients",
+        )?;
+        ig["stepCount"] = json!(n);
     }
     if let Some(k) = args.top_k {
         obj.remove("outputIndices");

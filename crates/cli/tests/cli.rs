@@ -156,6 +156,14 @@ fn flags_override_the_directory_spec() {
         run(&["--seed", "3", "--path-count", "5"]),
         run(&["--seed", "4", "--path-count", "5"])
     );
+    // Integrated Gradients from the command line: complete to its reported error, and the
+    // step count is honoured (fewer steps, a different estimate).
+    let ig = run(&["--method", "integrated-gradients", "--step-count", "40"]);
+    let a = &ig["attributions"][0];
+    let error = a["approximationError"].as_f64().unwrap();
+    assert!(error < 1e-3, "{a}");
+    let ig2 = run(&["--method", "integrated-gradients", "--step-count", "2"]);
+    assert_ne!(ig["attributions"], ig2["attributions"]);
 }
 
 #[test]

@@ -418,3 +418,48 @@ fn syntax_errors() {
     assert!(matches!(e, SpecError::Type { .. }), "{e}");
     assert_eq!(e.to_string(), "expected an object, got an array");
 }
+
+#[test]
+fn integration_rule_extension_reads_writes_and_rejects() {
+    use prism_spec::IntegrationRule;
+    let rule_of = |v: serde_json::Value| match params(v).method {
+        Method::IntegratedGradients(ig) => ig.integration_rule,
+        Method::Xrai(x) => x.integration_rule,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        rule_of(json!({"integratedGradientsAttribution": {}})),
+        IntegrationRule::GaussLegendre
+    );
+    assert_eq!(
+        rule_of(
+            json!({"integratedGradientsAttribution": {"integrationRule": "riemann_trapezoid"}})
+        ),
+        IntegrationRule::RiemannTrapezoid
+    );
+    assert_eq!(
+        rule_of(json!({"xraiAttribution": {"integration_rule": "RIEMANN"}})),
+        IntegrationRule::RiemannRight
+    );
+    // The default is not written (Vertex clients never see the extension); others are.
+    let p = params(json!({"integratedGradientsAttribution": {"stepCount": 5}}));
+    assert_eq!(
+        serde_json::to_value(&p).unwrap(),
+        json!({"integratedGradientsAttribution": {"stepCount": 5}})
+    );
+    let p = params(json!({"integratedGradientsAttribution": {"integrationRule": "RIEMANN_LEFT"}}));
+    assert_eq!(
+        serde_json::to_value(&p).unwrap()["integratedGradientsAttribution"]["integrationRule"],
+        json!("RIEMANN_LEFT")
+    );
+    let e = ExplanationParameters::from_value(
+        json!({"integratedGradientsAttribution": {"integrationRule": "SIMPSON"}}),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.path(),
+        "integratedGradientsAttribution.integrationRule",
+        "{e}"
+    );
+    assert!(e.to_string().contains("SIMPSON"), "{e}");
+}
