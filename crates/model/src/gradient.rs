@@ -191,6 +191,73 @@ pub fn cut_at(model: &pb::ModelProto, values: &[String]) -> Result<pb::ModelProt
     Ok(out)
 }
 
+/// The input [`add_offsets`] adds for `value`.
+pub fn offset_name(value: &str) -> String {
+    format!("{value}__offset")
+}
+
+/// The output [`add_offsets`] adds for `value`: its value before the offset.
+pub fn raw_name(value: &str) -> String {
+    format!("{value}__raw")
+}
+
+/// `model` with each intermediate float value `v` of `values` made steerable: the node
+/// computing it now writes [`raw_name`]`(v)`, which also becomes a graph output, and
+/// `v = raw + offset` where the offset is a new graph input ([`offset_name`]`(v)`, shaped
+/// like `v`). With zero offsets the model computes what it did; an offset of `target − raw`
+/// runs the rest of the graph on `target`. This is how a path method walks the embedding
+/// space of token ids in one graph: the ids feed the embedding as usual, the offset moves
+/// the embedding along the path, and the gradient with respect to the offset is the
+/// gradient with respect to the embedding.
+pub fn add_offsets(model: &pb::ModelProto, values: &[String]) -> Result<pb::ModelProto> {
+    let mut out = model.clone();
+    if values.is_empty() {
+        return Ok(out);
+    }
+    let graph = model
+        .graph
+        .as_ref()
+        .ok_or_else(|| ModelError::Corrupt("the ModelProto has no graph".into()))?;
+    let facts = Facts::analyse(model)?;
+    let taken = taken_names(graph);
+    let g = out.graph.as_mut().expect("checked above");
+    for v in values {
+        if !facts.is_float(v) {
+            return Err(ModelError::InvalidGradientSpec(format!(
+                "'{v}' is not a float value of the graph"
+            )));
+        }
+        let (raw, offset) = (raw_name(v), offset_name(v));
+        if taken.contains(&raw) || taken.contains(&offset) {
+            return Err(ModelError::InvalidGradientSpec(format!(
+                "the graph already has a value named '{raw}' or '{offset}'"
+            )));
+        }
+        let Some(at) = g.node.iter().position(|n| n.output.contains(v)) else {
+            return Err(ModelError::InvalidGradientSpec(format!(
+                "'{v}' is not computed by a node (a graph input can be fed directly)"
+            )));
+        };
+        for o in g.node[at].output.iter_mut().filter(|o| *o == v) {
+            o.clone_from(&raw);
+        }
+        // Right after its producer, so the node list stays in topological order.
+        g.node.insert(
+            at + 1,
+            pb::NodeProto {
+                input: vec![raw.clone(), offset.clone()],
+                output: vec![v.clone()],
+                name: format!("{v}__add_offset"),
+                op_type: "Add".into(),
+                ..Default::default()
+            },
+        );
+        g.input.push(value_info(graph, &facts, v, &offset)?);
+        g.output.push(value_info(graph, &facts, v, &raw)?);
+    }
+    Ok(out)
+}
+
 /// Decodes the ONNX model in `bytes`, adds the gradients `spec` asks for and prepares the
 /// result to run (on tract).
 pub fn gradient_model(bytes: &[u8], spec: &GradientSpec) -> Result<crate::OnnxModel> {
@@ -204,17 +271,30 @@ pub fn gradient_model(bytes: &[u8], spec: &GradientSpec) -> Result<crate::OnnxMo
 /// a graph output) and the gradients, in that order: what attribution methods read, without
 /// the work other outputs (an `ArgMax` label) would cost on every step.
 pub fn lean_gradient_model(bytes: &[u8], spec: &GradientSpec) -> Result<crate::OnnxModel> {
+    lean_gradient_model_with_offsets(bytes, spec, &[])
+}
+
+/// Like [`lean_gradient_model`] on the model with [`add_offsets`]`(offsets)` applied: the
+/// outputs are `spec.output`, then each offset value's [`raw_name`], then the gradients.
+/// `spec.wrt` names the offset inputs ([`offset_name`]) to differentiate by them.
+pub fn lean_gradient_model_with_offsets(
+    bytes: &[u8],
+    spec: &GradientSpec,
+    offsets: &[String],
+) -> Result<crate::OnnxModel> {
     use prost::Message;
-    let proto = crate::onnx::decode(bytes)?;
+    let proto = add_offsets(&crate::onnx::decode(bytes)?, offsets)?;
     let rewritten = add_gradients(&proto, spec)?;
     let is_output = proto
         .graph
         .as_ref()
         .is_some_and(|g| g.output.iter().any(|o| o.name == spec.output));
+    let raws: Vec<String> = offsets.iter().map(|v| raw_name(v)).collect();
     let grads: Vec<String> = spec.wrt.iter().map(|w| grad_name(w)).collect();
     let keep: Vec<&str> = is_output
         .then_some(spec.output.as_str())
         .into_iter()
+        .chain(raws.iter().map(String::as_str))
         .chain(grads.iter().map(String::as_str))
         .collect();
     crate::OnnxModel::from_bytes_with_outputs(&rewritten.encode_to_vec(), &keep)

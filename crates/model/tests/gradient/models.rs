@@ -139,7 +139,7 @@ fn embedding_output_as_wrt() {
     check(&part.model(), "probs", &["e"], std::slice::from_ref(&emb_v));
     let rewritten = add_gradients(&part.model(), &spec("probs", &["e"])).unwrap();
     let m = OnnxModel::from_bytes(&encode(&rewritten)).unwrap();
-    let outs = m.forward(&[emb_v, seed]).unwrap();
+    let outs = m.forward(&[emb_v.clone(), seed.clone()]).unwrap();
     let g_part = &outs[m.signature().output_index(&grad_name("e")).unwrap()];
     assert_eq!(g_full.shape, g_part.shape);
     for (a, b) in g_full
@@ -149,6 +149,47 @@ fn embedding_output_as_wrt() {
         .zip(g_part.as_f32().unwrap())
     {
         assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{a} vs {b}");
+    }
+
+    // Offsets steer the embedding: ids in, embedding + offset used downstream. The model
+    // reports the raw embedding, and output and gradient equal the tail graph's at the
+    // steered point (what IG needs to walk embedding space with the ids fed as usual).
+    use prism_model::gradient::{lean_gradient_model_with_offsets, offset_name, raw_name};
+    let off = offset_name(&emb);
+    let steer = lean_gradient_model_with_offsets(
+        &encode(&full.model()),
+        &spec("probs", &[&off]),
+        std::slice::from_ref(&emb),
+    )
+    .unwrap();
+    let sig = steer.signature().clone();
+    let in_names: Vec<&str> = sig.inputs.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(in_names, ["ids", off.as_str(), seed_name("probs").as_str()]);
+    let out_names: Vec<&str> = sig.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(
+        out_names,
+        ["probs", raw_name(&emb).as_str(), grad_name(&off).as_str()]
+    );
+    let offset_v = r.vec(batch * len * dim, -0.5, 0.5);
+    let target: Vec<f32> = emb_v
+        .as_f32()
+        .unwrap()
+        .iter()
+        .zip(&offset_v)
+        .map(|(e, o)| e + o)
+        .collect();
+    let ids_t = Tensor::i64(vec![batch, len], ids_v.clone()).unwrap();
+    let offset_t = Tensor::f32(vec![batch, len, dim], offset_v).unwrap();
+    let steered = steer.forward(&[ids_t, offset_t, seed.clone()]).unwrap();
+    assert_eq!(steered[1], emb_v, "the raw embedding is reported");
+    let target_t = Tensor::f32(vec![batch, len, dim], target).unwrap();
+    let at_target = m.forward(&[target_t, seed]).unwrap();
+    let want_p = &at_target[m.signature().output_index("probs").unwrap()];
+    let want_g = &at_target[m.signature().output_index(&grad_name("e")).unwrap()];
+    for (got, want) in [(&steered[0], want_p), (&steered[2], want_g)] {
+        for (a, b) in got.as_f32().unwrap().iter().zip(want.as_f32().unwrap()) {
+            assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()), "{a} vs {b}");
+        }
     }
 }
 
