@@ -37,6 +37,10 @@ Models and what they are for:
 * ``peer_ig_field`` -- f = 5 x0 + x1^2 + sin x2 (gradient field
   [5, 2 x1, cos x2]): at x = (1, 2, 3), baseline (0.5, 1, 1), IG gives
   [2.5, 3, sin 3 - sin 1 = -0.70035].
+* ``peer_embedding`` -- token ids [N, 4] (int64) -> embedding Gather (table
+  6 x 2, output ``embedding``) -> linear: f = sum_l E[id_l] . w. IG attributed
+  at ``embedding`` (encodedTensorName) has the closed form
+  (E[x_l] - E[b_l]) . w per token.
 * ``multi_input`` -- two input tensors (``numeric`` [N,3], ``extra`` [N,2]),
   three-class softmax output; ``extra``'s features form one Shapley group.
 * ``list_feature`` -- one input tensor described by a single list-valued
@@ -609,6 +613,37 @@ def make_peer_ig_field():
     assert np.allclose(outs["y"][:, 0], ref, atol=1e-5)
 
 
+EMB_TABLE = [[0.0, 0.0], [1.0, 2.0], [-1.0, 0.5], [3.0, -2.0], [0.25, 0.25], [-2.0, -1.0]]
+EMB_W = [[1.5], [-0.5]]
+
+
+def make_peer_embedding():
+    nodes = [
+        helper.make_node("Gather", ["table", "ids"], ["embedding"], axis=0),
+        helper.make_node("MatMul", ["embedding", "w"], ["per_token"]),
+        helper.make_node("ReduceSum", ["per_token", "axes"], ["y"], keepdims=0),
+    ]
+    inits = [const("table", EMB_TABLE), const("w", EMB_W),
+             const("axes", [1], dtype=np.int64)]
+    ids = helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", 4])
+    model = hand_model("peer_embedding", nodes, [ids], [fy()], inits)
+    metadata = {
+        "inputs": {"ids": {
+            "inputTensorName": "ids",
+            "modality": "text",
+            "encodedTensorName": "embedding",
+            "inputBaselines": [0],
+        }},
+        "outputs": {"y": {"outputTensorName": "y"}},
+    }
+    instances = [{"ids": [1, 2, 3, 0]}, {"ids": [5, 5, 4, 1]}]
+    feeds = {"ids": np.array([[1, 2, 3, 0], [5, 5, 4, 1], [0, 0, 0, 0]], dtype=np.int64)}
+    outs = save_model_dir("peer_embedding", model, metadata, instances, feeds, spec=IG_SPEC)
+    table, w = np.array(EMB_TABLE), np.array(EMB_W)
+    ref = (table[feeds["ids"]] @ w).sum(1)
+    assert np.allclose(outs["y"], ref, atol=1e-6), (outs["y"], ref)
+
+
 MULTI_W = [
     # low  mid  high
     [1.0, 0.0, -1.0],   # a
@@ -728,6 +763,7 @@ def main():
     make_peer_ig_relu("peer_ig_relu", twin=False)
     make_peer_ig_relu("peer_ig_relu_twin", twin=True)
     make_peer_ig_field()
+    make_peer_embedding()
     make_multi_input()
     make_list_feature()
     log("done")

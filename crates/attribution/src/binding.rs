@@ -46,6 +46,8 @@ struct FeatureBinding {
     modality: Modality,
     /// `encodedTensorName`, for gradient methods on ids.
     encoded_tensor: Option<String>,
+    /// `encodedBaselines`.
+    encoded_baselines: Vec<Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,6 +85,17 @@ pub struct BoundInstance {
     /// Per-example shape of each model input.
     pub shapes: Vec<Vec<usize>>,
     given: Vec<Given>,
+}
+
+impl BoundInstance {
+    /// The same instance with more tensors after its model inputs (values of intermediate
+    /// tensors, such as embeddings, that a path method moves along).
+    pub fn extended(&self, values: Vec<Vec<f64>>, shapes: Vec<Vec<usize>>) -> BoundInstance {
+        let mut out = self.clone();
+        out.values.extend(values);
+        out.shapes.extend(shapes);
+        out
+    }
 }
 
 /// A unit of attribution: the tensor positions that switch together.
@@ -147,6 +160,7 @@ impl Binder {
                     baselines: input.input_baselines.clone(),
                     modality: input.modality,
                     encoded_tensor: input.encoded_tensor_name.clone(),
+                    encoded_baselines: input.encoded_baselines.clone(),
                 });
             }
         } else {
@@ -160,6 +174,7 @@ impl Binder {
                     baselines: Vec::new(),
                     modality: Modality::Numeric,
                     encoded_tensor: None,
+                    encoded_baselines: Vec::new(),
                 });
             }
         }
@@ -205,6 +220,14 @@ impl Binder {
             .filter(|f| f.tensor == t)
             .map(|f| (f.name.as_str(), f.encoded_tensor.as_deref()))
             .collect()
+    }
+
+    /// The `encodedBaselines` of feature `name` (empty when none are given).
+    pub fn encoded_baselines(&self, name: &str) -> &[Value] {
+        self.features
+            .iter()
+            .find(|f| f.name == name)
+            .map_or(&[], |f| f.encoded_baselines.as_slice())
     }
 
     /// Whether `name` is a feature (metadata input) name.

@@ -28,7 +28,7 @@ pub mod integrated;
 pub mod output;
 pub mod shapley;
 
-use prism_model::gradient::{grad_name, seed_name, GradientSpec};
+use prism_model::gradient::{grad_name, offset_name, raw_name, seed_name, GradientSpec};
 use prism_model::{Model, Tensor, TensorData};
 use prism_spec::{Attribution, Explanation, ExplanationSpec, Method};
 use serde_json::Value;
@@ -93,6 +93,11 @@ impl Rows {
     /// All rows' values of model input `t`, flat.
     pub fn tensor(&self, t: usize) -> &[f64] {
         &self.values[t]
+    }
+
+    /// How many tensors each row holds.
+    pub fn tensor_count(&self) -> usize {
+        self.values.len()
     }
 }
 
@@ -214,7 +219,26 @@ enum Role {
 struct GradientPlan {
     /// Per model input.
     roles: Vec<Role>,
+    /// Model inputs attributed at an intermediate tensor (`encodedTensorName`).
+    encoded: Vec<Encoded>,
     smooth_grad: Option<prism_spec::SmoothGradConfig>,
+}
+
+/// An input (token or category ids) attributed at the float tensor it is encoded into.
+#[derive(Debug, Clone)]
+struct Encoded {
+    /// The intermediate value (an embedding output).
+    value: String,
+    /// The model input it encodes.
+    tensor: usize,
+    /// The feature declaring it (for `encodedBaselines` and errors).
+    feature: String,
+}
+
+/// The encoded values of one instance: at the instance, and their per-example shapes.
+struct EncodedState {
+    at_instance: Vec<Vec<f64>>,
+    shapes: Vec<Vec<usize>>,
 }
 
 impl GradientPlan {
@@ -222,23 +246,47 @@ impl GradientPlan {
         let at = format!("parameters.{}", method.name());
         let blur = method.blur_baseline_config().is_some();
         let mut roles = Vec::new();
+        let mut encoded: Vec<Encoded> = Vec::new();
         for (t, name) in binder.tensor_names().into_iter().enumerate() {
-            if !binder.tensor_is_float(t) {
-                let features = binder.tensor_features(t);
-                let (feature, encoded) = features.first().copied().unwrap_or((name, None));
-                return Err(match encoded {
-                    Some(_) => AttributionError::metadata(
+            let features = binder.tensor_features(t);
+            let declared: Vec<(&str, &str)> = features
+                .iter()
+                .filter_map(|(f, e)| e.map(|e| (*f, e)))
+                .collect();
+            if let Some(&(feature, value)) = declared.first() {
+                if declared.len() != features.len() || declared.iter().any(|(_, e)| *e != value) {
+                    return Err(AttributionError::metadata(
                         format!("metadata.inputs.{feature}.encodedTensorName"),
-                        "attributing ids through their embedding is not supported yet",
-                    ),
-                    None => AttributionError::metadata(
-                        format!("metadata.inputs.{feature}"),
                         format!(
-                            "model input '{name}' takes integers (ids), which gradient methods \
-                             cannot differentiate; use sampledShapleyAttribution"
+                            "every feature of model input '{name}' must name the same \
+                             encodedTensorName"
                         ),
-                    ),
+                    ));
+                }
+                if encoded.iter().any(|e| e.value == value) {
+                    return Err(AttributionError::metadata(
+                        format!("metadata.inputs.{feature}.encodedTensorName"),
+                        format!("'{value}' already encodes another model input"),
+                    ));
+                }
+                encoded.push(Encoded {
+                    value: value.to_string(),
+                    tensor: t,
+                    feature: feature.to_string(),
                 });
+                roles.push(Role::Fixed);
+                continue;
+            }
+            if !binder.tensor_is_float(t) {
+                let feature = features.first().map_or(name, |(f, _)| *f);
+                return Err(AttributionError::metadata(
+                    format!("metadata.inputs.{feature}"),
+                    format!(
+                        "model input '{name}' takes integers (ids), which gradient methods \
+                         cannot differentiate; set encodedTensorName to the float tensor they \
+                         select (their embedding), or use sampledShapleyAttribution"
+                    ),
+                ));
             }
             roles.push(if blur && binder.tensor_is_image(t) {
                 Role::Blurred
@@ -273,11 +321,16 @@ impl GradientPlan {
                 }
             }
         }
-        Ok(Self { roles, smooth_grad })
+        Ok(Self {
+            roles,
+            encoded,
+            smooth_grad,
+        })
     }
 
-    /// The roles with the image layouts of `instance`.
+    /// The roles with the image layouts of `instance`, then the encoded tensors (straight).
     fn path_tensors(&self, binder: &Binder, instance: &BoundInstance) -> Result<Vec<PathTensor>> {
+        let encoded = self.encoded.iter().map(|_| Ok(PathTensor::Straight));
         self.roles
             .iter()
             .enumerate()
@@ -298,10 +351,12 @@ impl GradientPlan {
                         )
                     }),
             })
+            .chain(encoded)
             .collect()
     }
 
-    /// SmoothGrad's sigma per model input and element of `instance`.
+    /// SmoothGrad's sigma per tensor and element of `instance` (extended with the encoded
+    /// tensors, which take the sigma of the feature they encode).
     fn noise_sigma(&self, binder: &Binder, instance: &BoundInstance) -> Vec<Vec<f64>> {
         let mut sigma: Vec<Vec<f64>> = instance.values.iter().map(|v| vec![0.0; v.len()]).collect();
         let Some(smooth) = &self.smooth_grad else {
@@ -319,7 +374,71 @@ impl GradientPlan {
                 }
             }
         }
+        for (e_ix, e) in self.encoded.iter().enumerate() {
+            if let Some(s) = smooth.sigma_for(&e.feature) {
+                let t = self.roles.len() + e_ix;
+                sigma[t].iter_mut().for_each(|v| *v = f64::from(s));
+            }
+        }
         sigma
+    }
+
+    /// `instance` and `baselines` extended with their encoded tensors, and `players` with
+    /// the encoded positions of their ids (every element of an id's embedding row).
+    fn extend(
+        &self,
+        binder: &Binder,
+        state: &EncodedState,
+        at_baselines: Vec<Vec<Vec<f64>>>,
+        instance: &BoundInstance,
+        baselines: &[BoundInstance],
+        players: &[Player],
+    ) -> Result<(BoundInstance, Vec<BoundInstance>, Vec<Player>)> {
+        let n = self.roles.len();
+        let mut per_id = Vec::with_capacity(self.encoded.len());
+        for (e_ix, e) in self.encoded.iter().enumerate() {
+            let ids = &instance.shapes[e.tensor];
+            let shape = &state.shapes[e_ix];
+            if shape.len() <= ids.len() || shape[..ids.len()] != ids[..] {
+                return Err(AttributionError::metadata(
+                    format!("metadata.inputs.{}.encodedTensorName", e.feature),
+                    format!(
+                        "'{}' has per-example shape {shape:?}, which does not extend the shape \
+                         {ids:?} of model input '{}' (one embedding row per id)",
+                        e.value,
+                        binder.tensor_names()[e.tensor]
+                    ),
+                ));
+            }
+            per_id.push(shape[ids.len()..].iter().product::<usize>());
+        }
+        let x = instance.extended(state.at_instance.clone(), state.shapes.clone());
+        // The path keeps the instance's ids and moves their encoding: so does its start.
+        let bs = baselines
+            .iter()
+            .zip(at_baselines)
+            .map(|(b, v)| {
+                let mut b = b.extended(v, state.shapes.clone());
+                for e in &self.encoded {
+                    b.values[e.tensor].clone_from(&instance.values[e.tensor]);
+                }
+                b
+            })
+            .collect();
+        let players = players
+            .iter()
+            .map(|p| {
+                let mut positions = p.positions.clone();
+                for &(t, i) in &p.positions {
+                    if let Some(e_ix) = self.encoded.iter().position(|e| e.tensor == t) {
+                        let d = per_id[e_ix];
+                        positions.extend((i * d..(i + 1) * d).map(|j| (n + e_ix, j)));
+                    }
+                }
+                Player { positions }
+            })
+            .collect();
+        Ok((x, bs, players))
     }
 }
 
@@ -385,8 +504,20 @@ impl ExplainPlan {
                 .zip(names)
                 .filter(|(r, _)| **r != Role::Fixed)
                 .map(|(_, n)| n.to_string())
+                .chain(g.encoded.iter().map(|e| offset_name(&e.value)))
                 .collect(),
         })
+    }
+
+    /// The intermediate values that gradient methods steer (`encodedTensorName`s): the
+    /// model for [`ExplainPlan::explain`] must be rewritten with
+    /// `prism_model::gradient::lean_gradient_model_with_offsets(bytes, gradient_spec,
+    /// encoded_values)`.
+    pub fn encoded_values(&self) -> Vec<String> {
+        self.gradient
+            .as_ref()
+            .map(|g| g.encoded.iter().map(|e| e.value.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Sets the cap on values (rows × values per row) passed to the model at once.
@@ -433,13 +564,32 @@ impl ExplainPlan {
         };
         let firsts = pick(&full, per_row);
         let instance_output = firsts.row(0).to_vec();
+        // Ids attributed at their encoding walk that tensor instead: the instance, its
+        // baselines and the players grow by the encoded tensors.
+        let players = self.binder.players(&bound);
+        let (bound, baselines, players, state) = match &self.gradient {
+            Some(g) if !g.encoded.is_empty() => {
+                let (state, at_baselines) = self.run_encoded(model, g, &bound, &first)?;
+                let (x, bs, ps) = g.extend(
+                    &self.binder,
+                    &state,
+                    at_baselines,
+                    &bound,
+                    &baselines,
+                    &players,
+                )?;
+                (x, bs, ps, Some(state))
+            }
+            _ => (bound, baselines, players, None),
+        };
+        let state = state.as_ref();
         let evaluate = |rows: &Rows| -> Result<Outputs> {
-            let (full, per_row, _) = self.run_full(model, &bound, rows)?;
+            let (full, per_row, _) = self.run_full_with(model, &bound, rows, state)?;
             Ok(pick(&full, per_row))
         };
         let evaluate_gradients = |rows: &Rows, outputs: &[usize]| -> Result<Vec<Vec<f64>>> {
             let seeds: Vec<usize> = outputs.iter().map(|&o| selected[o]).collect();
-            self.run_gradients(model, &bound, rows, &seeds)
+            self.run_gradients(model, &bound, rows, &seeds, state)
         };
         let (roles, noise_sigma) = match &self.gradient {
             Some(g) => (
@@ -448,15 +598,29 @@ impl ExplainPlan {
             ),
             None => (Vec::new(), Vec::new()),
         };
-        let players = self.binder.players(&bound);
         let row_values: usize = bound.values.iter().map(Vec::len).sum::<usize>().max(1);
         let max_rows = (self.max_batch_values / row_values).max(1);
         let k = baselines.len() as f64;
         let mut values = vec![vec![0f64; players.len()]; selected.len()];
         let mut baseline_output = vec![0f64; selected.len()];
         let mut var = vec![0f64; selected.len()];
+        // With encoded ids the path starts at the ids of the instance with the baseline's
+        // encoding (which encodedBaselines may set): its output is the baseline output.
+        let start_outputs = match state {
+            Some(_) => {
+                let mut rows = Rows::new(&bound, baselines.len());
+                for b in &baselines {
+                    rows.push(&b.values);
+                }
+                Some(evaluate(&rows)?)
+            }
+            None => None,
+        };
         for (b_ix, baseline) in baselines.iter().enumerate() {
-            let b_out = firsts.row(b_ix + 1);
+            let b_out = match &start_outputs {
+                Some(outputs) => outputs.row(b_ix),
+                None => firsts.row(b_ix + 1),
+            };
             let problem = Problem {
                 instance: &bound,
                 baseline,
@@ -516,12 +680,17 @@ impl ExplainPlan {
     /// The model inputs for `rows`, in the order of `model`'s signature. A model rewritten
     /// for gradients also takes the seed: one-hot on `seeds[row]` (a flat index into the
     /// explained output), or zeros without `seeds`.
+    ///
+    /// A model rewritten with offsets for encoded values takes, per encoded value, the
+    /// offset that moves it from its value at the instance to the row's (zeros when the
+    /// rows do not hold the encoded tensors).
     fn model_inputs(
         &self,
         model: &dyn Model,
         bound: &BoundInstance,
         rows: &Rows,
         seeds: Option<&[usize]>,
+        state: Option<&EncodedState>,
     ) -> Result<Vec<Tensor>> {
         let mut tensors: Vec<Option<Tensor>> = self
             .binder
@@ -535,10 +704,20 @@ impl ExplainPlan {
         }
         let names = self.binder.tensor_names();
         let seed = seed_name(&self.output.tensor_name);
+        let encoded = self
+            .gradient
+            .as_ref()
+            .map_or(&[][..], |g| g.encoded.as_slice());
         signature
             .inputs
             .iter()
             .map(|info| {
+                if let Some(e_ix) = encoded
+                    .iter()
+                    .position(|e| offset_name(&e.value) == info.name)
+                {
+                    return self.offset_tensor(info, rows, e_ix, names.len(), state);
+                }
                 if info.name == seed {
                     let dims = info
                         .example_dims()
@@ -572,30 +751,135 @@ impl ExplainPlan {
             .collect()
     }
 
-    /// Runs a gradient model on `rows` seeded on `seeds`; per model input, the gradients
-    /// (empty for inputs not differentiated).
+    /// The offset input of encoded value `e_ix`: per row, its tensor in `rows` (stored after
+    /// the `n` model inputs) minus its value at the instance; zeros when `rows` holds only
+    /// the model inputs.
+    fn offset_tensor(
+        &self,
+        info: &prism_model::TensorInfo,
+        rows: &Rows,
+        e_ix: usize,
+        n: usize,
+        state: Option<&EncodedState>,
+    ) -> Result<Tensor> {
+        let dims = match state {
+            Some(st) => st.shapes[e_ix].clone(),
+            None => info
+                .example_dims()
+                .and_then(|d| d.into_iter().collect::<Option<Vec<usize>>>())
+                .ok_or_else(|| {
+                    AttributionError::Unsupported(format!(
+                        "the encoded tensor behind '{}' must have a fixed shape (but the batch)",
+                        info.name
+                    ))
+                })?,
+        };
+        let mut shape = vec![rows.len()];
+        shape.extend(&dims);
+        let data: Vec<f32> = match state {
+            Some(st) if rows.tensor_count() > n + e_ix => {
+                let at_x = &st.at_instance[e_ix];
+                rows.tensor(n + e_ix)
+                    .chunks(at_x.len().max(1))
+                    .flat_map(|row| row.iter().zip(at_x).map(|(v, x)| (v - x) as f32))
+                    .collect()
+            }
+            _ => vec![0.0; shape.iter().product()],
+        };
+        Ok(Tensor::f32(shape, data)?)
+    }
+
+    /// The encoded values at the instance (row 0 of `first`) and at each baseline (the
+    /// other rows), or the feature's `encodedBaselines` where given.
+    #[allow(clippy::type_complexity)]
+    fn run_encoded(
+        &self,
+        model: &dyn Model,
+        g: &GradientPlan,
+        bound: &BoundInstance,
+        first: &Rows,
+    ) -> Result<(EncodedState, Vec<Vec<Vec<f64>>>)> {
+        let inputs = self.model_inputs(model, bound, first, None, None)?;
+        let mut outputs = model.forward(&inputs)?;
+        let baselines = first.len() - 1;
+        let mut state = EncodedState {
+            at_instance: Vec::new(),
+            shapes: Vec::new(),
+        };
+        let mut at_baselines = vec![Vec::new(); baselines];
+        for e in &g.encoded {
+            let raw = raw_name(&e.value);
+            let ix = model.signature().output_index(&raw).ok_or_else(|| {
+                AttributionError::Unsupported(format!(
+                    "the model has no output '{raw}': encoded inputs need the model rewritten \
+                     with offsets"
+                ))
+            })?;
+            let shape = outputs[ix].shape.get(1..).unwrap_or_default().to_vec();
+            let t = std::mem::replace(&mut outputs[ix].data, TensorData::F32(Vec::new()));
+            let TensorData::F32(v) = t else {
+                return Err(AttributionError::metadata(
+                    format!("metadata.inputs.{}.encodedTensorName", e.feature),
+                    format!("'{}' is not a float tensor", e.value),
+                ));
+            };
+            let per_row = v.len() / first.len();
+            let rows: Vec<Vec<f64>> = v
+                .chunks(per_row.max(1))
+                .map(|c| c.iter().map(|&x| f64::from(x)).collect())
+                .collect();
+            let given = self.binder.encoded_baselines(&e.feature);
+            for (k, slot) in at_baselines.iter_mut().enumerate() {
+                let value = match given {
+                    [] => rows[k + 1].clone(),
+                    _ => {
+                        encoded_baseline(&given[k.min(given.len() - 1)], per_row).map_err(|m| {
+                            AttributionError::metadata(
+                                format!("metadata.inputs.{}.encodedBaselines", e.feature),
+                                m,
+                            )
+                        })?
+                    }
+                };
+                slot.push(value);
+            }
+            state.at_instance.push(rows[0].clone());
+            state.shapes.push(shape);
+        }
+        Ok((state, at_baselines))
+    }
+
+    /// Runs a gradient model on `rows` seeded on `seeds`; per tensor of the path (model
+    /// inputs, then encoded values), the gradients (empty for inputs not differentiated).
     fn run_gradients(
         &self,
         model: &dyn Model,
         bound: &BoundInstance,
         rows: &Rows,
         seeds: &[usize],
+        state: Option<&EncodedState>,
     ) -> Result<Vec<Vec<f64>>> {
-        let inputs = self.model_inputs(model, bound, rows, Some(seeds))?;
+        let inputs = self.model_inputs(model, bound, rows, Some(seeds), state)?;
         let mut outputs = model.forward(&inputs)?;
         let signature = model.signature();
-        let roles = self
+        let (roles, encoded) = self
             .gradient
             .as_ref()
-            .map(|g| g.roles.as_slice())
-            .unwrap_or(&[]);
-        let mut grads = Vec::with_capacity(roles.len());
-        for (name, role) in self.binder.tensor_names().into_iter().zip(roles) {
-            if *role == Role::Fixed {
+            .map(|g| (g.roles.as_slice(), g.encoded.as_slice()))
+            .unwrap_or((&[], &[]));
+        let names = self.binder.tensor_names();
+        let differentiated = names
+            .iter()
+            .zip(roles)
+            .map(|(n, r)| (*r != Role::Fixed).then(|| n.to_string()))
+            .chain(encoded.iter().map(|e| Some(offset_name(&e.value))));
+        let mut grads = Vec::with_capacity(roles.len() + encoded.len());
+        for wrt in differentiated {
+            let Some(wrt) = wrt else {
                 grads.push(Vec::new());
                 continue;
-            }
-            let grad = grad_name(name);
+            };
+            let grad = grad_name(&wrt);
             let ix = signature.output_index(&grad).ok_or_else(|| {
                 AttributionError::Unsupported(format!(
                     "the model has no gradient output '{grad}': gradient methods need the \
@@ -632,6 +916,17 @@ impl ExplainPlan {
         bound: &BoundInstance,
         rows: &Rows,
     ) -> Result<(Vec<f64>, usize, Vec<usize>)> {
+        self.run_full_with(model, bound, rows, None)
+    }
+
+    /// [`ExplainPlan::run_full`] on rows that may hold encoded tensors.
+    fn run_full_with(
+        &self,
+        model: &dyn Model,
+        bound: &BoundInstance,
+        rows: &Rows,
+        state: Option<&EncodedState>,
+    ) -> Result<(Vec<f64>, usize, Vec<usize>)> {
         let missing = || AttributionError::Output {
             output: self.output.name.clone(),
             message: "the model did not return it".into(),
@@ -640,7 +935,7 @@ impl ExplainPlan {
             .signature()
             .output_index(&self.output.tensor_name)
             .ok_or_else(missing)?;
-        let inputs = self.model_inputs(model, bound, rows, None)?;
+        let inputs = self.model_inputs(model, bound, rows, None, state)?;
         let mut outputs = model.forward(&inputs)?;
         if tensor_ix >= outputs.len() {
             return Err(missing());
@@ -686,6 +981,31 @@ impl ExplainPlan {
         }
         Ok(Value::Object(map))
     }
+}
+
+/// An `encodedBaselines` entry as `len` values: a number broadcasts, a (nested) list must
+/// hold exactly `len` numbers.
+fn encoded_baseline(v: &Value, len: usize) -> std::result::Result<Vec<f64>, String> {
+    fn flatten(v: &Value, out: &mut Vec<f64>) -> std::result::Result<(), String> {
+        match v {
+            Value::Number(n) => out.push(n.as_f64().unwrap_or(f64::NAN)),
+            Value::Array(a) => a.iter().try_for_each(|x| flatten(x, out))?,
+            other => return Err(format!("expected numbers, got {other}")),
+        }
+        Ok(())
+    }
+    if let Some(x) = v.as_f64() {
+        return Ok(vec![x; len]);
+    }
+    let mut out = Vec::with_capacity(len);
+    flatten(v, &mut out)?;
+    if out.len() != len {
+        return Err(format!(
+            "has {} values, the encoded tensor {len} per example",
+            out.len()
+        ));
+    }
+    Ok(out)
 }
 
 /// `error / scale`, 0 when both are 0 (a null model, or an exact estimate).

@@ -127,7 +127,9 @@ impl Explainer {
     fn with_spec(&self, spec: ExplanationSpec) -> Result<Self, EngineError> {
         let plan = ExplainPlan::new(&spec, self.model.signature())?;
         // The explained output cannot change; whether gradients are needed can.
-        let explain_model = if plan.gradient_spec() == self.plan.gradient_spec() {
+        let same_model = plan.gradient_spec() == self.plan.gradient_spec()
+            && plan.encoded_values() == self.plan.encoded_values();
+        let explain_model = if same_model {
             self.explain_model.clone()
         } else {
             explain_model_for(&self.bytes, &self.model, &plan)?
@@ -180,7 +182,11 @@ fn explain_model_for(
     plan: &ExplainPlan,
 ) -> Result<OnnxModel, EngineError> {
     if let Some(spec) = plan.gradient_spec() {
-        return Ok(prism_model::gradient::lean_gradient_model(bytes, &spec)?);
+        return Ok(prism_model::gradient::lean_gradient_model_with_offsets(
+            bytes,
+            &spec,
+            &plan.encoded_values(),
+        )?);
     }
     if model.signature().outputs.len() == 1 {
         return Ok(model.clone());

@@ -50,6 +50,7 @@ fn every_test_model_directory_explains_its_instances() {
         "peer_ig_relu",
         "peer_ig_relu_twin",
         "peer_ig_field",
+        "peer_embedding",
         "multi_input",
         "list_feature",
     ];

@@ -99,6 +99,7 @@ fn hand_built_models_match_onnxruntime() {
         "peer_ig_relu",
         "peer_ig_relu_twin",
         "peer_ig_field",
+        "peer_embedding",
         "multi_input",
         "list_feature",
     ] {

@@ -323,3 +323,90 @@ fn errors_name_the_problem() {
         "{err}"
     );
 }
+
+/// Token ids are attributed at their embedding (`encodedTensorName`): the path walks the
+/// embedding space from the baseline ids' rows to the instance's, and each token gets the
+/// sum over its embedding row. On a linear model that is (E[x_l] − E[b_l]) · w exactly,
+/// which is also what Sampled Shapley over the ids gives.
+#[test]
+fn ids_are_attributed_through_their_embedding() {
+    // Token scores E[id] · w for ids 0..6.
+    let score = [0.0, 0.5, -1.75, 5.5, 0.25, -2.5];
+    let x = json!({"ids": [1, 2, 3, 0]});
+    let want: Vec<f64> = [1, 2, 3, 0].iter().map(|&i| score[i]).collect();
+    let by_ig = explain("peer_embedding", &ig(5, ""), x.clone());
+    let shapley = explain(
+        "peer_embedding",
+        r#"{"sampledShapleyAttribution": {"pathCount": 4}}"#,
+        x.clone(),
+    );
+    for e in [&by_ig, &shapley] {
+        let got = e.attributions[0].feature_attributions["ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect::<Vec<_>>();
+        assert_eq!(got.len(), 4);
+        for (g, w) in got.iter().zip(&want) {
+            assert_close(*g, *w, 1e-5, "token attribution");
+        }
+    }
+    let a = &by_ig.attributions[0];
+    assert_close(a.instance_output_value, 4.25, 1e-6, "f(x)");
+    assert_close(a.baseline_output_value, 0.0, 1e-6, "f(pad ids)");
+    assert!(a.approximation_error < 1e-6);
+
+    // encodedBaselines replace the baseline ids' embedding: all ones score 1 per token.
+    let meta = ExplanationMetadata::from_value(json!({
+        "inputs": {"ids": {
+            "inputTensorName": "ids",
+            "encodedTensorName": "embedding",
+            "encodedBaselines": [1]
+        }},
+        "outputs": {"y": {}}
+    }))
+    .unwrap();
+    let e = explain_with("peer_embedding", &spec(&ig(5, ""), meta), x.clone()).unwrap();
+    let got = &e.attributions[0].feature_attributions["ids"];
+    for (g, w) in got.as_array().unwrap().iter().zip(&want) {
+        assert_close(g.as_f64().unwrap(), w - 1.0, 1e-5, "token vs ones baseline");
+    }
+    assert_close(
+        e.attributions[0].baseline_output_value,
+        4.0,
+        1e-5,
+        "baseline output at the encoded baseline",
+    );
+
+    // Without encodedTensorName the ids cannot be differentiated: the error says what to set.
+    let meta = ExplanationMetadata::from_value(json!({
+        "inputs": {"ids": {"inputTensorName": "ids"}},
+        "outputs": {"y": {}}
+    }))
+    .unwrap();
+    let err = explain_with("peer_embedding", &spec(&ig(5, ""), meta), x.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("metadata.inputs.ids") && err.contains("encodedTensorName"),
+        "{err}"
+    );
+    // An encodedBaselines entry of the wrong size is refused, naming the field.
+    let meta = ExplanationMetadata::from_value(json!({
+        "inputs": {"ids": {
+            "inputTensorName": "ids",
+            "encodedTensorName": "embedding",
+            "encodedBaselines": [[1, 2, 3]]
+        }},
+        "outputs": {"y": {}}
+    }))
+    .unwrap();
+    let err = explain_with("peer_embedding", &spec(&ig(5, ""), meta), x)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("metadata.inputs.ids.encodedBaselines"),
+        "{err}"
+    );
+}

@@ -56,7 +56,11 @@ pub(crate) fn explain_with(
     match plan.gradient_spec() {
         Some(g) => {
             let bytes = std::fs::read(model_dir(name).join("model.onnx")).unwrap();
-            let grad_model = prism_model::gradient::lean_gradient_model(&bytes, &g)?;
+            let grad_model = prism_model::gradient::lean_gradient_model_with_offsets(
+                &bytes,
+                &g,
+                &plan.encoded_values(),
+            )?;
             plan.explain(&grad_model, &instance)
         }
         None => plan.explain(&model, &instance),

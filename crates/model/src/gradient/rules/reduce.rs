@@ -40,7 +40,9 @@ fn reduced_axes(e: &Emitter<'_>, s: &Step<'_>, axes_input_since: i64) -> Result<
     Ok(Some(axes))
 }
 
-/// dy broadcast back over the reduced axes: Expand(Unsqueeze(dy) when not keepdims, Shape(x)).
+/// dy broadcast back over the reduced axes: Unsqueeze(dy) when not keepdims, plus zeros
+/// shaped like x. (Not `Expand`: tract 0.23 folds an Expand into a following MatMul's
+/// row axis and computes the wrong shape, e.g. for ReduceSum(MatMul(e, w)) over tokens.)
 fn spread(e: &mut Emitter<'_>, s: &Step<'_>, axes: &[i64]) -> Result<String> {
     let (x, dy) = (s.input(0)?, s.dy()?);
     let kept = if s.int("keepdims", 1) != 0 {
@@ -48,8 +50,8 @@ fn spread(e: &mut Emitter<'_>, s: &Step<'_>, axes: &[i64]) -> Result<String> {
     } else {
         e.unsqueeze(dy, axes)
     };
-    let shape = e.shape(x);
-    Ok(e.op("Expand", &[&kept, &shape], vec![]))
+    let zeros = e.zeros_like(x)?;
+    Ok(e.op("Add", &[&kept, &zeros], vec![]))
 }
 
 fn reduce_sum(e: &mut Emitter<'_>, s: &Step<'_>) -> Result<InputGrads> {
