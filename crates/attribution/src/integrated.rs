@@ -284,6 +284,7 @@ impl Attributor for IntegratedGradients {
             values,
             std_error: vec![0.0; outputs],
             baseline_output,
+            path_sum: None,
         })
     }
 

@@ -26,7 +26,9 @@ pub mod blur;
 mod error;
 pub mod integrated;
 pub mod output;
+pub mod segment;
 pub mod shapley;
+pub mod xrai;
 
 use prism_model::gradient::{grad_name, offset_name, raw_name, seed_name, GradientSpec};
 use prism_model::{Model, Tensor, TensorData};
@@ -38,6 +40,7 @@ pub use error::{AttributionError, Result};
 pub use integrated::{IntegratedGradients, PathTensor};
 pub use output::{OutputBinding, Selection};
 pub use shapley::SampledShapley;
+pub use xrai::Xrai;
 
 /// The seed used when a request gives none, so that the same request gives the same numbers.
 pub const DEFAULT_SEED: u64 = 0;
@@ -126,6 +129,7 @@ pub type Evaluate<'a> = dyn Fn(&Rows) -> Result<Outputs> + Sync + 'a;
 pub type EvaluateGradients<'a> = dyn Fn(&Rows, &[usize]) -> Result<Vec<Vec<f64>>> + Sync + 'a;
 
 /// What gradient methods need beyond [`Problem`]'s forward evaluation.
+#[derive(Clone, Copy)]
 pub struct GradientInputs<'a> {
     /// Runs the model forward and backward.
     pub evaluate: &'a EvaluateGradients<'a>,
@@ -133,6 +137,8 @@ pub struct GradientInputs<'a> {
     pub roles: &'a [PathTensor],
     /// SmoothGrad's noise sigma per model input and element (empty or zeros: no noise).
     pub noise_sigma: &'a [Vec<f64>],
+    /// For XRAI: the image input and its layout.
+    pub image: Option<(usize, &'a blur::ImageAxes)>,
 }
 
 /// Everything a method needs to attribute one instance against one baseline.
@@ -169,6 +175,9 @@ pub struct Estimate {
     /// Per output, the output at the start of the attribution path when that is not the
     /// baseline (Blur IG's blurred image).
     pub baseline_output: Option<Vec<f64>>,
+    /// Per output, the sum that the completeness gap compares with the output change, when
+    /// it is not the sum of `values` (XRAI reports regions, completeness is IG's).
+    pub path_sum: Option<Vec<f64>>,
 }
 
 /// An attribution method.
@@ -222,6 +231,8 @@ struct GradientPlan {
     /// Model inputs attributed at an intermediate tensor (`encodedTensorName`).
     encoded: Vec<Encoded>,
     smooth_grad: Option<prism_spec::SmoothGradConfig>,
+    /// XRAI: the one image input.
+    xrai_image: Option<usize>,
 }
 
 /// An input (token or category ids) attributed at the float tensor it is encoded into.
@@ -321,11 +332,54 @@ impl GradientPlan {
                 }
             }
         }
+        let xrai_image = match method {
+            Method::Xrai(_) => {
+                let images: Vec<usize> = (0..roles.len())
+                    .filter(|&t| roles[t] != Role::Fixed && binder.tensor_is_image(t))
+                    .collect();
+                match images[..] {
+                    [t] => Some(t),
+                    _ => {
+                        return Err(AttributionError::Parameters {
+                            path: at,
+                            message: format!(
+                                "XRAI explains one image: the metadata needs exactly one float \
+                                 input with modality image, it has {}",
+                                images.len()
+                            ),
+                        })
+                    }
+                }
+            }
+            _ => None,
+        };
         Ok(Self {
             roles,
             encoded,
             smooth_grad,
+            xrai_image,
         })
+    }
+
+    /// XRAI's image input and its layout in `instance`.
+    fn image(
+        &self,
+        binder: &Binder,
+        instance: &BoundInstance,
+    ) -> Result<Option<(usize, blur::ImageAxes)>> {
+        let Some(t) = self.xrai_image else {
+            return Ok(None);
+        };
+        let axes = blur::ImageAxes::infer(&instance.shapes[t]).ok_or_else(|| {
+            AttributionError::instance(
+                binder.tensor_names()[t],
+                format!(
+                    "XRAI needs an image of shape [H, W], [H, W, C] or [C, H, W], got {:?}",
+                    instance.shapes[t]
+                ),
+            )
+        })?;
+        Ok(Some((t, axes)))
     }
 
     /// The roles with the image layouts of `instance`, then the encoded tensors (straight).
@@ -471,10 +525,24 @@ impl ExplainPlan {
                     .as_ref()
                     .map(|b| f64::from(b.max_blur_sigma)),
             }),
+            Method::Xrai(x) => Box::new(Xrai {
+                ig: IntegratedGradients {
+                    step_count: x.step_count as usize,
+                    rule: x.integration_rule,
+                    noisy_samples: x
+                        .smooth_grad_config
+                        .as_ref()
+                        .map_or(1, |s| s.noisy_sample_count as usize),
+                    max_blur_sigma: x
+                        .blur_baseline_config
+                        .as_ref()
+                        .map(|b| f64::from(b.max_blur_sigma)),
+                },
+            }),
             other => {
                 return Err(AttributionError::Unsupported(format!(
-                    "{} is not implemented yet; use sampledShapleyAttribution or \
-                     integratedGradientsAttribution",
+                    "{} is not a feature attribution method; use sampledShapleyAttribution, \
+                     integratedGradientsAttribution or xraiAttribution",
                     other.name()
                 )))
             }
@@ -591,12 +659,13 @@ impl ExplainPlan {
             let seeds: Vec<usize> = outputs.iter().map(|&o| selected[o]).collect();
             self.run_gradients(model, &bound, rows, &seeds, state)
         };
-        let (roles, noise_sigma) = match &self.gradient {
+        let (roles, noise_sigma, image) = match &self.gradient {
             Some(g) => (
                 g.path_tensors(&self.binder, &bound)?,
                 g.noise_sigma(&self.binder, &bound),
+                g.image(&self.binder, &bound)?,
             ),
-            None => (Vec::new(), Vec::new()),
+            None => (Vec::new(), Vec::new(), None),
         };
         let row_values: usize = bound.values.iter().map(Vec::len).sum::<usize>().max(1);
         let max_rows = (self.max_batch_values / row_values).max(1);
@@ -604,6 +673,7 @@ impl ExplainPlan {
         let mut values = vec![vec![0f64; players.len()]; selected.len()];
         let mut baseline_output = vec![0f64; selected.len()];
         let mut var = vec![0f64; selected.len()];
+        let mut path_sum = vec![0f64; selected.len()];
         // With encoded ids the path starts at the ids of the instance with the baseline's
         // encoding (which encodedBaselines may set): its output is the baseline output.
         let start_outputs = match state {
@@ -635,6 +705,7 @@ impl ExplainPlan {
                     evaluate: &evaluate_gradients,
                     roles: &roles,
                     noise_sigma: &noise_sigma,
+                    image: image.as_ref().map(|(t, axes)| (*t, axes)),
                 }),
             };
             let estimate = self.method.attribute(&problem)?;
@@ -645,6 +716,11 @@ impl ExplainPlan {
                 }
                 baseline_output[o] += start_output[o] / k;
                 var[o] += estimate.std_error[o].powi(2);
+                path_sum[o] += estimate
+                    .path_sum
+                    .as_ref()
+                    .map_or_else(|| estimate.values[o].iter().sum(), |s| s[o])
+                    / k;
             }
         }
         let completeness = self.method.completeness_error();
@@ -655,8 +731,7 @@ impl ExplainPlan {
                 let index = self.output.output_index(flat, &out_shape);
                 let gap = instance_output[o] - baseline_output[o];
                 let error = if completeness {
-                    let sum: f64 = values[o].iter().sum();
-                    relative((sum - gap).abs(), gap.abs())
+                    relative((path_sum[o] - gap).abs(), gap.abs())
                 } else {
                     relative(var[o].sqrt() / k, gap.abs())
                 };

@@ -189,5 +189,6 @@ fn summarize(credits: &[Vec<Vec<f64>>], players: usize, outputs: usize) -> Estim
         values,
         std_error,
         baseline_output: None,
+        path_sum: None,
     }
 }
