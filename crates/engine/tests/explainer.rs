@@ -53,6 +53,9 @@ fn every_test_model_directory_explains_its_instances() {
         "peer_embedding",
         "multi_input",
         "list_feature",
+        "digits_cnn",
+        "resnet_small",
+        "text_sentiment",
     ];
     for name in names {
         let explainer = Explainer::load(model_dir(name)).unwrap();

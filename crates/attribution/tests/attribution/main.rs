@@ -2,6 +2,7 @@
 //! models in `testdata/models` (one binary, several modules).
 
 mod binding;
+mod images;
 mod integrated;
 mod peer_checks;
 mod selection;
