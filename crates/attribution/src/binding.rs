@@ -426,6 +426,38 @@ impl Binder {
         Value::Object(out)
     }
 
+    /// The instance whose binding is one example's tensor `values` (per model input, flat,
+    /// with per-example `shapes`): the inverse of [`Binder::bind`], for callers that hold
+    /// tensors (the Open Inference Protocol) rather than named features. Named positions
+    /// come back as top-level keys, whole features as (nested) lists, packed scalars as
+    /// numbers.
+    pub fn instance_from_values(&self, values: &[Vec<f64>], shapes: &[Vec<usize>]) -> Value {
+        let mut out = Map::new();
+        for f in &self.features {
+            let (Some(flat), Some(shape)) = (values.get(f.tensor), shapes.get(f.tensor)) else {
+                continue;
+            };
+            let len = feature_len(f, shape);
+            let Some(part) = flat.get(f.offset..f.offset + len) else {
+                continue;
+            };
+            match &f.kind {
+                FeatureKind::Named(names) => {
+                    for (name, &v) in names.iter().zip(part) {
+                        out.insert(name.clone(), number(v));
+                    }
+                }
+                FeatureKind::Scalar => {
+                    out.insert(f.name.clone(), number(part[0]));
+                }
+                FeatureKind::Whole => {
+                    out.insert(f.name.clone(), nest(part, shape));
+                }
+            }
+        }
+        Value::Object(out)
+    }
+
     /// Builds model input tensors for a batch of rows.
     pub fn tensors_for(&self, shapes: &[Vec<usize>], rows: &crate::Rows) -> Result<Vec<Tensor>> {
         let mut out = Vec::with_capacity(self.tensors.len());

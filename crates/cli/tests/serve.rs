@@ -56,16 +56,19 @@ impl Server {
     }
 
     fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        self.call_url(method, &self.url(path), body)
+    }
+
+    fn call_url(&self, method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .build()
             .into();
-        let url = self.url(path);
         let response = match (method, body) {
-            ("GET", _) => agent.get(&url).call(),
-            ("DELETE", _) => agent.delete(&url).call(),
-            ("POST", Some(b)) => agent.post(&url).send_json(b),
-            ("POST", None) => agent.post(&url).send_empty(),
+            ("GET", _) => agent.get(url).call(),
+            ("DELETE", _) => agent.delete(url).call(),
+            ("POST", Some(b)) => agent.post(url).send_json(b),
+            ("POST", None) => agent.post(url).send_empty(),
             (m, _) => panic!("method {m}"),
         }
         .unwrap();
@@ -322,4 +325,147 @@ fn bad_requests_get_google_rpc_errors() {
         Some(json!({"instances": []})),
     );
     assert_eq!(status, 400, "{err}");
+}
+
+/// Deploys `model` (uploaded as `model_id`) on a new endpoint; returns the DeployedModel id.
+fn deploy(server: &Server, model_id: &str, endpoint_id: &str) -> String {
+    let (status, _) = server.call(
+        "POST",
+        &format!("{PARENT}/endpoints?endpointId={endpoint_id}"),
+        Some(json!({"displayName": endpoint_id})),
+    );
+    assert_eq!(status, 200);
+    let (status, op) = server.call(
+        "POST",
+        &format!("{PARENT}/endpoints/{endpoint_id}:deployModel"),
+        Some(json!({"deployedModel": {"model": format!("{PARENT}/models/{model_id}")}, "trafficSplit": {"0": 100}})),
+    );
+    assert_eq!(status, 200, "{op}");
+    server.wait(&op)["response"]["deployedModel"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// KServe v1 and Open Inference Protocol v2 on the same deployed models as the Vertex API,
+/// with the same numbers.
+#[test]
+fn kserve_v1_and_open_inference_protocol_v2() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    upload(&server, "linear", "peer_linear");
+    upload(&server, "digits", "digits_cnn");
+    let linear_id = deploy(&server, "linear", "ep-linear");
+    deploy(&server, "digits", "ep-digits");
+    let v2 = |method: &str, path: &str, body: Option<Value>| {
+        server.call_url(method, &format!("{}/v2/{path}", server.base), body)
+    };
+
+    // KServe v1: listing, readiness, predict and explain by model id, DeployedModel id or
+    // display name.
+    let (status, list) = server.call("GET", "models", None);
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["models"], json!(["digits", "linear"]));
+    let (status, ready) = server.call("GET", "models/linear", None);
+    assert_eq!((status, &ready["ready"]), (200, &json!(true)));
+    for name in ["linear", linear_id.as_str(), "peer_linear%20model"] {
+        let (status, p) = server.call(
+            "POST",
+            &format!("models/{name}:predict"),
+            Some(json!({"instances": [[1, 1, 1], [30, 60, 30]]})),
+        );
+        assert_eq!(status, 200, "{name}: {p}");
+        assert_eq!(p["predictions"], json!([{"y": [14.0]}, {"y": [365.0]}]));
+    }
+    let (status, e) = server.call(
+        "POST",
+        "models/linear:explain",
+        Some(json!({"instances": [{"x0": 30, "x1": 60, "x2": 30}]})),
+    );
+    assert_eq!(status, 200, "{e}");
+    assert_eq!(
+        e["explanations"][0]["attributions"][0]["featureAttributions"],
+        json!({"x0": 40.0, "x1": 120.0, "x2": 80.0})
+    );
+    let (status, err) = server.call(
+        "POST",
+        "models/nope:predict",
+        Some(json!({"instances": [[1]]})),
+    );
+    assert_eq!(status, 404);
+    assert!(err["error"].as_str().unwrap().contains("nope"), "{err}");
+
+    // OIP v2: health, metadata, infer.
+    assert_eq!(v2("GET", "health/live", None), (200, json!({"live": true})));
+    assert_eq!(
+        v2("GET", "health/ready", None),
+        (200, json!({"ready": true}))
+    );
+    let (status, meta) = v2("GET", "models/digits", None);
+    assert_eq!(status, 200, "{meta}");
+    assert_eq!(
+        meta["inputs"],
+        json!([{"name": "image", "datatype": "FP32", "shape": [-1, 28, 28, 1]}])
+    );
+    assert_eq!(meta["outputs"][0]["name"], json!("probabilities"));
+    let (status, out) = v2(
+        "POST",
+        "models/linear/infer",
+        Some(
+            json!({"id": "r1", "inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32",
+                                            "data": [1, 1, 1, 30, 60, 30]}]}),
+        ),
+    );
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["id"], json!("r1"));
+    assert_eq!(out["model_name"], json!("linear"));
+    assert_eq!(
+        out["outputs"],
+        json!([{"name": "y", "shape": [2, 1], "datatype": "FP32", "data": [14.0, 365.0]}])
+    );
+    // The explainer model: the same tensors in, one Explanation JSON document per row out.
+    let (status, out) = v2(
+        "POST",
+        "models/linear-explainer/infer",
+        Some(
+            json!({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "FP32",
+                                "data": [[30, 60, 30]]}]}),
+        ),
+    );
+    assert_eq!(status, 200, "{out}");
+    let output = &out["outputs"][0];
+    assert_eq!(
+        (&output["name"], &output["datatype"]),
+        (&json!("explanation"), &json!("BYTES"))
+    );
+    let explanation: Value = serde_json::from_str(output["data"][0].as_str().unwrap()).unwrap();
+    assert_eq!(
+        explanation["attributions"][0]["featureAttributions"],
+        json!({"x0": 40.0, "x1": 120.0, "x2": 80.0})
+    );
+    // ...or JSON instances as BYTES.
+    let (status, out) = v2(
+        "POST",
+        "models/linear-explainer/infer",
+        Some(
+            json!({"inputs": [{"name": "instances", "shape": [1], "datatype": "BYTES",
+                                "data": ["{\"x0\": 30, \"x1\": 60, \"x2\": 30}"]}]}),
+        ),
+    );
+    assert_eq!(status, 200, "{out}");
+    assert_eq!(out["outputs"][0]["shape"], json!([1]));
+    // Bad tensors are 400s naming the input.
+    let (status, err) = v2(
+        "POST",
+        "models/linear/infer",
+        Some(
+            json!({"inputs": [{"name": "x", "shape": [2, 3], "datatype": "FP32", "data": [1, 2]}]}),
+        ),
+    );
+    assert_eq!(status, 400, "{err}");
+    assert!(err["error"].as_str().unwrap().contains("inputs.x"), "{err}");
+    let (status, err) = v2("POST", "models/linear/infer", Some(json!({"inputs": []})));
+    assert_eq!(status, 400);
+    assert!(err["error"].as_str().unwrap().contains("'x'"), "{err}");
+    assert_eq!(v2("GET", "models/nope", None).0, 404);
 }

@@ -168,6 +168,75 @@ impl Explainer {
         Ok(self.plan.predict(&self.model, instance)?)
     }
 
+    /// Runs the whole model on tensors (in the order of [`Explainer::signature`]'s inputs,
+    /// batch first); every output, in signature order.
+    pub fn forward(
+        &self,
+        inputs: &[prism_model::Tensor],
+    ) -> Result<Vec<prism_model::Tensor>, EngineError> {
+        Ok(self.model.forward(inputs)?)
+    }
+
+    /// The instances whose binding gives the rows of `inputs` (tensors in signature order,
+    /// batch first): one JSON instance per row, for callers that speak tensors.
+    pub fn instances_from_tensors(
+        &self,
+        inputs: &[prism_model::Tensor],
+    ) -> Result<Vec<Value>, EngineError> {
+        let signature = self.model.signature();
+        if inputs.len() != signature.inputs.len() {
+            return Err(EngineError::Model(prism_model::ModelError::BadInput {
+                input: String::new(),
+                message: format!(
+                    "the model takes {} inputs, {} were given",
+                    signature.inputs.len(),
+                    inputs.len()
+                ),
+            }));
+        }
+        let rows = inputs
+            .first()
+            .and_then(|t| t.shape.first())
+            .copied()
+            .unwrap_or(0);
+        let mut per_tensor: Vec<(Vec<f64>, Vec<usize>)> = Vec::with_capacity(inputs.len());
+        for (info, t) in signature.inputs.iter().zip(inputs) {
+            let bad = |message: String| {
+                EngineError::Model(prism_model::ModelError::BadInput {
+                    input: info.name.clone(),
+                    message,
+                })
+            };
+            if t.shape.first() != Some(&rows) {
+                return Err(bad(format!(
+                    "every input needs the same batch size ({rows}), got shape {:?}",
+                    t.shape
+                )));
+            }
+            let values: Vec<f64> = match &t.data {
+                prism_model::TensorData::F32(v) => v.iter().map(|&x| f64::from(x)).collect(),
+                prism_model::TensorData::I64(v) => v.iter().map(|&x| x as f64).collect(),
+                prism_model::TensorData::Str(_) => {
+                    return Err(bad("string tensors cannot be bound to features".into()))
+                }
+            };
+            per_tensor.push((values, t.shape[1..].to_vec()));
+        }
+        let shapes: Vec<Vec<usize>> = per_tensor.iter().map(|(_, s)| s.clone()).collect();
+        Ok((0..rows)
+            .map(|r| {
+                let row: Vec<Vec<f64>> = per_tensor
+                    .iter()
+                    .map(|(v, shape)| {
+                        let len: usize = shape.iter().product();
+                        v[r * len..(r + 1) * len].to_vec()
+                    })
+                    .collect();
+                self.plan.binder().instance_from_values(&row, &shapes)
+            })
+            .collect())
+    }
+
     /// Runs the model on many instances in parallel.
     pub fn predict_batch(&self, instances: &[Value]) -> Vec<Result<Value, EngineError>> {
         instances.par_iter().map(|i| self.predict(i)).collect()

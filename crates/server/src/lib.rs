@@ -113,6 +113,8 @@ pub fn router(state: Arc<AppState>) -> Router {
     let limit = state.config.max_body_bytes;
     Router::new()
         .route("/v1/{*path}", any(routes::v1))
+        .route("/v2", any(routes::v2_root))
+        .route("/v2/{*path}", any(routes::v2))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)

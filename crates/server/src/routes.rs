@@ -5,6 +5,7 @@
 mod endpoints;
 mod models;
 mod operations;
+mod protocols;
 mod serving;
 
 pub(crate) use endpoints::load_all_deployed;
@@ -26,7 +27,7 @@ use crate::state::AppState;
 /// Query parameters (`pageSize`, `pageToken`, `filter`, `endpointId`, `$alt`, …).
 pub(crate) type Params = HashMap<String, String>;
 
-/// Handles `/v1/{*path}`.
+/// Handles `/v1/{*path}`: Vertex resources under `projects/…`, KServe v1 under `models…`.
 pub(crate) async fn v1(
     State(state): State<Arc<AppState>>,
     method: Method,
@@ -34,10 +35,29 @@ pub(crate) async fn v1(
     Query(params): Query<Params>,
     body: Bytes,
 ) -> Response {
+    let trimmed = path.trim_start_matches('/');
+    if trimmed == "models" || trimmed.starts_with("models/") || trimmed.starts_with("models:") {
+        return protocols::kserve_v1(state, method, trimmed, &body).await;
+    }
     match dispatch(state, method, &path, params, body).await {
         Ok(value) => Json(value).into_response(),
         Err(e) => e.into_response(),
     }
+}
+
+/// Handles `/v2/{*path}` (Open Inference Protocol v2).
+pub(crate) async fn v2(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    Path(path): Path<String>,
+    body: Bytes,
+) -> Response {
+    protocols::oip_v2(state, method, &path, &body).await
+}
+
+/// Handles `/v2` (OIP server metadata).
+pub(crate) async fn v2_root(State(state): State<Arc<AppState>>, method: Method) -> Response {
+    protocols::oip_v2(state, method, "", &[]).await
 }
 
 async fn dispatch(

@@ -151,7 +151,7 @@ async fn choose(
 /// Runs CPU-heavy work off the async runtime, bounded: when every permit is taken the request
 /// is refused with 429 and Retry-After instead of queueing without limit; past the deadline
 /// it ends with 504.
-async fn run_bounded<T, F>(state: &Arc<AppState>, work: F) -> Result<T, ApiError>
+pub(crate) async fn run_bounded<T, F>(state: &Arc<AppState>, work: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, ApiError> + Send + 'static,
