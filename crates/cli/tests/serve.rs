@@ -468,4 +468,26 @@ fn kserve_v1_and_open_inference_protocol_v2() {
     assert_eq!(status, 400);
     assert!(err["error"].as_str().unwrap().contains("'x'"), "{err}");
     assert_eq!(v2("GET", "models/nope", None).0, 404);
+
+    // rawPredict: the model's answer without the Vertex envelope, the deployment in headers.
+    let response = ureq::post(&server.url(&format!("{PARENT}/endpoints/ep-linear:rawPredict")))
+        .send_json(json!({"instances": [[1, 1, 1]]}))
+        .unwrap();
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
+    assert_eq!(
+        header("x-vertex-ai-endpoint-id").as_deref(),
+        Some("ep-linear")
+    );
+    assert_eq!(
+        header("x-vertex-ai-deployed-model-id"),
+        Some(linear_id.clone())
+    );
+    let body: Value = response.into_body().read_json().unwrap();
+    assert_eq!(body, json!({"predictions": [{"y": [14.0]}]}));
 }

@@ -39,6 +39,9 @@ pub(crate) async fn v1(
     if trimmed == "models" || trimmed.starts_with("models/") || trimmed.starts_with("models:") {
         return protocols::kserve_v1(state, method, trimmed, &body).await;
     }
+    if method == Method::POST && trimmed.ends_with(":rawPredict") {
+        return raw_predict(&state, trimmed, &body).await;
+    }
     match dispatch(state, method, &path, params, body).await {
         Ok(value) => Json(value).into_response(),
         Err(e) => e.into_response(),
@@ -58,6 +61,43 @@ pub(crate) async fn v2(
 /// Handles `/v2` (OIP server metadata).
 pub(crate) async fn v2_root(State(state): State<Arc<AppState>>, method: Method) -> Response {
     protocols::oip_v2(state, method, "", &[]).await
+}
+
+/// `POST …/endpoints/{id}:rawPredict`: the body goes to the model as it is (here: a
+/// prediction request, `{"instances": [...]}`), the model's answer comes back as it is
+/// (`{"predictions": [...]}`, without the Vertex envelope), and the serving deployment is
+/// named in the `X-Vertex-AI-Endpoint-Id` and `X-Vertex-AI-Deployed-Model-Id` headers.
+async fn raw_predict(state: &Arc<AppState>, path: &str, body: &Bytes) -> Response {
+    let result = async {
+        let p = ResourcePath::parse(path)?;
+        let ["endpoints", id] = p.rest.iter().map(String::as_str).collect::<Vec<_>>()[..] else {
+            return Err(ApiError::NotFound(format!("no method POST /v1/{path}")));
+        };
+        let endpoint = p.name(2);
+        let mut response = serving::predict(state, &endpoint, json_body(body)?).await?;
+        let deployed = response["deployedModelId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let predictions = response["predictions"].take();
+        Ok((
+            id.to_string(),
+            deployed,
+            serde_json::json!({"predictions": predictions}),
+        ))
+    }
+    .await;
+    match result {
+        Ok((endpoint_id, deployed_id, value)) => (
+            [
+                ("X-Vertex-AI-Endpoint-Id", endpoint_id),
+                ("X-Vertex-AI-Deployed-Model-Id", deployed_id),
+            ],
+            Json(value),
+        )
+            .into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 async fn dispatch(
