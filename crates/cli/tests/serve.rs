@@ -488,6 +488,48 @@ fn kserve_v1_and_open_inference_protocol_v2() {
         header("x-vertex-ai-deployed-model-id"),
         Some(linear_id.clone())
     );
+    assert_eq!(header("x-request-id").map(|id| id.len()), Some(32));
     let body: Value = response.into_body().read_json().unwrap();
     assert_eq!(body, json!({"predictions": [{"y": [14.0]}]}));
+
+    // A request id given is echoed; /metrics counts requests per surface.
+    let response = ureq::get(&format!("{}/v2/health/live", server.base))
+        .header("x-request-id", "trace-42")
+        .call()
+        .unwrap();
+    assert_eq!(
+        response
+            .headers()
+            .get("x-request-id")
+            .unwrap()
+            .to_str()
+            .unwrap(),
+        "trace-42"
+    );
+    let metrics = ureq::get(&format!("{}/metrics", server.base))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    let count = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    // 5 KServe 200s: listing, readiness and three predicts... plus one explain.
+    assert_eq!(
+        count("prism_requests_total{surface=\"kserve\",code=\"200\"}"),
+        6.0
+    );
+    assert_eq!(
+        count("prism_requests_total{surface=\"kserve\",code=\"404\"}"),
+        1.0
+    );
+    assert!(count("prism_requests_total{surface=\"oip\",code=\"200\"}") >= 7.0);
+    assert_eq!(count("prism_deployed_models"), 2.0);
+    assert!(count("prism_request_duration_seconds_count{surface=\"vertex\"}") >= 8.0);
 }

@@ -14,6 +14,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod metrics;
 mod names;
 mod operations;
 mod registry;
@@ -31,6 +32,7 @@ use serde_json::json;
 use tokio::sync::{Notify, RwLock, Semaphore};
 
 pub use error::ApiError;
+pub use metrics::Metrics;
 pub use registry::Registry;
 pub use state::{AppState, ServerConfig};
 
@@ -91,6 +93,7 @@ pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
         operation_done: Notify::new(),
         permits,
         mutation: tokio::sync::Mutex::new(()),
+        metrics: Default::default(),
     });
     let interrupted = operations::fail_interrupted(&state)
         .await
@@ -116,7 +119,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2", any(routes::v2_root))
         .route("/v2/{*path}", any(routes::v2))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
+        .route("/metrics", get(metrics::serve_metrics))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
 }
 

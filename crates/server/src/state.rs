@@ -77,6 +77,8 @@ pub struct AppState {
     pub permits: Arc<Semaphore>,
     /// Serialises read-modify-write changes of endpoints and models within this process.
     pub mutation: tokio::sync::Mutex<()>,
+    /// Request counters for `/metrics`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl AppState {
