@@ -28,6 +28,9 @@ const BUCKETS: [f64; 12] = [
     0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0, 60.0,
 ];
 
+/// One surface's latency histogram: bucket counts, sum of seconds, count.
+type Histogram = ([u64; BUCKETS.len()], f64, u64);
+
 /// Counters shared by every request.
 #[derive(Default)]
 pub struct Metrics {
@@ -35,7 +38,7 @@ pub struct Metrics {
     /// (surface, status) → count.
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
     /// surface → (bucket counts, sum of seconds, count).
-    durations: Mutex<BTreeMap<&'static str, ([u64; BUCKETS.len()], f64, u64)>>,
+    durations: Mutex<BTreeMap<&'static str, Histogram>>,
 }
 
 impl Metrics {
