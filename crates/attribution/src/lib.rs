@@ -1039,23 +1039,29 @@ impl ExplainPlan {
 
     /// Runs the model on one instance and returns every output as JSON (for `predict`).
     pub fn predict(&self, model: &dyn Model, instance: &Value) -> Result<Value> {
-        let bound = self.binder.bind(instance)?;
-        let mut rows = Rows::new(&bound, 1);
-        rows.push(&bound.values);
-        let inputs = self.binder.tensors_for(&bound.shapes, &rows)?;
-        let outputs = model.forward(&inputs)?;
-        let mut map = serde_json::Map::new();
-        for (info, t) in model.signature().outputs.iter().zip(outputs) {
-            let shape = t.shape.get(1..).map(<[usize]>::to_vec).unwrap_or_default();
-            let values: Vec<Value> = match t.data {
-                TensorData::F32(v) => v.into_iter().map(|x| serde_json::json!(x)).collect(),
-                TensorData::I64(v) => v.into_iter().map(Value::from).collect(),
-                TensorData::Str(v) => v.into_iter().map(Value::from).collect(),
-            };
-            map.insert(info.name.clone(), nest_values(&values, &shape));
-        }
-        Ok(Value::Object(map))
+        predict(&self.binder, model, instance)
     }
+}
+
+/// Runs `model` on one instance bound by `binder`; every output as JSON, by name, shaped
+/// per example.
+pub fn predict(binder: &Binder, model: &dyn Model, instance: &Value) -> Result<Value> {
+    let bound = binder.bind(instance)?;
+    let mut rows = Rows::new(&bound, 1);
+    rows.push(&bound.values);
+    let inputs = binder.tensors_for(&bound.shapes, &rows)?;
+    let outputs = model.forward(&inputs)?;
+    let mut map = serde_json::Map::new();
+    for (info, t) in model.signature().outputs.iter().zip(outputs) {
+        let shape = t.shape.get(1..).map(<[usize]>::to_vec).unwrap_or_default();
+        let values: Vec<Value> = match t.data {
+            TensorData::F32(v) => v.into_iter().map(|x| serde_json::json!(x)).collect(),
+            TensorData::I64(v) => v.into_iter().map(Value::from).collect(),
+            TensorData::Str(v) => v.into_iter().map(Value::from).collect(),
+        };
+        map.insert(info.name.clone(), nest_values(&values, &shape));
+    }
+    Ok(Value::Object(map))
 }
 
 /// An `encodedBaselines` entry as `len` values: a number broadcasts, a (nested) list must

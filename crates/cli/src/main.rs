@@ -10,6 +10,7 @@ use prism_engine::{Explainer, ExplanationParameters};
 use serde_json::{json, Value};
 
 mod demo;
+mod index;
 
 /// Prism explains the predictions of ONNX models: Vertex Explainable AI, self-hosted.
 #[derive(Debug, Parser)]
@@ -32,6 +33,9 @@ enum Command {
     Demo,
     /// Serve the Vertex AI REST v1 API (models, endpoints, operations, predict, explain).
     Serve(ServeArgs),
+    /// Build or extend the example index of an example-based model.
+    #[command(subcommand)]
+    Index(index::IndexCommand),
 }
 
 #[derive(Debug, Args)]
@@ -76,6 +80,10 @@ struct ExplainArgs {
     /// An ExplanationParameters (or whole ExplanationSpec) JSON file replacing the directory's.
     #[arg(long)]
     spec: Option<PathBuf>,
+    /// An ExplanationSpecOverride JSON file, as a request would send it (e.g. an
+    /// `examplesOverride` with neighborCount, crowdingCount, restrictions).
+    #[arg(long = "override")]
+    override_file: Option<PathBuf>,
     /// The attribution method.
     #[arg(long, value_enum)]
     method: Option<MethodArg>,
@@ -132,7 +140,7 @@ enum MetadataCommand {
 }
 
 /// Exit code when some input lines failed but the others were processed.
-const SOME_LINES_FAILED: u8 = 2;
+pub(crate) const SOME_LINES_FAILED: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -142,6 +150,7 @@ fn main() -> ExitCode {
         Command::Metadata(MetadataCommand::Infer { model }) => infer(&model),
         Command::Demo => demo::run().map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve(args),
+        Command::Index(command) => index::run(command),
     };
     match result {
         Ok(code) => code,
@@ -167,6 +176,13 @@ fn explain(args: ExplainArgs) -> Result<ExitCode> {
         .with_context(|| format!("loading model directory {}", args.io.model_dir.display()))?;
     if let Some(parameters) = parameters_from_flags(&args, &explainer)? {
         explainer = explainer.with_parameters(parameters)?;
+    }
+    if let Some(path) = &args.override_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let o = prism_engine::ExplanationSpecOverride::from_json_str(&text)
+            .with_context(|| format!("{}", path.display()))?;
+        explainer = explainer.with_override(&o)?;
     }
     run_lines(&args.io, |batch| {
         explainer

@@ -32,6 +32,12 @@ pub enum EngineError {
     /// The metadata does not fit the model, or an instance does not fit the metadata.
     #[error(transparent)]
     Attribution(#[from] AttributionError),
+    /// Example-based explanations cannot be given (no embedding, no index, a bad request).
+    #[error("{0}")]
+    Examples(String),
+    /// The nearest-neighbour index failed (a corrupt file, a query of the wrong size).
+    #[error(transparent)]
+    Index(#[from] prism_neighbors::NeighborsError),
 }
 
 impl EngineError {
@@ -42,6 +48,11 @@ impl EngineError {
             EngineError::Attribution(
                 AttributionError::Instance { .. } | AttributionError::Parameters { .. }
             ) | EngineError::Model(ModelError::BadInput { .. })
+                | EngineError::Index(
+                    prism_neighbors::NeighborsError::InvalidQuery { .. }
+                        | prism_neighbors::NeighborsError::DimensionMismatch { .. }
+                        | prism_neighbors::NeighborsError::NonFinite { .. }
+                )
         )
     }
 }

@@ -3,16 +3,17 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use prism_attribution::ExplainPlan;
+use prism_attribution::{Binder, ExplainPlan};
 use prism_model::{Model, OnnxModel, Signature};
 use prism_spec::{
-    Explanation, ExplanationMetadata, ExplanationParameters, ExplanationSpec,
-    ExplanationSpecOverride,
+    ExamplesOverride, Explanation, ExplanationMetadata, ExplanationParameters, ExplanationSpec,
+    ExplanationSpecOverride, Method,
 };
 use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::error::EngineError;
+use crate::examples::{ExampleSearch, INDEX_FILE};
 
 /// The ONNX model file of a model directory.
 pub const MODEL_FILE: &str = "model.onnx";
@@ -43,7 +44,17 @@ pub struct Explainer {
     /// thousands of times per instance.
     explain_model: OnnxModel,
     spec: ExplanationSpec,
-    plan: ExplainPlan,
+    mode: Mode,
+    /// The model directory, where the example index lives (none for in-memory models).
+    dir: Option<PathBuf>,
+}
+
+/// What `explain` does.
+enum Mode {
+    /// Feature attributions.
+    Attribution(Box<ExplainPlan>),
+    /// Example-based explanations, with the request's `examplesOverride` if any.
+    Examples(Arc<ExampleSearch>, Option<ExamplesOverride>),
 }
 
 impl std::fmt::Debug for Explainer {
@@ -62,9 +73,10 @@ fn default_parameters() -> ExplanationParameters {
 }
 
 impl Explainer {
-    /// Loads a model directory.
+    /// Loads a model directory (and its example index, for example-based models).
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, EngineError> {
-        Self::from_files(&read_files(dir.as_ref())?)
+        let files = read_files(dir.as_ref())?;
+        Self::build(&files.model, spec_from_files(&files)?, Some(dir.as_ref()))
     }
 
     /// Loads a model directory with a spec that replaces its files' (an upload request's
@@ -80,24 +92,41 @@ impl Explainer {
             parameters: spec.parameters.clone(),
             metadata: spec.metadata.clone().or(from_files.metadata),
         };
-        Self::build(&files.model, spec)
+        Self::build(&files.model, spec, Some(dir.as_ref()))
     }
 
-    /// Loads a model directory held in memory.
+    /// Loads a model directory held in memory (example-based models then start without
+    /// an index).
     pub fn from_files(files: &ModelFiles) -> Result<Self, EngineError> {
-        Self::build(&files.model, spec_from_files(files)?)
+        Self::build(&files.model, spec_from_files(files)?, None)
     }
 
-    fn build(model_bytes: &[u8], spec: ExplanationSpec) -> Result<Self, EngineError> {
+    fn build(
+        model_bytes: &[u8],
+        spec: ExplanationSpec,
+        dir: Option<&Path>,
+    ) -> Result<Self, EngineError> {
         let model = OnnxModel::from_bytes(model_bytes)?;
-        let plan = ExplainPlan::new(&spec, model.signature())?;
-        let explain_model = explain_model_for(model_bytes, &model, &plan)?;
+        let (mode, explain_model) = match &spec.parameters.method {
+            Method::Examples(settings) => {
+                let index = dir.map(|d| d.join(INDEX_FILE));
+                let search =
+                    ExampleSearch::new(model_bytes, &model, &spec, settings, index.as_deref())?;
+                (Mode::Examples(Arc::new(search), None), model.clone())
+            }
+            _ => {
+                let plan = ExplainPlan::new(&spec, model.signature())?;
+                let explain_model = explain_model_for(model_bytes, &model, &plan)?;
+                (Mode::Attribution(Box::new(plan)), explain_model)
+            }
+        };
         Ok(Self {
             bytes: model_bytes.into(),
             model,
             explain_model,
             spec,
-            plan,
+            mode,
+            dir: dir.map(Path::to_path_buf),
         })
     }
 
@@ -111,7 +140,11 @@ impl Explainer {
                 file: "request".into(),
                 source,
             })?;
-        self.with_spec(spec)
+        let mut out = self.with_spec(spec)?;
+        if let Mode::Examples(search, _) = &out.mode {
+            out.mode = Mode::Examples(Arc::clone(search), o.examples_override.clone());
+        }
+        Ok(out)
     }
 
     /// The same model with other parameters (the metadata is kept).
@@ -125,22 +158,55 @@ impl Explainer {
     /// The same prepared models under another spec with the same metadata outputs, so the
     /// output-limited model still computes the explained output.
     fn with_spec(&self, spec: ExplanationSpec) -> Result<Self, EngineError> {
-        let plan = ExplainPlan::new(&spec, self.model.signature())?;
-        // The explained output cannot change; whether gradients are needed can.
-        let same_model = plan.gradient_spec() == self.plan.gradient_spec()
-            && plan.encoded_values() == self.plan.encoded_values();
-        let explain_model = if same_model {
-            self.explain_model.clone()
-        } else {
-            explain_model_for(&self.bytes, &self.model, &plan)?
+        let (mode, explain_model) = match (&self.mode, &spec.parameters.method) {
+            // The index and embedding are shared; the override applies per request.
+            (Mode::Examples(search, o), Method::Examples(_)) => (
+                Mode::Examples(Arc::clone(search), o.clone()),
+                self.explain_model.clone(),
+            ),
+            (Mode::Attribution(current), method) if method.is_attribution() => {
+                let plan = ExplainPlan::new(&spec, self.model.signature())?;
+                // The explained output cannot change; whether gradients are needed can.
+                let same_model = plan.gradient_spec() == current.gradient_spec()
+                    && plan.encoded_values() == current.encoded_values();
+                let explain_model = if same_model {
+                    self.explain_model.clone()
+                } else {
+                    explain_model_for(&self.bytes, &self.model, &plan)?
+                };
+                (Mode::Attribution(Box::new(plan)), explain_model)
+            }
+            _ => return Self::build(&self.bytes, spec, self.dir.as_deref()),
         };
         Ok(Self {
             bytes: Arc::clone(&self.bytes),
             model: self.model.clone(),
             explain_model,
             spec,
-            plan,
+            mode,
+            dir: self.dir.clone(),
         })
+    }
+
+    /// The example-based side of an examples model (`None` for attribution methods).
+    pub fn examples(&self) -> Option<&ExampleSearch> {
+        match &self.mode {
+            Mode::Examples(search, _) => Some(search),
+            Mode::Attribution(_) => None,
+        }
+    }
+
+    /// The model directory this explainer was loaded from, if any.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// How instances bind to the model's inputs.
+    pub fn binder(&self) -> &Binder {
+        match &self.mode {
+            Mode::Attribution(plan) => plan.binder(),
+            Mode::Examples(search, _) => search.binder(),
+        }
     }
 
     /// The model's signature.
@@ -153,9 +219,16 @@ impl Explainer {
         &self.spec
     }
 
-    /// Explains one instance.
+    /// Explains one instance: attributions, or for example-based models the nearest
+    /// examples.
     pub fn explain(&self, instance: &Value) -> Result<Explanation, EngineError> {
-        Ok(self.plan.explain(&self.explain_model, instance)?)
+        match &self.mode {
+            Mode::Attribution(plan) => Ok(plan.explain(&self.explain_model, instance)?),
+            Mode::Examples(search, o) => Ok(Explanation {
+                attributions: Vec::new(),
+                neighbors: search.neighbors(instance, o.as_ref())?,
+            }),
+        }
     }
 
     /// Explains many instances in parallel; results keep the input order.
@@ -165,7 +238,11 @@ impl Explainer {
 
     /// Runs the model on one instance; every output, by name.
     pub fn predict(&self, instance: &Value) -> Result<Value, EngineError> {
-        Ok(self.plan.predict(&self.model, instance)?)
+        Ok(prism_attribution::predict(
+            self.binder(),
+            &self.model,
+            instance,
+        )?)
     }
 
     /// Runs the whole model on tensors (in the order of [`Explainer::signature`]'s inputs,
@@ -232,7 +309,7 @@ impl Explainer {
                         v[r * len..(r + 1) * len].to_vec()
                     })
                     .collect();
-                self.plan.binder().instance_from_values(&row, &shapes)
+                self.binder().instance_from_values(&row, &shapes)
             })
             .collect())
     }

@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 mod error;
+pub mod examples;
 mod explainer;
 mod infer;
 
@@ -24,6 +25,6 @@ pub use explainer::{Explainer, ModelFiles, METADATA_FILE, MODEL_FILE, SPEC_FILE}
 pub use infer::infer_metadata;
 pub use prism_model::{Dim, ElementType, Signature, Tensor, TensorData, TensorInfo};
 pub use prism_spec::{
-    Attribution, Explanation, ExplanationParameters, ExplanationSpec, ExplanationSpecOverride,
-    SpecError,
+    Attribution, Examples, Explanation, ExplanationParameters, ExplanationSpec,
+    ExplanationSpecOverride, Method, SpecError,
 };

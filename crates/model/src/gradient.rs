@@ -191,6 +191,44 @@ pub fn cut_at(model: &pb::ModelProto, values: &[String]) -> Result<pb::ModelProt
     Ok(out)
 }
 
+/// A prepared model that computes only `values`, in that order: graph outputs, or
+/// intermediate values of the graph (an embedding layer named by `latentSpaceSource`), which
+/// become graph outputs.
+pub fn values_model(bytes: &[u8], values: &[String]) -> Result<crate::OnnxModel> {
+    use prost::Message;
+    let mut proto = crate::onnx::decode(bytes)?;
+    let graph = proto
+        .graph
+        .as_ref()
+        .ok_or_else(|| ModelError::Corrupt("the ModelProto has no graph".into()))?
+        .clone();
+    let missing: Vec<&String> = values
+        .iter()
+        .filter(|v| graph.output.iter().all(|o| &o.name != *v))
+        .collect();
+    if !missing.is_empty() {
+        let facts = Facts::analyse(&proto)?;
+        let mut outputs = Vec::with_capacity(missing.len());
+        for v in missing {
+            if !facts.contains(v) {
+                return Err(ModelError::BadInput {
+                    input: v.clone(),
+                    message: "the graph has no value of this name".into(),
+                });
+            }
+            outputs.push(value_info(&graph, &facts, v, v)?);
+        }
+        proto
+            .graph
+            .as_mut()
+            .expect("checked above")
+            .output
+            .extend(outputs);
+    }
+    let names: Vec<&str> = values.iter().map(String::as_str).collect();
+    crate::OnnxModel::from_bytes_with_outputs(&proto.encode_to_vec(), &names)
+}
+
 /// The input [`add_offsets`] adds for `value`.
 pub fn offset_name(value: &str) -> String {
     format!("{value}__offset")

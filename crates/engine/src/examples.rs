@@ -1,0 +1,505 @@
+//! Example-based explanations: the model embeds instances, the nearest-neighbour index of
+//! the model directory (`examples.index`) answers with the closest examples.
+//!
+//! The embedding is the intermediate tensor the metadata's `latentSpaceSource` names, or else
+//! the metadata output named `embedding` (its `outputTensorName`). A dataset line is
+//! `{"id": "17", <features...>, "restricts": [{"namespace": "label", "allow": ["cat"],
+//! "deny": [...]}], "numeric_restricts": [{"namespace": "price", "value_float": 3.5}],
+//! "crowding_tag": "..."}` (camelCase `numericRestricts`, `crowdingTag`, `valueInt`, … are
+//! read too); the other keys are the instance.
+
+use std::io::BufRead;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use prism_attribution::{Binder, BoundInstance, Rows};
+use prism_model::{Model, OnnxModel, TensorData};
+use prism_neighbors as nb;
+use prism_spec::{
+    DistanceMeasureType, ExamplesOverride, ExamplesOverrideDataFormat, ExplanationSpec,
+    FeatureNormType, Neighbor,
+};
+use serde_json::{Map, Value};
+
+use crate::error::EngineError;
+
+/// The index file of a model directory.
+pub const INDEX_FILE: &str = "examples.index";
+
+/// Neighbours returned when neither the spec nor the request says how many.
+pub const DEFAULT_NEIGHBOR_COUNT: usize = 10;
+
+/// Instances embedded per model call while indexing.
+const EMBED_BATCH: usize = 256;
+
+/// A model's example-based side: its binding, embedding model and index.
+pub struct ExampleSearch {
+    binder: Binder,
+    embed: OnnxModel,
+    embedding: String,
+    settings: prism_spec::Examples,
+    index: RwLock<Option<Arc<nb::Index>>>,
+}
+
+impl std::fmt::Debug for ExampleSearch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExampleSearch")
+            .field("embedding", &self.embedding)
+            .finish()
+    }
+}
+
+fn examples_error(message: impl Into<String>) -> EngineError {
+    EngineError::Examples(message.into())
+}
+
+impl ExampleSearch {
+    /// Prepares the embedding of `bytes` under `spec` (whose method is `examples`) and loads
+    /// `index_path` when it exists.
+    pub(crate) fn new(
+        bytes: &[u8],
+        model: &OnnxModel,
+        spec: &ExplanationSpec,
+        settings: &prism_spec::Examples,
+        index_path: Option<&Path>,
+    ) -> Result<Self, EngineError> {
+        let metadata = spec.metadata.as_ref();
+        let binder = Binder::new(metadata, model.signature())?;
+        let embedding = match metadata {
+            Some(m) if m.latent_space_source.is_some() => m.latent_space_source.clone().unwrap(),
+            Some(m) => match m.outputs.get("embedding") {
+                Some(out) => out
+                    .output_tensor_name
+                    .clone()
+                    .unwrap_or_else(|| "embedding".to_string()),
+                None => {
+                    return Err(examples_error(
+                        "metadata: example-based explanations need latentSpaceSource or an \
+                         output named 'embedding'",
+                    ))
+                }
+            },
+            None => {
+                return Err(examples_error(
+                    "example-based explanations need metadata naming the embedding \
+                     (latentSpaceSource or an output named 'embedding')",
+                ))
+            }
+        };
+        let embed = prism_model::gradient::values_model(bytes, std::slice::from_ref(&embedding))?;
+        let index = match index_path {
+            Some(p) if p.exists() => Some(Arc::new(nb::Index::load(p)?)),
+            _ => None,
+        };
+        Ok(Self {
+            binder,
+            embed,
+            embedding,
+            settings: settings.clone(),
+            index: RwLock::new(index),
+        })
+    }
+
+    /// How instances bind to the model's inputs.
+    pub fn binder(&self) -> &Binder {
+        &self.binder
+    }
+
+    /// The tensor whose values are the embeddings.
+    pub fn embedding_name(&self) -> &str {
+        &self.embedding
+    }
+
+    /// The index in use, if one is built.
+    pub fn index(&self) -> Option<Arc<nb::Index>> {
+        self.index.read().ok().and_then(|i| i.clone())
+    }
+
+    /// Replaces the index in use.
+    pub fn set_index(&self, index: nb::Index) {
+        if let Ok(mut slot) = self.index.write() {
+            *slot = Some(Arc::new(index));
+        }
+    }
+
+    /// Embeds instances, one model call per batch of bound instances; per instance, its
+    /// vector or why it could not be embedded.
+    pub fn embed_batch(&self, instances: &[Value]) -> Vec<Result<Vec<f32>, EngineError>> {
+        let mut out: Vec<Option<Result<Vec<f32>, EngineError>>> =
+            instances.iter().map(|_| None).collect();
+        let bound: Vec<(usize, BoundInstance)> = instances
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| match self.binder.bind(v) {
+                Ok(b) => Some((i, b)),
+                Err(e) => {
+                    out[i] = Some(Err(e.into()));
+                    None
+                }
+            })
+            .collect();
+        // Instances whose tensors have other shapes than the first go alone.
+        let mut groups: Vec<Vec<&(usize, BoundInstance)>> = Vec::new();
+        for b in &bound {
+            match groups.iter_mut().find(|g| g[0].1.shapes == b.1.shapes) {
+                Some(g) => g.push(b),
+                None => groups.push(vec![b]),
+            }
+        }
+        for group in groups {
+            let result = self.embed_group(&group);
+            match result {
+                Ok(vectors) => {
+                    for ((i, _), v) in group.iter().zip(vectors) {
+                        out[*i] = Some(Ok(v));
+                    }
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    for (i, _) in group {
+                        out[*i] = Some(Err(examples_error(message.clone())));
+                    }
+                }
+            }
+        }
+        out.into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(examples_error("not embedded"))))
+            .collect()
+    }
+
+    fn embed_group(&self, group: &[&(usize, BoundInstance)]) -> Result<Vec<Vec<f32>>, EngineError> {
+        let first = &group[0].1;
+        let mut rows = Rows::new(first, group.len());
+        for (_, b) in group {
+            rows.push(&b.values);
+        }
+        let inputs = self.binder.tensors_for(&first.shapes, &rows)?;
+        let outputs = self.embed.forward(&inputs)?;
+        let t = outputs
+            .into_iter()
+            .next()
+            .ok_or_else(|| examples_error("the embedding model returned nothing"))?;
+        let TensorData::F32(values) = t.data else {
+            return Err(examples_error(format!(
+                "the embedding '{}' is not a float tensor",
+                self.embedding
+            )));
+        };
+        let dims = values.len() / group.len().max(1);
+        Ok(values.chunks(dims.max(1)).map(<[f32]>::to_vec).collect())
+    }
+
+    /// The nearest examples of `instance` (an instance, or with `dataFormat: EMBEDDINGS` a
+    /// vector), under the request's `examplesOverride`.
+    pub fn neighbors(
+        &self,
+        instance: &Value,
+        request: Option<&ExamplesOverride>,
+    ) -> Result<Vec<Neighbor>, EngineError> {
+        let index = self.index().ok_or_else(|| {
+            examples_error(format!(
+                "the model has no example index yet: build one with `prism index build` \
+                 ({INDEX_FILE} in the model directory)"
+            ))
+        })?;
+        let vector = match request.and_then(|o| o.data_format) {
+            Some(ExamplesOverrideDataFormat::Embeddings) => vector_of(instance)?,
+            _ => self
+                .embed_batch(std::slice::from_ref(instance))
+                .pop()
+                .unwrap_or_else(|| Err(examples_error("not embedded")))?,
+        };
+        let count = request
+            .and_then(|o| o.neighbor_count)
+            .or(self.settings.neighbor_count)
+            .map_or(DEFAULT_NEIGHBOR_COUNT, |n| n.max(1) as usize);
+        let mut query = nb::Query::new(&vector, count);
+        if let Some(o) = request {
+            for r in &o.restrictions {
+                if !r.allow.is_empty() {
+                    query = query.restrict(nb::TokenRestrict::allow(&r.namespace_name, &r.allow));
+                }
+                if !r.deny.is_empty() {
+                    query = query.restrict(nb::TokenRestrict::deny(&r.namespace_name, &r.deny));
+                }
+            }
+            if let Some(c) = o.crowding_count.filter(|c| *c > 0) {
+                query = query.crowding(c as usize);
+            }
+        }
+        let found = index.search(&query)?;
+        Ok(found
+            .into_iter()
+            .map(|n| Neighbor {
+                neighbor_id: n.id,
+                neighbor_distance: f64::from(n.distance),
+            })
+            .collect())
+    }
+
+    /// The index configuration the model's spec asks for; see [`index_config`].
+    pub fn index_config(
+        &self,
+        dimensions: usize,
+        count: usize,
+    ) -> Result<nb::IndexConfig, EngineError> {
+        index_config(&self.settings, dimensions, count)
+    }
+
+    /// The spec's `examples` settings.
+    pub fn settings(&self) -> &prism_spec::Examples {
+        &self.settings
+    }
+}
+
+/// The index configuration `settings` ask for (`nearestNeighborSearchConfig`, or `presets`
+/// whose small sets are searched by brute force) for `count` vectors of `dimensions`.
+pub fn index_config(
+    settings: &prism_spec::Examples,
+    dimensions: usize,
+    count: usize,
+) -> Result<nb::IndexConfig, EngineError> {
+    if let Some(c) = &settings.nearest_neighbor_search_config {
+        let cfg = &c.config;
+        if cfg.dimensions as usize != dimensions {
+            return Err(examples_error(format!(
+                "nearestNeighborSearchConfig.config.dimensions is {}, the embeddings have {dimensions}",
+                cfg.dimensions
+            )));
+        }
+        let distance = match cfg.distance_measure_type {
+            DistanceMeasureType::SquaredL2 => nb::DistanceMeasure::SquaredL2,
+            DistanceMeasureType::L1 => nb::DistanceMeasure::L1,
+            DistanceMeasureType::Cosine => nb::DistanceMeasure::Cosine,
+            _ => nb::DistanceMeasure::DotProduct,
+        };
+        let norm = match cfg.feature_norm_type {
+            FeatureNormType::UnitL2Norm => nb::FeatureNorm::UnitL2,
+            _ => nb::FeatureNorm::None,
+        };
+        let algorithm = match &cfg.algorithm_config {
+            prism_spec::AlgorithmConfig::TreeAh(t) => nb::Algorithm::TreeAh {
+                leaf_node_embedding_count: t.leaf_node_embedding_count as usize,
+                fraction_leaf_nodes_to_search: t.effective_fraction_leaf_nodes_to_search(),
+                approximate_neighbors_count: cfg.approximate_neighbors_count.unwrap_or(100)
+                    as usize,
+            },
+            _ => nb::Algorithm::BruteForce,
+        };
+        return Ok(nb::IndexConfig::new(dimensions)
+            .distance(distance)
+            .norm(norm)
+            .algorithm(algorithm));
+    }
+    let presets = settings.presets.clone().unwrap_or_default();
+    let modality = match presets.modality {
+        Some(prism_spec::PresetModality::Image) => nb::PresetModality::Image,
+        Some(prism_spec::PresetModality::Text) => nb::PresetModality::Text,
+        _ => nb::PresetModality::Tabular,
+    };
+    let query = match presets.query {
+        Some(prism_spec::Query::Fast) => nb::PresetQuery::Fast,
+        _ => nb::PresetQuery::Precise,
+    };
+    Ok(nb::IndexConfig::preset(dimensions, count, modality, query))
+}
+
+/// `[numbers...]` or `{"embedding": [numbers...]}` as a vector.
+fn vector_of(instance: &Value) -> Result<Vec<f32>, EngineError> {
+    let list = match instance {
+        Value::Array(a) => a,
+        Value::Object(m) => m
+            .get("embedding")
+            .and_then(Value::as_array)
+            .ok_or_else(|| examples_error("instance: with dataFormat EMBEDDINGS, give the vector as a list or as {\"embedding\": [...]}"))?,
+        _ => return Err(examples_error("instance: with dataFormat EMBEDDINGS, give the vector as a list")),
+    };
+    list.iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.as_f64()
+                .map(|x| x as f32)
+                .ok_or_else(|| examples_error(format!("instance[{i}]: not a number")))
+        })
+        .collect()
+}
+
+/// One line of an examples dataset, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetLine {
+    /// The example id.
+    pub id: String,
+    /// The model instance (the line without the id and the restricts).
+    pub instance: Value,
+    /// Token restricts: namespace, allowed tokens, denied tokens.
+    pub restricts: Vec<(String, Vec<String>, Vec<String>)>,
+    /// Numeric restricts: namespace and value.
+    pub numeric: Vec<(String, nb::NumericValue)>,
+    /// The crowding tag.
+    pub crowding_tag: Option<String>,
+}
+
+impl DatasetLine {
+    /// Parses one JSONL line.
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let mut map: Map<String, Value> = match serde_json::from_str(line) {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => return Err("a dataset line must be a JSON object".into()),
+            Err(e) => return Err(format!("invalid JSON: {e}")),
+        };
+        let id = match map.remove("id") {
+            Some(Value::String(s)) if !s.is_empty() => s,
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err("id: is required (a non-empty string or a number)".into()),
+        };
+        let take = |map: &mut Map<String, Value>, a: &str, b: &str| {
+            map.remove(a).or_else(|| map.remove(b))
+        };
+        let mut restricts = Vec::new();
+        if let Some(v) = take(&mut map, "restricts", "restricts") {
+            let list = v.as_array().ok_or("restricts: must be a list")?;
+            for (i, r) in list.iter().enumerate() {
+                let ns = r["namespace"]
+                    .as_str()
+                    .ok_or(format!("restricts[{i}].namespace: is required"))?;
+                let words = |k: &str| -> Result<Vec<String>, String> {
+                    match &r[k] {
+                        Value::Null => Ok(vec![]),
+                        Value::Array(a) => a
+                            .iter()
+                            .map(|t| {
+                                t.as_str()
+                                    .map(String::from)
+                                    .ok_or(format!("restricts[{i}].{k}: strings only"))
+                            })
+                            .collect(),
+                        _ => Err(format!("restricts[{i}].{k}: must be a list")),
+                    }
+                };
+                restricts.push((ns.to_string(), words("allow")?, words("deny")?));
+            }
+        }
+        let mut numeric = Vec::new();
+        if let Some(v) = take(&mut map, "numeric_restricts", "numericRestricts") {
+            let list = v.as_array().ok_or("numeric_restricts: must be a list")?;
+            for (i, r) in list.iter().enumerate() {
+                let ns = r["namespace"]
+                    .as_str()
+                    .ok_or(format!("numeric_restricts[{i}].namespace: is required"))?;
+                let get = |a: &str, b: &str| r.get(a).or_else(|| r.get(b));
+                let value = if let Some(x) = get("value_int", "valueInt").and_then(Value::as_i64) {
+                    nb::NumericValue::Int(x)
+                } else if let Some(x) = get("value_float", "valueFloat").and_then(Value::as_f64) {
+                    nb::NumericValue::Float(x as f32)
+                } else if let Some(x) = get("value_double", "valueDouble").and_then(Value::as_f64) {
+                    nb::NumericValue::Double(x)
+                } else {
+                    return Err(format!(
+                        "numeric_restricts[{i}]: needs value_int, value_float or value_double"
+                    ));
+                };
+                numeric.push((ns.to_string(), value));
+            }
+        }
+        let crowding_tag = match take(&mut map, "crowding_tag", "crowdingTag") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s),
+            Some(_) => return Err("crowding_tag: must be a string".into()),
+        };
+        Ok(DatasetLine {
+            id,
+            instance: Value::Object(map),
+            restricts,
+            numeric,
+            crowding_tag,
+        })
+    }
+
+    fn into_example(self, vector: Vec<f32>) -> nb::Example {
+        let mut e = nb::Example::new(self.id, vector);
+        for (namespace, allow, deny) in self.restricts {
+            e.restricts.push(nb::TokenRestrict {
+                namespace,
+                allow,
+                deny,
+            });
+        }
+        for (ns, value) in self.numeric {
+            e = e.with_number(ns, value);
+        }
+        if let Some(tag) = self.crowding_tag {
+            e = e.with_crowding_tag(tag);
+        }
+        e
+    }
+}
+
+/// What indexing a dataset did.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IndexReport {
+    /// Examples added.
+    pub added: usize,
+    /// Lines skipped: 1-based line number and why.
+    pub skipped: Vec<(usize, String)>,
+}
+
+/// Reads and embeds every line of `dataset`, `EMBED_BATCH` lines per model call; calls
+/// `progress(lines read)` after each batch.
+pub fn embed_dataset(
+    search: &ExampleSearch,
+    dataset: impl BufRead,
+    mut progress: impl FnMut(usize),
+) -> Result<(Vec<nb::Example>, IndexReport), EngineError> {
+    let mut examples = Vec::new();
+    let mut report = IndexReport::default();
+    let mut pending: Vec<(usize, DatasetLine)> = Vec::with_capacity(EMBED_BATCH);
+    let mut read = 0;
+    let flush = |pending: &mut Vec<(usize, DatasetLine)>,
+                 examples: &mut Vec<nb::Example>,
+                 report: &mut IndexReport| {
+        let instances: Vec<Value> = pending.iter().map(|(_, l)| l.instance.clone()).collect();
+        for ((n, line), vector) in pending.drain(..).zip(search.embed_batch(&instances)) {
+            match vector {
+                Ok(v) => {
+                    examples.push(line.into_example(v));
+                    report.added += 1;
+                }
+                Err(e) => report.skipped.push((n, e.to_string())),
+            }
+        }
+    };
+    for (i, line) in dataset.lines().enumerate() {
+        let line = line.map_err(|source| EngineError::Io {
+            path: "examples".into(),
+            source,
+        })?;
+        read = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        match DatasetLine::parse(&line) {
+            Ok(parsed) => pending.push((i + 1, parsed)),
+            Err(m) => report.skipped.push((i + 1, m)),
+        }
+        if pending.len() >= EMBED_BATCH {
+            flush(&mut pending, &mut examples, &mut report);
+            progress(read);
+        }
+    }
+    flush(&mut pending, &mut examples, &mut report);
+    progress(read);
+    // A duplicate id would fail the whole build: keep the first, report the others.
+    let mut seen = std::collections::HashSet::new();
+    let mut kept = Vec::with_capacity(examples.len());
+    for e in examples {
+        if seen.insert(e.id.clone()) {
+            kept.push(e);
+        } else {
+            report.added -= 1;
+            report
+                .skipped
+                .push((0, format!("duplicate id {:?} (the first is kept)", e.id)));
+        }
+    }
+    Ok((kept, report))
+}
