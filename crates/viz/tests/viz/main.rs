@@ -1,0 +1,1 @@
+//! Integration tests of prism-viz: one binary, one module per concern.
