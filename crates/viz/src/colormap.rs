@@ -1,6 +1,6 @@
 //! The six Vertex colour maps (`Visualization.colorMap`).
 //!
-//! A shown pixel has a normalised attribution `v` in (0, 1] (see [`crate::heatmap`]) and a
+//! A shown pixel has a normalised attribution `v` in [0, 1] (see [`crate::heatmap`](mod@crate::heatmap)) and a
 //! sign. Two kinds of map turn that into a colour on black:
 //!
 //! | map | positive | negative |

@@ -31,8 +31,8 @@ pub enum VizError {
         /// The value.
         value: f64,
     },
-    /// A nested array whose shape is not an image layout ([H][W], [H][W][C] with C ≤ 4,
-    /// or [C][H][W] with C ≤ 4).
+    /// A nested array whose shape is not an image layout (`[H][W]`, `[H][W][C]` with C ≤ 4,
+    /// or `[C][H][W]` with C ≤ 4).
     #[error(
         "image: shape {shape:?} is not [H][W], [H][W][C] (C <= 4) or [C][H][W] (C <= 4, W > 4)"
     )]

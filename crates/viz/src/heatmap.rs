@@ -22,16 +22,20 @@
 //!    to (100 − p) % of the sign's total. So `p` is a percentile of attribution *mass*,
 //!    not of pixel count, and pixels of the other sign (or zero) do not move it. With
 //!    `hi` = threshold(`clipPercentUpperbound`) and `lo` = threshold(`clipPercentLowerbound`):
-//!    pixels with m ≤ lo are not shown ("excludes attributions below"), pixels with
-//!    m ≥ hi are clipped to full strength, and in between v = (m − lo)/(hi − lo)
-//!    (the library's `LinearTransform` with `low` = 0). Percentile 100 gives the smallest
-//!    magnitude (so a lower bound of 0 shows every pixel of the sign). If hi ≤ lo every
-//!    shown pixel gets v = 1. See [`clip_thresholds`].
+//!    pixels with m < lo are not shown ("excludes attributions below"), and shown pixels
+//!    get v = (m − lo)/(hi − lo) clipped to [0, 1], so magnitudes above `hi` are clipped
+//!    to full strength (the library's `LinearTransform` with `low` = 0). A pixel exactly
+//!    at `lo` is shown with v = 0: black in the intensity maps, the bottom colour of
+//!    viridis. If hi ≤ lo every shown pixel gets v = 1, so a constant region holding the
+//!    percentile (an XRAI region, a flat patch) is drawn, where the library would divide
+//!    0 by 0. A percentile of 0 (all of the mass) gives 0, so a lower bound of 0 shows
+//!    every non-zero pixel of the sign. See [`clip_thresholds`].
 //! 4. **Type.** `PIXELS` colours each shown pixel by its `v` ([`crate::colormap`]).
-//!    `OUTLINES` (IG only) draws, at full strength, the outline of the regions of shown
-//!    pixels ([`crate::outline`]: pixels with v > [`BINARIZE_THRESHOLD`], holes filled,
-//!    the largest 8-connected components holding 90 % of them, at most three, minus their
-//!    erosion). Vertex documents `type` as "only applicable to Integrated Gradients
+//!    `OUTLINES` (IG only) draws, at full strength (v = 1), the outline of the regions of
+//!    shown pixels ([`crate::outline`]: holes filled, the largest 8-connected components
+//!    holding 90 % of the pixels, at most three, minus their erosion). The library
+//!    binarises at v > 0.001 instead, which drops the pixels at `lo` and so every pixel
+//!    of a flat region. Vertex documents `type` as "only applicable to Integrated Gradients
 //!    attribution", so XRAI is always drawn as `PIXELS`.
 //! 5. **Overlay**, with `H` the colour layer over black (black where nothing is shown)
 //!    and `I` the image, per channel, rounded to the nearest byte:
@@ -54,9 +58,6 @@ use crate::image::{to_u8, ImageView, Layout};
 use crate::outline::Mask;
 use crate::raster::RgbaImage;
 
-/// `OUTLINES` regions are the pixels whose normalised attribution exceeds this (the IG
-/// library's `Binarize` threshold).
-pub const BINARIZE_THRESHOLD: f64 = 0.001;
 /// Weight of the image in `ORIGINAL` and `GRAYSCALE` overlays.
 pub const IMAGE_WEIGHT: f64 = 0.7;
 /// Weight of the attribution colours in `ORIGINAL` and `GRAYSCALE` overlays.
@@ -103,7 +104,7 @@ pub struct HeatmapOptions {
     pub color_map: ColorMap,
     /// Magnitudes above this attribution-mass percentile are drawn at full strength.
     pub clip_percent_upperbound: f64,
-    /// Magnitudes at or below this attribution-mass percentile are not drawn.
+    /// Magnitudes below this attribution-mass percentile are not drawn.
     pub clip_percent_lowerbound: f64,
     /// What is drawn under the attributions.
     pub overlay: OverlayType,
@@ -207,8 +208,8 @@ pub fn pixel_attributions(attributions: &[f64], image: &ImageView) -> Result<Vec
 
 /// The clip thresholds `(hi, lo)` of one sign's magnitudes (non-negative; zeros allowed):
 /// the magnitudes at which the largest ones first reach (100 − `upper_percent`) % and
-/// (100 − `lower_percent`) % of their total. A percentile of 100 gives the smallest
-/// magnitude. `None` when the total is 0 (nothing of that sign to show).
+/// (100 − `lower_percent`) % of their total. A percentile of 0 (100 % of the mass)
+/// gives 0. `None` when the total is 0 (nothing of that sign to show).
 ///
 /// ```
 /// // 0, 1, …, 99: the top 21 values (79..=99) hold 1869/4950 = 37.8 % of the mass, the
@@ -229,10 +230,10 @@ pub fn clip_thresholds(
     sorted.sort_by(|a, b| b.total_cmp(a));
     let threshold = |percent: f64| -> f64 {
         let share = 100.0 - percent;
-        let smallest = sorted.last().copied().unwrap_or(0.0);
         if share >= 100.0 {
-            return smallest;
+            return 0.0;
         }
+        let smallest = sorted.last().copied().unwrap_or(0.0);
         let mut cumulative = 0.0;
         for &m in &sorted {
             cumulative += m;
@@ -246,9 +247,10 @@ pub fn clip_thresholds(
     Some((threshold(upper_percent), threshold(lower_percent)))
 }
 
-/// One sign's normalised attributions: `v` in (0, 1] for shown pixels, 0 elsewhere.
+/// One sign's shown pixels and their normalised attributions `v` in [0, 1].
 struct SignPass {
     sign: f64,
+    shown: Vec<bool>,
     values: Vec<f64>,
 }
 
@@ -259,19 +261,25 @@ fn sign_pass(pixels: &[f64], sign: f64, options: &HeatmapOptions) -> Option<Sign
         options.clip_percent_upperbound,
         options.clip_percent_lowerbound,
     )?;
+    let shown: Vec<bool> = magnitudes.iter().map(|&m| m > 0.0 && m >= lo).collect();
     let values = magnitudes
         .iter()
-        .map(|&m| {
-            if m <= lo || m <= 0.0 {
+        .zip(&shown)
+        .map(|(&m, &shown)| {
+            if !shown {
                 0.0
             } else if hi <= lo {
                 1.0
             } else {
-                ((m - lo) / (hi - lo)).min(1.0)
+                ((m - lo) / (hi - lo)).clamp(0.0, 1.0)
             }
         })
         .collect();
-    Some(SignPass { sign, values })
+    Some(SignPass {
+        sign,
+        shown,
+        values,
+    })
 }
 
 /// Draws per-pixel attributions (already summed over channels) over `image`.
@@ -301,11 +309,7 @@ pub fn render(pixels: &[f64], image: &ImageView, options: &HeatmapOptions) -> Rg
                 let mask = Mask {
                     width,
                     height,
-                    bits: pass
-                        .values
-                        .iter()
-                        .map(|&v| v > BINARIZE_THRESHOLD)
-                        .collect(),
+                    bits: pass.shown.clone(),
                 };
                 let regions = mask.fill_holes().largest_components();
                 for (i, &b) in regions.border().bits.iter().enumerate() {
@@ -319,8 +323,8 @@ pub fn render(pixels: &[f64], image: &ImageView, options: &HeatmapOptions) -> Rg
             }
             // PIXELS, and any type added to the contract later.
             _ => {
-                for (i, &v) in pass.values.iter().enumerate() {
-                    if v > 0.0 {
+                for (i, (&shown, &v)) in pass.shown.iter().zip(&pass.values).enumerate() {
+                    if shown {
                         paint(i, v);
                         region[i] = true;
                     }

@@ -1,10 +1,10 @@
 //! Pictures of explanations: what Vertex Explainable AI draws, from Prism's results.
 //!
-//! - **Images**: [`heatmap`] draws image attributions with every option of Vertex's
+//! - **Images**: [`heatmap()`] draws image attributions with every option of Vertex's
 //!   `Visualization` (type PIXELS / OUTLINES, polarity, the six colour maps, clip
 //!   percentiles, overlays NONE / ORIGINAL / GRAYSCALE / MASK_BLACK), with the defaults of
-//!   Integrated Gradients or XRAI ([`MethodDefaults`]); [`heatmap`] documents the exact
-//!   arithmetic and where each choice comes from. [`ImageView`] reads the image from an
+//!   Integrated Gradients or XRAI ([`MethodDefaults`]); the [`heatmap`](mod@heatmap)
+//!   module documents the exact arithmetic and where each choice comes from. [`ImageView`] reads the image from an
 //!   instance value (nested arrays in any of the usual layouts and value ranges, or
 //!   `{"b64": ...}` PNG / JPEG), and [`encode_png`] writes the result.
 //! - **Text**: [`text_html`] shades tokens by attribution.

@@ -1,6 +1,7 @@
-//! Binary-mask steps of `OUTLINES`, after the Integrated Gradients authors' visualisation
-//! library (`Outlines` in `VisualizationLibrary/visualization_lib.py`,
-//! ankurtaly/Integrated-Gradients), which uses scipy.ndimage:
+//! Binary-mask steps of `OUTLINES`, applied to the shown pixels of one sign, after the
+//! Integrated Gradients authors' visualisation library (`Outlines` in
+//! `VisualizationLibrary/visualization_lib.py`, ankurtaly/Integrated-Gradients), which
+//! uses scipy.ndimage:
 //!
 //! 1. fill holes (`binary_fill_holes`: background not 4-connected to the image edge
 //!    becomes foreground);

@@ -18,7 +18,7 @@ use crate::text::text_html;
 /// (explained output) in order:
 ///
 /// - `{feature}-{output}.png` for each image feature (`modality: image`): a heatmap with
-///   the feature's `visualization` options and `method`'s defaults ([`crate::heatmap`]);
+///   the feature's `visualization` options and `method`'s defaults ([`crate::heatmap`](mod@crate::heatmap));
 /// - `{feature}-{output}.html` for each text feature (`modality: text`): a page of
 ///   shaded tokens ([`text_html`]);
 /// - `tabular-{output}.svg`: one bar chart ([`bar_chart_svg`]) of every other feature
@@ -65,7 +65,12 @@ pub fn pictures_for(
             let input = find_input(metadata, key);
             let modality = input.map(|(_, i)| i.modality).unwrap_or_default();
             let input_name = input.map_or(key.as_str(), |(name, _)| name);
-            let value = feature_value(instance, input_name, metadata);
+            // A group has no single value.
+            let value = if input_name == key.as_str() {
+                feature_value(instance, input_name, metadata)
+            } else {
+                None
+            };
             match modality {
                 Modality::Image => {
                     let value = value.ok_or_else(|| VizError::MissingInstance {
