@@ -103,8 +103,10 @@ pub enum VizError {
         /// The feature's name.
         feature: String,
     },
-    /// A picture too large for PNG (a side beyond `u32`).
-    #[error("png: a {width}x{height} picture is too large to encode")]
+    /// An image too large to decode or encode: a side beyond `u32` for PNG output, or
+    /// more than [`MAX_DECODED_BYTES`](crate::MAX_DECODED_BYTES) of decoded pixels for
+    /// PNG / JPEG input.
+    #[error("image: {width}x{height} pixels is too large")]
     TooLarge {
         /// Width in pixels.
         width: usize,

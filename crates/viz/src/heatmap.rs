@@ -156,11 +156,7 @@ pub fn heatmap(
     method: MethodDefaults,
 ) -> Result<RgbaImage, VizError> {
     let pixels = pixel_attributions(attributions, image)?;
-    Ok(render(
-        &pixels,
-        image,
-        &HeatmapOptions::resolve(vis, method),
-    ))
+    render(&pixels, image, &HeatmapOptions::resolve(vis, method))
 }
 
 /// Sums attributions over channels: one signed value per pixel, row by row.
@@ -282,10 +278,30 @@ fn sign_pass(pixels: &[f64], sign: f64, options: &HeatmapOptions) -> Option<Sign
     })
 }
 
-/// Draws per-pixel attributions (already summed over channels) over `image`.
-pub fn render(pixels: &[f64], image: &ImageView, options: &HeatmapOptions) -> RgbaImage {
+/// Draws per-pixel attributions (already summed over channels: one finite value per
+/// pixel, row by row) over `image` with resolved options.
+pub fn render(
+    pixels: &[f64],
+    image: &ImageView,
+    options: &HeatmapOptions,
+) -> Result<RgbaImage, VizError> {
     let (width, height) = (image.width(), image.height());
     let n = width * height;
+    if pixels.len() != n {
+        return Err(VizError::AttributionShape {
+            len: pixels.len(),
+            shape: vec![pixels.len()],
+            width,
+            height,
+        });
+    }
+    if let Some((index, &value)) = pixels.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(VizError::NonFinite {
+            what: "attributions",
+            index,
+            value,
+        });
+    }
     let signs: &[f64] = match options.polarity {
         Polarity::Negative => &[-1.0],
         Polarity::Both => &[1.0, -1.0],
@@ -296,7 +312,7 @@ pub fn render(pixels: &[f64], image: &ImageView, options: &HeatmapOptions) -> Rg
     let mut region = vec![false; n];
     for pass in signs
         .iter()
-        .filter_map(|&sign| sign_pass(&pixels[..n.min(pixels.len())], sign, options))
+        .filter_map(|&sign| sign_pass(pixels, sign, options))
     {
         let mut paint = |i: usize, v: f64| {
             let c = heat(options.color_map, options.polarity, pass.sign * v);
@@ -360,5 +376,5 @@ pub fn render(pixels: &[f64], image: &ImageView, options: &HeatmapOptions) -> Rg
         };
         out.set_pixel(i % width, i / width, [rgb[0], rgb[1], rgb[2], 255]);
     }
-    out
+    Ok(out)
 }

@@ -314,12 +314,19 @@ fn decode_base64(text: &str) -> Result<Vec<u8>, VizError> {
     Ok(ENGINE.decode(text.trim())?)
 }
 
+/// The most bytes a decoded PNG or JPEG may take (64 MiB, the `png` crate's default
+/// limit): about 4096 × 4096 RGBA, so a hostile header cannot make us allocate more.
+pub const MAX_DECODED_BYTES: usize = 64 << 20;
+
 fn decode_png(bytes: &[u8]) -> Result<ImageView, VizError> {
     let err = |e: png::DecodingError| VizError::Decode {
         format: "PNG",
         source: Box::new(e),
     };
-    let mut decoder = png::Decoder::new(Cursor::new(bytes));
+    let limits = png::Limits {
+        bytes: MAX_DECODED_BYTES,
+    };
+    let mut decoder = png::Decoder::new_with_limits(Cursor::new(bytes), limits);
     // Palette → RGB(A), grey below 8 bits → 8 bits, 16 bits → 8 bits.
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info().map_err(err)?;
@@ -346,11 +353,15 @@ fn decode_jpeg(bytes: &[u8]) -> Result<ImageView, VizError> {
     };
     let mut decoder = zune_jpeg::JpegDecoder::new(Cursor::new(bytes));
     decoder.decode_headers().map_err(err)?;
-    let data = decoder.decode().map_err(err)?;
     let (width, height) = decoder.dimensions().unwrap_or((0, 0));
     if width == 0 || height == 0 {
         return Err(VizError::EmptyImage { width, height });
     }
+    // At most 4 bytes a pixel (CMYK), checked before the decoder allocates.
+    if width.saturating_mul(height).saturating_mul(4) > MAX_DECODED_BYTES {
+        return Err(VizError::TooLarge { width, height });
+    }
+    let data = decoder.decode().map_err(err)?;
     let channels = data.len() / (width * height);
     from_bytes(&data, width, height, channels, ImageSource::Jpeg)
 }

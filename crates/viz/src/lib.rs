@@ -59,7 +59,7 @@ pub use error::VizError;
 pub use heatmap::{
     clip_thresholds, heatmap, pixel_attributions, render, HeatmapOptions, MethodDefaults,
 };
-pub use image::{ImageSource, ImageView, Layout, ValueRange};
+pub use image::{ImageSource, ImageView, Layout, ValueRange, MAX_DECODED_BYTES};
 pub use markup::{escape, html_document};
 pub use pictures::{image_attributions, pictures_for};
 pub use raster::{encode_png, RgbaImage};

@@ -83,7 +83,7 @@ pub fn pictures_for(
                         .and_then(|(_, i)| i.visualization.as_ref())
                         .unwrap_or(&default_vis);
                     let options = HeatmapOptions::resolve(vis, method);
-                    let png = encode_png(&render(&pixels, &image, &options))?;
+                    let png = encode_png(&render(&pixels, &image, &options)?)?;
                     let name = file_name(&mut used, key, &output, "png");
                     files.push((name, png));
                 }

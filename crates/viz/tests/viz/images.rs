@@ -214,3 +214,49 @@ fn b64_jpeg_input() {
     assert_eq!((grey.width(), grey.height()), (8, 8));
     assert!(grey.pixels().iter().all(|&p| close(p, [100, 100, 100], 2)));
 }
+
+#[test]
+fn a_jpeg_header_claiming_a_huge_image_is_refused_before_decoding() {
+    let mut bytes = base64::engine::general_purpose::STANDARD
+        .decode(JPEG)
+        .expect("base64");
+    // SOF0 (FF C0): length (2 bytes), precision (1), height (2), width (2).
+    let sof = bytes
+        .windows(2)
+        .position(|w| w == [0xff, 0xc0])
+        .expect("a baseline JPEG");
+    bytes[sof + 5..sof + 9].copy_from_slice(&[0x13, 0x88, 0x13, 0x88]); // 5000 × 5000
+    assert!(matches!(
+        ImageView::from_value(&json!({ "b64": b64(&bytes) })),
+        Err(VizError::TooLarge {
+            width: 5000,
+            height: 5000
+        })
+    ));
+}
+
+#[test]
+fn attributions_must_fit_and_be_finite() {
+    use prism_spec::Visualization;
+    use prism_viz::{heatmap, render, HeatmapOptions, MethodDefaults};
+    let image = crate::plain(2, 2, [0, 0, 0]);
+    let ig = MethodDefaults::IntegratedGradients;
+    let vis = Visualization::default();
+    assert!(matches!(
+        heatmap(&[1.0; 5], &image, &vis, ig),
+        Err(VizError::AttributionShape { len: 5, .. })
+    ));
+    assert!(matches!(
+        heatmap(&[1.0, f64::NAN, 0.0, 0.0], &image, &vis, ig),
+        Err(VizError::NonFinite { index: 1, .. })
+    ));
+    let options = HeatmapOptions::resolve(&vis, ig);
+    assert!(matches!(
+        render(&[1.0; 3], &image, &options),
+        Err(VizError::AttributionShape { len: 3, .. })
+    ));
+    assert!(matches!(
+        render(&[1.0, 1.0, f64::INFINITY, 1.0], &image, &options),
+        Err(VizError::NonFinite { index: 2, .. })
+    ));
+}
