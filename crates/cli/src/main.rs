@@ -80,6 +80,10 @@ struct ExplainArgs {
     /// An ExplanationParameters (or whole ExplanationSpec) JSON file replacing the directory's.
     #[arg(long)]
     spec: Option<PathBuf>,
+    /// Also draw each explanation (PNG heatmaps for images, HTML for text, an SVG bar chart
+    /// for tabular features) into this folder, as `line<N>-<feature>-<output>.<ext>`.
+    #[arg(long)]
+    images_out: Option<PathBuf>,
     /// An ExplanationSpecOverride JSON file, as a request would send it (e.g. an
     /// `examplesOverride` with neighborCount, crowdingCount, restrictions).
     #[arg(long = "override")]
@@ -164,6 +168,29 @@ fn main() -> ExitCode {
     }
 }
 
+/// Writes the pictures of one explanation as `line<N>-<name>` files in `dir`; a picture
+/// that cannot be drawn is reported, not fatal.
+fn write_pictures(
+    dir: &Path,
+    line: usize,
+    explanation: &prism_engine::Explanation,
+    instance: &Value,
+    metadata: &prism_engine::ExplanationMetadata,
+    defaults: prism_viz::MethodDefaults,
+) {
+    match prism_viz::pictures_at_least(explanation, instance, metadata, defaults, 224) {
+        Ok(files) => {
+            for (name, bytes) in files {
+                let path = dir.join(format!("line{line}-{name}"));
+                if let Err(e) = std::fs::write(&path, bytes) {
+                    eprintln!("prism: line {line}: cannot write {}: {e}", path.display());
+                }
+            }
+        }
+        Err(e) => eprintln!("prism: line {line}: no picture: {e}"),
+    }
+}
+
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|e| {
         e.downcast_ref::<std::io::Error>()
@@ -184,9 +211,21 @@ fn explain(args: ExplainArgs) -> Result<ExitCode> {
             .with_context(|| format!("{}", path.display()))?;
         explainer = explainer.with_override(&o)?;
     }
-    run_lines(&args.io, |batch| {
-        explainer
-            .explain_batch(batch)
+    if let Some(dir) = &args.images_out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let metadata = explainer.spec().metadata.clone().unwrap_or_default();
+    let defaults = prism_viz::MethodDefaults::for_method(&explainer.spec().parameters.method);
+    run_lines(&args.io, |batch, lines| {
+        let results = explainer.explain_batch(batch);
+        if let Some(dir) = &args.images_out {
+            for ((instance, line), result) in batch.iter().zip(lines).zip(&results) {
+                if let Ok(e) = result {
+                    write_pictures(dir, *line, e, instance, &metadata, defaults);
+                }
+            }
+        }
+        results
             .into_iter()
             .map(|r| {
                 r.map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
@@ -199,7 +238,7 @@ fn explain(args: ExplainArgs) -> Result<ExitCode> {
 fn predict(args: PredictArgs) -> Result<ExitCode> {
     let explainer = Explainer::load(&args.io.model_dir)
         .with_context(|| format!("loading model directory {}", args.io.model_dir.display()))?;
-    run_lines(&args.io, |batch| {
+    run_lines(&args.io, |batch, _| {
         explainer
             .predict_batch(batch)
             .into_iter()
@@ -286,9 +325,11 @@ fn parameters_from_flags(
 /// processed in parallel and written in input order.
 const CHUNK_LINES: usize = 256;
 
+/// Reads instance lines in chunks; `process` gets the parsed instances of a chunk with their
+/// line numbers and returns one result per instance.
 fn run_lines(
     io: &InstancesArgs,
-    process: impl Fn(&[Value]) -> Vec<Result<Value, String>>,
+    process: impl Fn(&[Value], &[usize]) -> Vec<Result<Value, String>>,
 ) -> Result<ExitCode> {
     let reader: Box<dyn BufRead> = if io.instances == "-" {
         Box::new(BufReader::new(std::io::stdin().lock()))
@@ -324,7 +365,12 @@ fn run_lines(
             .iter()
             .filter_map(|(_, r)| r.as_ref().ok().cloned())
             .collect();
-        let mut results = process(&good).into_iter();
+        let numbers: Vec<usize> = chunk
+            .iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(n, _)| *n)
+            .collect();
+        let mut results = process(&good, &numbers).into_iter();
         for (line, parsed) in chunk {
             let result = match parsed {
                 Ok(_) => results

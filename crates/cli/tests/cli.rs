@@ -407,3 +407,54 @@ fn demo_prints_tables_that_add_up() {
     }
     assert!(sums >= 6, "{text}");
 }
+
+#[test]
+fn images_out_writes_one_picture_per_instance_and_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pictures = tmp.path().join("pictures");
+    for name in ["digits_cnn", "text_sentiment", "breast_cancer_mlp"] {
+        let dir = model_dir(name);
+        let out = prism()
+            .args(["explain", dir.to_str().unwrap(), "-i"])
+            .arg(dir.join("instances.jsonl"))
+            .arg("--images-out")
+            .arg(&pictures)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut names: Vec<String> = std::fs::read_dir(&pictures)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    // Digit images (classes 2, 8, 6), token pages, one bar chart per tabular instance.
+    for want in [
+        "line1-image-2.png",
+        "line2-image-8.png",
+        "line3-image-6.png",
+    ] {
+        assert!(names.contains(&want.to_string()), "{names:?}");
+    }
+    assert!(
+        names.iter().filter(|n| n.ends_with(".html")).count() >= 3,
+        "{names:?}"
+    );
+    assert!(
+        names.iter().filter(|n| n.ends_with(".svg")).count() >= 3,
+        "{names:?}"
+    );
+    // The 28 × 28 digit is drawn at 224 × 224 (PNG IHDR: width and height, big-endian).
+    let png = std::fs::read(pictures.join("line1-image-2.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let side = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((side(16), side(20)), (224, 224));
+    let svg =
+        std::fs::read_to_string(pictures.join(names.iter().find(|n| n.ends_with(".svg")).unwrap()))
+            .unwrap();
+    assert!(svg.contains("<svg") && svg.contains("worst"), "{svg}");
+}

@@ -25,6 +25,6 @@ pub use explainer::{Explainer, ModelFiles, METADATA_FILE, MODEL_FILE, SPEC_FILE}
 pub use infer::infer_metadata;
 pub use prism_model::{Dim, ElementType, Signature, Tensor, TensorData, TensorInfo};
 pub use prism_spec::{
-    Attribution, Examples, Explanation, ExplanationParameters, ExplanationSpec,
-    ExplanationSpecOverride, Method, SpecError,
+    Attribution, Examples, Explanation, ExplanationMetadata, ExplanationParameters,
+    ExplanationSpec, ExplanationSpecOverride, Method, SpecError,
 };

@@ -61,6 +61,6 @@ pub use heatmap::{
 };
 pub use image::{ImageSource, ImageView, Layout, ValueRange, MAX_DECODED_BYTES};
 pub use markup::{escape, html_document};
-pub use pictures::{image_attributions, pictures_for};
+pub use pictures::{image_attributions, pictures_at_least, pictures_for};
 pub use raster::{encode_png, RgbaImage};
 pub use text::text_html;

@@ -46,6 +46,19 @@ pub fn pictures_for(
     metadata: &ExplanationMetadata,
     method: MethodDefaults,
 ) -> Result<Vec<(String, Vec<u8>)>, VizError> {
+    pictures_at_least(explanation, instance, metadata, method, 0)
+}
+
+/// [`pictures_for`], with image pictures smaller than `min_side` pixels (on their longer
+/// side) enlarged by a whole factor to at least that, crisply (nearest neighbour), so that a
+/// 28 × 28 digit can be seen.
+pub fn pictures_at_least(
+    explanation: &Explanation,
+    instance: &Value,
+    metadata: &ExplanationMetadata,
+    method: MethodDefaults,
+    min_side: usize,
+) -> Result<Vec<(String, Vec<u8>)>, VizError> {
     let mut files = Vec::new();
     let mut used = HashSet::new();
     for attribution in &explanation.attributions {
@@ -83,7 +96,9 @@ pub fn pictures_for(
                         .and_then(|(_, i)| i.visualization.as_ref())
                         .unwrap_or(&default_vis);
                     let options = HeatmapOptions::resolve(vis, method);
-                    let png = encode_png(&render(&pixels, &image, &options)?)?;
+                    let picture = render(&pixels, &image, &options)?;
+                    let side = picture.width().max(picture.height()).max(1);
+                    let png = encode_png(&picture.upscaled(min_side.div_ceil(side)))?;
                     let name = file_name(&mut used, key, &output, "png");
                     files.push((name, png));
                 }

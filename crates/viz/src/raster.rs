@@ -52,6 +52,25 @@ impl RgbaImage {
         }
     }
 
+    /// The picture enlarged `factor` times with nearest-neighbour sampling (crisp pixels),
+    /// so that small images (28 × 28 digits) can be seen.
+    pub fn upscaled(&self, factor: usize) -> RgbaImage {
+        let factor = factor.max(1);
+        let (w, h) = (self.width * factor, self.height * factor);
+        let mut data = Vec::with_capacity(w * h * 4);
+        for y in 0..h {
+            for x in 0..w {
+                let i = 4 * ((y / factor) * self.width + x / factor);
+                data.extend_from_slice(&self.data[i..i + 4]);
+            }
+        }
+        RgbaImage {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+
     /// The raw RGBA bytes, row by row.
     pub fn as_raw(&self) -> &[u8] {
         &self.data

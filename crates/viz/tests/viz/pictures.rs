@@ -223,3 +223,22 @@ fn problems_are_errors() {
     .expect("nothing to draw")
     .is_empty());
 }
+
+#[test]
+fn small_images_are_enlarged_crisply_on_request() {
+    let img = prism_viz::RgbaImage::filled(2, 1, [10, 20, 30, 255]);
+    let mut img2 = img.clone();
+    img2.set_pixel(1, 0, [200, 100, 50, 255]);
+    let big = img2.upscaled(3);
+    assert_eq!((big.width(), big.height()), (6, 3));
+    for y in 0..3 {
+        for x in 0..6 {
+            let want = if x < 3 {
+                [10, 20, 30, 255]
+            } else {
+                [200, 100, 50, 255]
+            };
+            assert_eq!(big.pixel(x, y), Some(want), "({x}, {y})");
+        }
+    }
+}
