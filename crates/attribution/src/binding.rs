@@ -48,6 +48,8 @@ struct FeatureBinding {
     encoded_tensor: Option<String>,
     /// `encodedBaselines`.
     encoded_baselines: Vec<Value>,
+    /// `featureValueDomain` min and max: where decoded image bytes 0..=255 map to.
+    domain: (f64, f64),
 }
 
 #[derive(Debug, Clone)]
@@ -161,6 +163,12 @@ impl Binder {
                     modality: input.modality,
                     encoded_tensor: input.encoded_tensor_name.clone(),
                     encoded_baselines: input.encoded_baselines.clone(),
+                    domain: input.feature_value_domain.as_ref().map_or((0.0, 1.0), |d| {
+                        (
+                            d.min_value.map_or(0.0, f64::from),
+                            d.max_value.map_or(1.0, f64::from),
+                        )
+                    }),
                 });
             }
         } else {
@@ -175,6 +183,7 @@ impl Binder {
                     modality: Modality::Numeric,
                     encoded_tensor: None,
                     encoded_baselines: Vec::new(),
+                    domain: (0.0, 1.0),
                 });
             }
         }
@@ -269,8 +278,13 @@ impl Binder {
         let mut values: Vec<Vec<f64>> = Vec::with_capacity(self.tensors.len());
         let mut shapes = Vec::with_capacity(self.tensors.len());
         let mut given = vec![Given::Keys; self.features.len()];
+        // `{"b64": ...}` for a one-input model is the value itself (an encoded image).
+        let bare_image = self.features.len() == 1
+            && instance
+                .as_object()
+                .is_some_and(|m| m.len() == 1 && m.contains_key("b64"));
         let object = match instance {
-            Value::Object(map) => Some(map),
+            Value::Object(map) if !bare_image => Some(map),
             _ => None,
         };
         if object.is_none() && self.features.len() != 1 {
@@ -295,12 +309,23 @@ impl Binder {
                 .enumerate()
                 .filter(|(_, f)| f.tensor == t_ix)
             {
-                let (vals, how) = match object {
-                    Some(map) => read_feature(f, map)?,
-                    None => {
-                        let mut single = Map::new();
-                        single.insert(f.name.clone(), instance.clone());
-                        read_feature(f, &single)?
+                let value = match object {
+                    Some(map) => map.get(&f.name),
+                    None => Some(instance),
+                };
+                let encoded = value
+                    .and_then(|v| v.get("b64"))
+                    .filter(|_| f.kind == FeatureKind::Whole);
+                let (vals, how) = if let Some(b64) = encoded {
+                    decode_image(f, slot, b64)?
+                } else {
+                    match object {
+                        Some(map) => read_feature(f, map)?,
+                        None => {
+                            let mut single = Map::new();
+                            single.insert(f.name.clone(), instance.clone());
+                            read_feature(f, &single)?
+                        }
                     }
                 };
                 if let (FeatureKind::Whole, Given::Value { shape: s }) = (&f.kind, &how) {
@@ -693,6 +718,64 @@ fn read_feature(f: &FeatureBinding, map: &Map<String, Value>) -> Result<(Vec<f64
         }
         _ => Err(AttributionError::instance(&f.name, "missing feature")),
     }
+}
+
+/// An image given as `{"b64": "<PNG or JPEG bytes>"}`, decoded into the model input's
+/// per-example shape: `[H, W]`, `[H, W, C]` or `[C, H, W]` with C = 1 (luma) or 3 (RGB);
+/// resized bilinearly when its size differs; byte values 0..=255 mapped linearly onto the
+/// feature's `featureValueDomain` [minValue, maxValue] (default [0, 1]).
+fn decode_image(f: &FeatureBinding, slot: &TensorSlot, b64: &Value) -> Result<(Vec<f64>, Given)> {
+    let bad = |m: String| AttributionError::instance(&f.name, m);
+    let shape = slot.fixed_shape.clone().ok_or_else(|| {
+        bad(format!(
+            "a b64 image needs model input '{}' to have a fixed shape",
+            slot.name
+        ))
+    })?;
+    let (h, w, c, channels_first) = match shape[..] {
+        [h, w] => (h, w, 1, false),
+        [h, w, c] if c == 1 || c == 3 => (h, w, c, false),
+        [c, h, w] if c == 1 || c == 3 => (h, w, c, true),
+        _ => {
+            return Err(bad(format!(
+                "a b64 image cannot fill model input '{}' of shape {shape:?}",
+                slot.name
+            )))
+        }
+    };
+    let view = prism_viz::ImageView::from_value(&serde_json::json!({ "b64": b64 }))
+        .map_err(|e| bad(format!("b64 image: {e}")))?;
+    let (sw, sh) = (view.width(), view.height());
+    let mut rgb: Vec<f64> = Vec::with_capacity(sw * sh * 3);
+    for p in view.pixels() {
+        rgb.extend(p.iter().map(|&b| f64::from(b)));
+    }
+    if (sh, sw) != (h, w) {
+        rgb = crate::segment::resize_bilinear(&rgb, (sh, sw, 3), (h, w));
+    }
+    let (lo, hi) = f.domain;
+    let scale = |b: f64| lo + (hi - lo) * b / 255.0;
+    let mut out = vec![0f64; h * w * c];
+    for y in 0..h {
+        for x in 0..w {
+            let px = &rgb[(y * w + x) * 3..(y * w + x) * 3 + 3];
+            let values: Vec<f64> = if c == 1 {
+                // ITU-R BT.601 luma.
+                vec![0.299 * px[0] + 0.587 * px[1] + 0.114 * px[2]]
+            } else {
+                px.to_vec()
+            };
+            for (ch, v) in values.into_iter().enumerate() {
+                let at = if channels_first {
+                    (ch * h + y) * w + x
+                } else {
+                    (y * w + x) * c + ch
+                };
+                out[at] = scale(v);
+            }
+        }
+    }
+    Ok((out, Given::Value { shape }))
 }
 
 /// A JSON number or nested array of numbers → (shape, flat values).

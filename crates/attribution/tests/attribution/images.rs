@@ -189,3 +189,66 @@ fn blur_ig_starts_at_the_blurred_image() {
     );
     assert_ne!(feature(&e), feature(&ig));
 }
+
+/// Images may come as `{"b64": PNG bytes}` (under the feature's name, or as the whole
+/// instance of a one-input model): decoded to the model's [28, 28, 1] layout with bytes
+/// 0..=255 mapped to [0, 1], they explain like the same image given as numbers; another
+/// size is resized; undecodable bytes are an error naming the feature.
+#[test]
+fn b64_png_images_bind_like_arrays() {
+    use base64::Engine;
+    let name = "digits_cnn";
+    let instance = instances(name).remove(0);
+    let x = flat(&instance["image"]);
+    let bytes: Vec<u8> = x.iter().map(|v| (v * 255.0).round() as u8).collect();
+    let png = |side: usize, gray: &dyn Fn(usize, usize) -> u8| {
+        let mut img = prism_viz::RgbaImage::filled(side, side, [0, 0, 0, 255]);
+        for y in 0..side {
+            for xx in 0..side {
+                let g = gray(xx, y);
+                img.set_pixel(xx, y, [g, g, g, 255]);
+            }
+        }
+        base64::engine::general_purpose::STANDARD.encode(prism_viz::encode_png(&img).unwrap())
+    };
+    let b64 = png(28, &|xx, y| bytes[y * 28 + xx]);
+    // The numbers the PNG holds, exactly.
+    let quantised: Vec<Vec<Vec<f64>>> = (0..28)
+        .map(|y| {
+            (0..28)
+                .map(|xx| vec![f64::from(bytes[y * 28 + xx]) / 255.0])
+                .collect()
+        })
+        .collect();
+    let params = r#"{"integratedGradientsAttribution": {"stepCount": 20}}"#;
+    let by_array = explain(name, params, json!({"image": quantised}));
+    for encoded in [json!({"image": {"b64": b64}}), json!({"b64": b64})] {
+        let e = explain(name, params, encoded);
+        let (a, b) = (&e.attributions[0], &by_array.attributions[0]);
+        assert_eq!(a.output_index, b.output_index);
+        assert_close(
+            a.instance_output_value,
+            b.instance_output_value,
+            1e-6,
+            "f(x)",
+        );
+        let (got, want) = (feature(&e), feature(&by_array));
+        assert_eq!(got.len(), 784);
+        for (g, w) in got.iter().zip(&want) {
+            assert_close(*g, *w, 1e-6, "attribution");
+        }
+    }
+    // A 14 × 14 picture is resized to the model's 28 × 28.
+    let small = png(14, &|xx, y| bytes[(2 * y) * 28 + 2 * xx]);
+    let e = explain(name, params, json!({"image": {"b64": small}}));
+    assert_eq!(feature(&e).len(), 784);
+    // Bytes that are no image.
+    let err = explain_with(
+        name,
+        &spec(params, metadata_of(name)),
+        json!({"image": {"b64": "bm90IGFuIGltYWdl"}}),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("image") && err.contains("b64"), "{err}");
+}
