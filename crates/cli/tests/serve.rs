@@ -533,3 +533,108 @@ fn kserve_v1_and_open_inference_protocol_v2() {
     assert_eq!(count("prism_deployed_models"), 2.0);
     assert!(count("prism_request_duration_seconds_count{surface=\"vertex\"}") >= 8.0);
 }
+
+/// An example-based model uploaded with its dataset (`exampleGcsSource`): the upload builds
+/// the index, `:explain` answers neighbours, `updateExplanationDataset` adds examples that
+/// endpoints see once the model is deployed again.
+#[test]
+fn example_based_models_index_on_upload_and_grow() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let dir = model_dir("digits_examples");
+    let examples = dir.join("examples.jsonl");
+    let (status, op) = server.call(
+        "POST",
+        &format!("{PARENT}/models:upload"),
+        Some(json!({"modelId": "digits-ex", "model": {
+            "displayName": "digits examples",
+            "artifactUri": dir.to_str().unwrap(),
+            "explanationSpec": {"parameters": {"examples": {
+                "exampleGcsSource": {"dataFormat": "JSONL", "gcsSource": {"uris": [examples.to_str().unwrap()]}},
+                "presets": {"modality": "IMAGE"},
+                "neighborCount": 5
+            }}}
+        }})),
+    );
+    assert_eq!(status, 200, "{op}");
+    let done = server.wait(&op);
+    assert!(done.get("error").is_none(), "{done}");
+    deploy(&server, "digits-ex", "ep-ex");
+    let instances: Vec<Value> = std::fs::read_to_string(dir.join("instances.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("expected_neighbors.json")).unwrap(),
+    )
+    .unwrap();
+    let explain = |endpoint: &str| {
+        let (status, e) = server.call(
+            "POST",
+            &format!("{PARENT}/endpoints/{endpoint}:explain"),
+            Some(json!({"instances": instances})),
+        );
+        assert_eq!(status, 200, "{e}");
+        e["explanations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| {
+                x["neighbors"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| n["neighborId"].as_str().unwrap().to_string())
+                    .collect::<Vec<_>>()
+            })
+            .collect::<Vec<_>>()
+    };
+    let before = explain("ep-ex");
+    for (got, want) in before.iter().zip(expected["instances"].as_array().unwrap()) {
+        let want: Vec<&str> = want["neighbors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["id"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, &want);
+    }
+
+    // Add the first test digit as an example.
+    let tmp = tempfile::tempdir().unwrap();
+    let more = tmp.path().join("more.jsonl");
+    let mut line = instances[0].clone();
+    line["id"] = json!("added-0");
+    std::fs::write(&more, line.to_string() + "\n").unwrap();
+    let (status, op) = server.call(
+        "POST",
+        &format!("{PARENT}/models/digits-ex:updateExplanationDataset"),
+        Some(json!({"examples": {"exampleGcsSource": {"gcsSource": {"uris": [more.to_str().unwrap()]}}}})),
+    );
+    assert_eq!(status, 200, "{op}");
+    let done = server.wait(&op);
+    assert!(done.get("error").is_none(), "{done}");
+    assert!(done["response"]["@type"]
+        .as_str()
+        .unwrap()
+        .ends_with("UpdateExplanationDatasetResponse"));
+    // The running deployment keeps its index; a new deployment sees the added example.
+    assert_eq!(explain("ep-ex"), before);
+    deploy(&server, "digits-ex", "ep-ex2");
+    assert_eq!(explain("ep-ex2")[0][0], "added-0");
+    // A missing dataset fails the operation with the path named.
+    let (_, op) = server.call(
+        "POST",
+        &format!("{PARENT}/models/digits-ex:updateExplanationDataset"),
+        Some(json!({"examples": {"exampleGcsSource": {"gcsSource": {"uris": ["/nonexistent.jsonl"]}}}})),
+    );
+    let done = server.wait(&op);
+    assert!(
+        done["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent.jsonl"),
+        "{done}"
+    );
+}

@@ -8,7 +8,7 @@
 //! "crowding_tag": "..."}` (camelCase `numericRestricts`, `crowdingTag`, `valueInt`, … are
 //! read too); the other keys are the instance.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
@@ -502,4 +502,80 @@ pub fn embed_dataset(
         }
     }
     Ok((kept, report))
+}
+
+/// Embeds `dataset` and builds an index configured by `settings` (see [`index_config`]).
+/// Fails when no line could be embedded.
+pub fn build_index(
+    search: &ExampleSearch,
+    settings: &prism_spec::Examples,
+    dataset: impl BufRead,
+    progress: impl FnMut(usize),
+) -> Result<(nb::Index, IndexReport), EngineError> {
+    let (examples, report) = embed_dataset(search, dataset, progress)?;
+    let Some(first) = examples.first() else {
+        let why = report
+            .skipped
+            .first()
+            .map(|(line, m)| format!(" (line {line}: {m})"))
+            .unwrap_or_default();
+        return Err(examples_error(format!(
+            "no example could be embedded: {} lines skipped{why}",
+            report.skipped.len()
+        )));
+    };
+    let config = index_config(settings, first.vector.len(), examples.len())?;
+    Ok((nb::Index::build(config, examples)?, report))
+}
+
+/// Embeds `dataset` and adds its examples to `index`; ids already there are skipped and
+/// reported.
+pub fn extend_index(
+    search: &ExampleSearch,
+    index: &mut nb::Index,
+    dataset: impl BufRead,
+    progress: impl FnMut(usize),
+) -> Result<IndexReport, EngineError> {
+    let (examples, mut report) = embed_dataset(search, dataset, progress)?;
+    let (new, known): (Vec<_>, Vec<_>) = examples.into_iter().partition(|e| !index.contains(&e.id));
+    for e in known {
+        report.added -= 1;
+        report
+            .skipped
+            .push((0, format!("id {:?} is already indexed", e.id)));
+    }
+    index.add(new)?;
+    Ok(report)
+}
+
+/// Opens the dataset files of `examples.exampleGcsSource` (local paths or `file://` URIs;
+/// other schemes are refused) as one reader.
+pub fn open_dataset(uris: &[String]) -> Result<Box<dyn BufRead + Send>, EngineError> {
+    if uris.is_empty() {
+        return Err(examples_error("exampleGcsSource.gcsSource.uris: is empty"));
+    }
+    let mut readers: Vec<Box<dyn std::io::Read + Send>> = Vec::new();
+    for uri in uris {
+        let path = match uri.split_once("://") {
+            None => uri.as_str(),
+            Some(("file", rest)) => rest,
+            Some((scheme, _)) => {
+                return Err(examples_error(format!(
+                    "{uri}: {scheme}:// sources are not supported yet; copy the file locally"
+                )))
+            }
+        };
+        let file = std::fs::File::open(path).map_err(|source| EngineError::Io {
+            path: path.to_string(),
+            source,
+        })?;
+        readers.push(Box::new(file));
+        // Files may lack a final newline: keep lines of consecutive files apart.
+        readers.push(Box::new(std::io::Cursor::new(b"\n".to_vec())));
+    }
+    let chained = readers
+        .into_iter()
+        .reduce(|a, b| Box::new(a.chain(b)))
+        .expect("at least one file");
+    Ok(Box::new(std::io::BufReader::new(chained)))
 }

@@ -115,6 +115,9 @@ async fn dispatch(
             models::upload(&state, &p.parent, json_body(&body)?).await
         }
         (&Method::GET, ["models"], None) => models::list(&state, &p.parent, &params).await,
+        (&Method::POST, ["models", _], Some("updateExplanationDataset")) => {
+            models::update_explanation_dataset(&state, &p.name(2), json_body(&body)?).await
+        }
         (&Method::GET, ["models", _], None) => models::get(&state, &p.name(2)).await,
         (&Method::DELETE, ["models", _], None) => models::delete(&state, &p.name(2)).await,
         (&Method::POST, ["endpoints"], None) => {

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use prism_engine::{Explainer, ExplanationSpec};
+use prism_engine::{examples, Explainer, ExplanationSpec};
 use serde_json::{json, Value};
 
 use super::{field, required_str, Params};
@@ -57,11 +57,16 @@ pub(crate) async fn upload(
             let loaded = match &spec {
                 Some(spec) => Explainer::load_with_spec(&copied, spec),
                 None => Explainer::load(&copied),
-            };
-            loaded.map_err(|e| {
+            }
+            .map_err(|e| ApiError::InvalidArgument(format!("the model does not load: {e}")))
+            .and_then(|explainer| {
+                build_example_index(&explainer, &copied)?;
+                Ok(explainer)
+            });
+            if loaded.is_err() {
                 let _ = std::fs::remove_dir_all(&copied);
-                ApiError::InvalidArgument(format!("the model does not load: {e}"))
-            })
+            }
+            loaded
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
@@ -91,6 +96,117 @@ pub(crate) async fn upload(
             "model": name,
             "modelVersionId": "1",
         }))
+    });
+    Ok(op)
+}
+
+/// For an example-based model whose spec names its dataset (`exampleGcsSource`), embeds
+/// the dataset and writes the index into the model directory.
+fn build_example_index(explainer: &Explainer, dir: &Path) -> Result<(), ApiError> {
+    let (Some(search), prism_engine::Method::Examples(settings)) =
+        (explainer.examples(), &explainer.spec().parameters.method)
+    else {
+        return Ok(());
+    };
+    let Some(source) = &settings.example_gcs_source else {
+        return Ok(());
+    };
+    let invalid = |e: prism_engine::EngineError| {
+        ApiError::InvalidArgument(format!(
+            "explanationSpec.parameters.examples.exampleGcsSource: {e}"
+        ))
+    };
+    let dataset = examples::open_dataset(&source.gcs_source.uris).map_err(invalid)?;
+    let (index, report) =
+        examples::build_index(search, settings, dataset, |_| {}).map_err(invalid)?;
+    if let Some((line, message)) = report.skipped.first() {
+        tracing::warn!(
+            skipped = report.skipped.len(),
+            line,
+            message,
+            "example lines skipped"
+        );
+    }
+    index
+        .save(dir.join(examples::INDEX_FILE))
+        .map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// `POST …/models/{id}:updateExplanationDataset` `{examples: {exampleGcsSource}}` →
+/// Operation: embeds the new examples and adds them to the model's index (built when the
+/// model had none). Endpoints serving the model keep the index they loaded until the model
+/// is deployed again.
+pub(crate) async fn update_explanation_dataset(
+    state: &Arc<AppState>,
+    name: &str,
+    body: Value,
+) -> Result<Value, ApiError> {
+    let model = get(state, name).await?;
+    let uris: Vec<String> = field(&body, "examples")
+        .and_then(|e| field(e, "exampleGcsSource"))
+        .and_then(|s| field(s, "gcsSource"))
+        .and_then(|g| field(g, "uris"))
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .unwrap_or_default();
+    if uris.is_empty() {
+        return Err(ApiError::InvalidArgument(
+            "examples.exampleGcsSource.gcsSource.uris: is required".into(),
+        ));
+    }
+    let id = name.rsplit('/').next().unwrap_or_default().to_string();
+    let dir = state.model_dir(&id);
+    let spec = ExplanationSpec::from_value(model["explanationSpec"].clone())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let op = operations::start(state, name, "UpdateExplanationDatasetOperationMetadata").await?;
+    let op_name = op["name"].as_str().unwrap_or_default().to_string();
+    let model_name = name.to_string();
+    operations::spawn(state.clone(), op_name, async move {
+        tokio::task::spawn_blocking(move || -> Result<(), ApiError> {
+            let explainer = Explainer::load_with_spec(&dir, &spec).map_err(|e| {
+                ApiError::FailedPrecondition(format!("the model does not load: {e}"))
+            })?;
+            let search = explainer.examples().ok_or_else(|| {
+                ApiError::FailedPrecondition(format!(
+                    "model {model_name} does not give example-based explanations"
+                ))
+            })?;
+            let invalid = |e: prism_engine::EngineError| {
+                ApiError::InvalidArgument(format!("examples.exampleGcsSource: {e}"))
+            };
+            let dataset = examples::open_dataset(&uris).map_err(invalid)?;
+            let path = dir.join(examples::INDEX_FILE);
+            let index = match search.index() {
+                Some(current) => {
+                    let mut index = prism_neighbors::Index::load(&path)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    drop(current);
+                    examples::extend_index(search, &mut index, dataset, |_| {}).map_err(invalid)?;
+                    index
+                }
+                None => {
+                    let prism_engine::Method::Examples(settings) =
+                        &explainer.spec().parameters.method
+                    else {
+                        unreachable!("examples() is Some only for example-based specs")
+                    };
+                    examples::build_index(search, settings, dataset, |_| {})
+                        .map_err(invalid)?
+                        .0
+                }
+            };
+            index
+                .save(&path)
+                .map_err(|e| ApiError::Internal(e.to_string()))
+        })
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))??;
+        Ok(json!({"@type": format!("{TYPE_PREFIX}UpdateExplanationDatasetResponse")}))
     });
     Ok(op)
 }
