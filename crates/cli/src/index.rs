@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use prism_engine::examples::{embed_dataset, index_config, IndexReport, INDEX_FILE};
+use prism_engine::examples::{build_index, extend_index, IndexReport, INDEX_FILE};
 use prism_engine::{Explainer, ExplanationParameters};
 use prism_neighbors::Index;
 use serde_json::{json, Value};
@@ -72,21 +72,21 @@ fn load(dir: &Path) -> Result<Explainer> {
     Ok(explainer)
 }
 
-/// Embeds `dataset`, printing progress to stderr.
-fn embed(
-    explainer: &Explainer,
-    dataset: &Path,
-) -> Result<(Vec<prism_neighbors::Example>, IndexReport)> {
-    let search = explainer.examples().expect("checked by load");
+/// Prints progress at most once a second.
+fn progress() -> impl FnMut(usize) {
     let started = Instant::now();
     let mut last = Instant::now();
-    let (examples, report) = embed_dataset(search, open(dataset)?, |lines| {
+    move |lines| {
         if last.elapsed().as_secs_f64() >= 1.0 {
             let rate = lines as f64 / started.elapsed().as_secs_f64().max(1e-9);
             eprintln!("prism index: {lines} lines embedded ({rate:.0} lines/s)");
             last = Instant::now();
         }
-    })?;
+    }
+}
+
+/// Reports skipped lines on stderr (the first 20).
+fn report_skipped(report: &IndexReport) {
     for (line, message) in report.skipped.iter().take(20) {
         if *line > 0 {
             eprintln!("prism index: line {line} skipped: {message}");
@@ -100,7 +100,6 @@ fn embed(
             report.skipped.len() - 20
         );
     }
-    Ok((examples, report))
 }
 
 fn settings_for(args: &BuildArgs, explainer: &Explainer) -> Result<prism_engine::Examples> {
@@ -140,36 +139,28 @@ fn settings_for(args: &BuildArgs, explainer: &Explainer) -> Result<prism_engine:
 fn build(args: BuildArgs) -> Result<ExitCode> {
     let explainer = load(&args.model_dir)?;
     let settings = settings_for(&args, &explainer)?;
+    let search = explainer.examples().expect("checked by load");
     let started = Instant::now();
-    let (examples, report) = embed(&explainer, &args.examples)?;
-    let Some(first) = examples.first() else {
-        bail!(
-            "no example could be embedded ({} lines skipped)",
-            report.skipped.len()
-        );
-    };
-    let config = index_config(&settings, first.vector.len(), examples.len())?;
-    let embedded = started.elapsed();
-    let index = Index::build(config, examples).context("building the index")?;
+    let (index, report) = build_index(search, &settings, open(&args.examples)?, progress())?;
+    report_skipped(&report);
     let path = args.model_dir.join(INDEX_FILE);
     index
         .save(&path)
         .with_context(|| format!("writing {}", path.display()))?;
-    let stats = index.stats();
     eprintln!(
-        "prism index: {} examples indexed into {} ({} skipped); embedding {:.1}s, building {:.1}s; {:?}",
+        "prism index: {} examples indexed into {} ({} skipped) in {:.1}s; {:?}",
         report.added,
         path.display(),
         report.skipped.len(),
-        embedded.as_secs_f64(),
-        (started.elapsed() - embedded).as_secs_f64(),
-        stats
+        started.elapsed().as_secs_f64(),
+        index.stats()
     );
     Ok(exit_code(&report))
 }
 
 fn add(args: AddArgs) -> Result<ExitCode> {
     let explainer = load(&args.model_dir)?;
+    let search = explainer.examples().expect("checked by load");
     let path = args.model_dir.join(INDEX_FILE);
     let mut index = Index::load(&path).with_context(|| {
         format!(
@@ -177,22 +168,14 @@ fn add(args: AddArgs) -> Result<ExitCode> {
             path.display()
         )
     })?;
-    let (examples, mut report) = embed(&explainer, &args.examples)?;
-    let (new, known): (Vec<_>, Vec<_>) = examples.into_iter().partition(|e| !index.contains(&e.id));
-    for e in &known {
-        eprintln!("prism index: id {:?} is already indexed: skipped", e.id);
-        report.added -= 1;
-        report
-            .skipped
-            .push((0, format!("id {:?} already indexed", e.id)));
-    }
-    let added = new.len();
-    index.add(new).context("adding to the index")?;
+    let report = extend_index(search, &mut index, open(&args.examples)?, progress())?;
+    report_skipped(&report);
     index
         .save(&path)
         .with_context(|| format!("writing {}", path.display()))?;
     eprintln!(
-        "prism index: {added} examples added to {} (now {}; {} skipped)",
+        "prism index: {} examples added to {} (now {}; {} skipped)",
+        report.added,
         path.display(),
         index.len(),
         report.skipped.len()
