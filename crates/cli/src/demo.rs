@@ -102,9 +102,67 @@ pub(crate) fn run() -> Result<()> {
             }
         }
     }
+    examples_demo()?;
     println!("\nEach attribution is the feature's share of (prediction − baseline prediction):");
     println!("Sampled Shapley's add up exactly, Integrated Gradients' to within the approximation");
     println!("error. Run `prism explain MODEL_DIR --instances FILE` on your own model.");
+    Ok(())
+}
+
+/// The example-based demo: the digits CNN's latent space over 200 training digits; each
+/// test digit's nearest examples, with their labels.
+fn examples_demo() -> Result<()> {
+    const DATASET: &str = include_str!("../../../testdata/models/digits_examples/examples.jsonl");
+    const INSTANCES: &str =
+        include_str!("../../../testdata/models/digits_examples/instances.jsonl");
+    let files: fn() -> ModelFiles = model_dir!("digits_examples");
+    let explainer = Explainer::from_files(&files()).context("digits examples")?;
+    let search = explainer
+        .examples()
+        .context("the demo model is example-based")?;
+    let prism_engine::Method::Examples(settings) = &explainer.spec().parameters.method else {
+        anyhow::bail!("the demo model is example-based");
+    };
+    let (index, _) =
+        prism_engine::examples::build_index(search, settings, DATASET.as_bytes(), |_| {})?;
+    search.set_index(index);
+    let labels: std::collections::HashMap<String, String> = DATASET
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| {
+            (
+                v["id"].as_str().unwrap_or_default().to_string(),
+                v["restricts"][0]["allow"][0]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string(),
+            )
+        })
+        .collect();
+    println!("\n=== Handwritten digits, example-based — which training digits look alike to the model? ===");
+    println!(
+        "method: nearest neighbours in the CNN's latent space ({}), 200 indexed examples",
+        search.embedding_name()
+    );
+    for (i, line) in INSTANCES
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+    {
+        let instance: Value = serde_json::from_str(line)?;
+        let explanation = explainer.explain(&instance)?;
+        println!(
+            "\ninstance {}: nearest examples (id, label, distance = −cosine similarity)",
+            i + 1
+        );
+        for n in &explanation.neighbors {
+            let label = labels.get(&n.neighbor_id).map_or("?", String::as_str);
+            println!(
+                "  {:<12} digit {label}  {:>8.4}",
+                n.neighbor_id, n.neighbor_distance
+            );
+        }
+    }
     Ok(())
 }
 

@@ -406,6 +406,19 @@ fn demo_prints_tables_that_add_up() {
         sums += 1;
     }
     assert!(sums >= 6, "{text}");
+    // The example-based part: the first test digit (a 2) finds 2s.
+    let neighbours = text
+        .split("example-based")
+        .nth(1)
+        .expect("the example-based demo runs");
+    let first: Vec<&str> = neighbours
+        .lines()
+        .skip_while(|l| !l.starts_with("instance 1"))
+        .skip(1)
+        .take(5)
+        .collect();
+    assert_eq!(first.len(), 5, "{neighbours}");
+    assert!(first.iter().all(|l| l.contains("digit 2")), "{first:?}");
 }
 
 #[test]
