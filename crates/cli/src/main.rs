@@ -59,6 +59,11 @@ struct ServeArgs {
     /// Per-request deadline for predict and explain, in seconds.
     #[arg(long, env = "PRISM_REQUEST_TIMEOUT", default_value_t = 120)]
     request_timeout: u64,
+    /// A file of bearer tokens the server accepts, one per line (`#` comments). With it (or
+    /// PRISM_AUTH_TOKENS), every route but /healthz and /v2/health/* needs
+    /// `Authorization: Bearer <token>`.
+    #[arg(long, env = "PRISM_AUTH_TOKENS_FILE")]
+    auth_tokens_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -491,6 +496,28 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     }
     config.max_instances = args.max_instances;
     config.request_timeout = std::time::Duration::from_secs(args.request_timeout);
+    if let Some(path) = &args.auth_tokens_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        config.auth_tokens.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    if let Ok(tokens) = std::env::var("PRISM_AUTH_TOKENS") {
+        config.auth_tokens.extend(
+            tokens
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from),
+        );
+    }
+    if args.auth_tokens_file.is_some() && config.auth_tokens.is_empty() {
+        bail!("the auth tokens file holds no token");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

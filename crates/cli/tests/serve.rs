@@ -24,9 +24,15 @@ struct Server {
 
 impl Server {
     fn start(data_dir: &Path) -> Self {
+        Self::start_with(data_dir, &[], &[])
+    }
+
+    fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_prism"))
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
+            .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .stderr(Stdio::piped())
             .stdout(Stdio::null())
@@ -637,4 +643,50 @@ fn example_based_models_index_on_upload_and_grow() {
             .contains("/nonexistent.jsonl"),
         "{done}"
     );
+}
+
+/// Bearer tokens from a file and from the environment; health probes stay open.
+#[test]
+fn bearer_tokens_guard_everything_but_health() {
+    let data = tempfile::tempdir().unwrap();
+    let tokens = data.path().join("tokens.txt");
+    std::fs::write(&tokens, "# team tokens\nsecret-one\n\n").unwrap();
+    let server = Server::start_with(
+        data.path(),
+        &["--auth-tokens-file", tokens.to_str().unwrap()],
+        &[("PRISM_AUTH_TOKENS", "secret-two, secret-three")],
+    );
+    let get = |path: &str, token: Option<&str>| {
+        let mut request = ureq::get(&format!("{}{path}", server.base));
+        if let Some(t) = token {
+            request = request.header("authorization", &format!("Bearer {t}"));
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let _ = agent;
+        match request.config().http_status_as_error(false).build().call() {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (
+                    status,
+                    r.into_body().read_json::<Value>().unwrap_or(Value::Null),
+                )
+            }
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let models = format!("/v1/{PARENT}/models");
+    let (status, err) = get(&models, None);
+    assert_eq!(status, 401);
+    assert_eq!(err["error"]["status"], json!("UNAUTHENTICATED"));
+    assert_eq!(get(&models, Some("wrong")).0, 401);
+    for token in ["secret-one", "secret-two", "secret-three"] {
+        assert_eq!(get(&models, Some(token)).0, 200, "{token}");
+    }
+    assert_eq!(get("/v1/models", None).0, 401);
+    assert_eq!(get("/v2/models/x", None).0, 401);
+    assert_eq!(get("/v2/health/live", None), (200, json!({"live": true})));
+    assert_eq!(get("/healthz", None).0, 200);
 }

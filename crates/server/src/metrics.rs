@@ -155,6 +155,60 @@ pub(crate) async fn track(
     response
 }
 
+/// Paths open without a token: liveness and readiness probes.
+fn is_open(path: &str) -> bool {
+    path == "/healthz" || path.starts_with("/v2/health/")
+}
+
+/// Compares in time independent of where the strings differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Bearer-token authentication, when the server has tokens: a request without a valid
+/// `Authorization: Bearer <token>` gets 401 UNAUTHENTICATED in the google.rpc shape.
+pub(crate) async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let tokens = &state.config.auth_tokens;
+    if tokens.is_empty() || is_open(request.uri().path()) {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match given {
+        Some(token) if tokens.iter().any(|t| same(t.as_bytes(), token.as_bytes())) => {
+            next.run(request).await
+        }
+        _ => {
+            let message = if given.is_some() {
+                "the bearer token is not valid"
+            } else {
+                "this server needs an Authorization: Bearer <token> header"
+            };
+            (
+                StatusCode::UNAUTHORIZED,
+                [("www-authenticate", "Bearer")],
+                axum::Json(serde_json::json!({"error": {
+                    "code": 401,
+                    "message": message,
+                    "status": "UNAUTHENTICATED",
+                }})),
+            )
+                .into_response()
+        }
+    }
+}
+
 /// `GET /metrics`.
 pub(crate) async fn serve_metrics(State(state): State<Arc<AppState>>) -> Response {
     let deployed = state.deployed.read().await.len();

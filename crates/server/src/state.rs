@@ -25,6 +25,9 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Per-request deadline for predict and explain.
     pub request_timeout: Duration,
+    /// Bearer tokens accepted; empty: no authentication. `/healthz` and `/v2/health/*`
+    /// stay open.
+    pub auth_tokens: Vec<String>,
 }
 
 impl ServerConfig {
@@ -38,6 +41,7 @@ impl ServerConfig {
                 .unwrap_or(2),
             max_instances: 1000,
             max_body_bytes: 32 << 20,
+            auth_tokens: Vec::new(),
             request_timeout: Duration::from_secs(120),
         }
     }
