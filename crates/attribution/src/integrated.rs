@@ -58,6 +58,24 @@ pub struct IntegratedGradients {
     pub max_blur_sigma: Option<f64>,
 }
 
+impl IntegratedGradients {
+    /// The method as the spec's `integratedGradientsAttribution` (or `xraiAttribution`)
+    /// fields configure it.
+    pub fn configured(
+        step_count: u32,
+        rule: IntegrationRule,
+        smooth_grad: Option<&prism_spec::SmoothGradConfig>,
+        blur: Option<&prism_spec::BlurBaselineConfig>,
+    ) -> Self {
+        Self {
+            step_count: step_count as usize,
+            rule,
+            noisy_samples: smooth_grad.map_or(1, |s| s.noisy_sample_count as usize),
+            max_blur_sigma: blur.map(|b| f64::from(b.max_blur_sigma)),
+        }
+    }
+}
+
 /// Nodes α ∈ [0, 1] and weights (summing to 1) of `rule` with `n` steps.
 pub fn quadrature(rule: IntegrationRule, n: usize) -> (Vec<f64>, Vec<f64>) {
     let n = n.max(1);

@@ -513,31 +513,19 @@ impl ExplainPlan {
             Method::SampledShapley(s) => Box::new(SampledShapley {
                 path_count: s.path_count as usize,
             }),
-            Method::IntegratedGradients(ig) => Box::new(IntegratedGradients {
-                step_count: ig.step_count as usize,
-                rule: ig.integration_rule,
-                noisy_samples: ig
-                    .smooth_grad_config
-                    .as_ref()
-                    .map_or(1, |s| s.noisy_sample_count as usize),
-                max_blur_sigma: ig
-                    .blur_baseline_config
-                    .as_ref()
-                    .map(|b| f64::from(b.max_blur_sigma)),
-            }),
+            Method::IntegratedGradients(ig) => Box::new(IntegratedGradients::configured(
+                ig.step_count,
+                ig.integration_rule,
+                ig.smooth_grad_config.as_ref(),
+                ig.blur_baseline_config.as_ref(),
+            )),
             Method::Xrai(x) => Box::new(Xrai {
-                ig: IntegratedGradients {
-                    step_count: x.step_count as usize,
-                    rule: x.integration_rule,
-                    noisy_samples: x
-                        .smooth_grad_config
-                        .as_ref()
-                        .map_or(1, |s| s.noisy_sample_count as usize),
-                    max_blur_sigma: x
-                        .blur_baseline_config
-                        .as_ref()
-                        .map(|b| f64::from(b.max_blur_sigma)),
-                },
+                ig: IntegratedGradients::configured(
+                    x.step_count,
+                    x.integration_rule,
+                    x.smooth_grad_config.as_ref(),
+                    x.blur_baseline_config.as_ref(),
+                ),
             }),
             other => {
                 return Err(AttributionError::Unsupported(format!(

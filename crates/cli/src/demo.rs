@@ -301,16 +301,7 @@ fn describe(explainer: &Explainer) -> String {
 
 fn print_table(n: usize, instance: &Value, explanation: &Explanation) {
     for attribution in &explanation.attributions {
-        let output = attribution
-            .output_display_name
-            .clone()
-            .unwrap_or_else(|| attribution.output_name.clone());
-        println!(
-            "\ninstance {n}: {output} = {:.4} (baseline {:.4}; approximation error {:.4})",
-            attribution.instance_output_value,
-            attribution.baseline_output_value,
-            attribution.approximation_error
-        );
+        headline(n, attribution);
         let mut rows: Vec<(String, f64)> = attribution
             .feature_attributions
             .as_object()
@@ -332,13 +323,7 @@ fn print_table(n: usize, instance: &Value, explanation: &Explanation) {
                 .and_then(Value::as_f64)
                 .map(|v| format!("{v:.4}"))
                 .unwrap_or_default();
-            let len = ((attr.abs() / max) * BAR_WIDTH).round() as usize;
-            let bar = if *attr >= 0.0 {
-                "+".repeat(len)
-            } else {
-                "-".repeat(len)
-            };
-            println!("  {name:<26} {value:>12} {attr:>12.4}  {bar}");
+            println!("  {name:<26} {value:>12} {attr:>12.4}  {}", bar(*attr, max));
         }
         if rows.len() > TOP_ROWS {
             let rest: f64 = rows[TOP_ROWS..].iter().map(|r| r.1).sum();
