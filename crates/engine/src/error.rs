@@ -32,6 +32,42 @@ pub enum EngineError {
     /// The metadata does not fit the model, or an instance does not fit the metadata.
     #[error(transparent)]
     Attribution(#[from] AttributionError),
+    /// A batch job's options are invalid.
+    #[error("invalid batch job: {message}")]
+    InvalidBatchOptions {
+        /// What is wrong.
+        message: String,
+    },
+    /// A batch input names no file.
+    #[error("no input file matches {uri}")]
+    NoInput {
+        /// The path, URI or pattern.
+        uri: String,
+    },
+    /// A batch input is of a kind not supported (yet).
+    #[error("cannot read {uri}: {reason}")]
+    UnsupportedInput {
+        /// The URI.
+        uri: String,
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
+    /// A batch job's checkpoint, or an output it covers, cannot be used.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint or output file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A job folder holds another job: resuming it with these options would mix outputs.
+    #[error("{job_dir} holds a job started with another {field}; run it with the options it was started with, or choose another job id")]
+    JobMismatch {
+        /// The job folder.
+        job_dir: String,
+        /// The first option that differs.
+        field: &'static str,
+    },
 }
 
 impl EngineError {
@@ -42,6 +78,10 @@ impl EngineError {
             EngineError::Attribution(
                 AttributionError::Instance { .. } | AttributionError::Parameters { .. }
             ) | EngineError::Model(ModelError::BadInput { .. })
+                | EngineError::InvalidBatchOptions { .. }
+                | EngineError::NoInput { .. }
+                | EngineError::UnsupportedInput { .. }
+                | EngineError::JobMismatch { .. }
         )
     }
 }

@@ -15,6 +15,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod batch;
 mod error;
 mod explainer;
 mod infer;
