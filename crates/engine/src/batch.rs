@@ -62,13 +62,13 @@
 mod checkpoint;
 mod input;
 mod instance;
+mod lines;
 mod stats;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -76,8 +76,8 @@ use crate::error::EngineError;
 use crate::explainer::Explainer;
 use crate::ExplanationSpecOverride;
 use checkpoint::{Checkpoint, JobKey, ShardOutputs};
-use input::{InputFile, RawRecord, RecordReader};
-use instance::Prepared;
+use input::{InputFile, RecordReader};
+use lines::{BatchContext, OutLine, INVALID_ARGUMENT};
 
 pub use stats::{merge_stats, read_stats, BatchStats, CompletionStats, MergedStats};
 
@@ -323,11 +323,6 @@ pub struct Status {
     pub message: String,
 }
 
-/// google.rpc.Code INVALID_ARGUMENT.
-const INVALID_ARGUMENT: i32 = 3;
-/// google.rpc.Code INTERNAL.
-const INTERNAL: i32 = 13;
-
 /// A job's progress, reported after each batch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
@@ -510,7 +505,14 @@ impl BatchJob {
             }
             if !batch.is_empty() {
                 this_run += batch.len() as u64;
-                for line in self.process(batch) {
+                let cx = BatchContext {
+                    explainer: &self.explainer,
+                    generate_explanation: self.options.generate_explanation,
+                    format: self.options.format,
+                    config: &self.options.instance_config,
+                    files: &self.files,
+                };
+                for line in lines::process(&cx, batch) {
                     match line {
                         OutLine::Result(bytes) => {
                             outputs.result(&bytes)?;
@@ -591,218 +593,6 @@ impl BatchJob {
     fn write_stats(&self, stats: BatchStats) -> Result<BatchStats, EngineError> {
         stats::write(&self.stats_path(), &stats)?;
         Ok(stats)
-    }
-
-    /// Makes a batch of records into output lines, in order, using every core.
-    fn process(&self, batch: Vec<RawRecord>) -> Vec<OutLine> {
-        let format = self.options.format;
-        let config = &self.options.instance_config;
-        let prepared: Vec<(Prepared, (usize, u64))> = batch
-            .into_par_iter()
-            .map(|record| {
-                let at = (record.file, record.line);
-                (instance::prepare(record, format, config, &self.files), at)
-            })
-            .collect();
-        let mut instances = Vec::with_capacity(prepared.len());
-        let mut slots = Vec::with_capacity(prepared.len());
-        for (p, at) in prepared {
-            match p {
-                Prepared::Ready { instance, key } => {
-                    instances.push(instance);
-                    slots.push(Slot::Run { key, at });
-                }
-                Prepared::Rejected { instance, message } => {
-                    slots.push(Slot::Rejected { instance, message })
-                }
-            }
-        }
-        let predictions = self.explainer.predict_batch(&instances);
-        let mut explanations = if self.options.generate_explanation {
-            self.explainer
-                .explain_batch(&instances)
-                .into_iter()
-                .map(Some)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        explanations.resize_with(instances.len(), || None);
-        let mut run = instances.into_iter().zip(predictions).zip(explanations);
-        let work: Vec<Work> = slots
-            .into_iter()
-            .filter_map(|slot| match slot {
-                Slot::Run { key, at } => {
-                    run.next()
-                        .map(|((instance, prediction), explanation)| Work::Ran {
-                            instance,
-                            key,
-                            prediction,
-                            explanation,
-                            place: place(&self.files, at),
-                        })
-                }
-                Slot::Rejected { instance, message } => Some(Work::Rejected { instance, message }),
-            })
-            .collect();
-        work.into_par_iter().map(Work::into_line).collect()
-    }
-}
-
-/// A record's place in a batch while the model runs.
-enum Slot {
-    /// `at`: the record's file index and line.
-    Run {
-        key: Option<Value>,
-        at: (usize, u64),
-    },
-    Rejected {
-        instance: Value,
-        message: String,
-    },
-}
-
-/// A record with everything known about it.
-enum Work<'a> {
-    Ran {
-        instance: Value,
-        key: Option<Value>,
-        prediction: Result<Value, EngineError>,
-        explanation: Option<Result<crate::Explanation, EngineError>>,
-        /// Where the record is, for error messages.
-        place: Place<'a>,
-    },
-    Rejected {
-        instance: Value,
-        message: String,
-    },
-}
-
-/// A line for the results or the errors file.
-enum OutLine {
-    Result(Vec<u8>),
-    Error(Vec<u8>),
-}
-
-#[derive(Serialize)]
-struct ResultLine<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    instance: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<&'a Value>,
-    prediction: &'a Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    explanation: Option<&'a crate::Explanation>,
-}
-
-/// An errors-file line. `key` (a Prism addition) is there when `keyField` is set.
-#[derive(Serialize)]
-struct ErrorLine<'a> {
-    instance: &'a Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<&'a Value>,
-    error: Status,
-}
-
-impl Work<'_> {
-    fn into_line(self) -> OutLine {
-        let (instance, key, status) = match self {
-            Work::Rejected { instance, message } => (
-                instance,
-                None,
-                Status {
-                    code: INVALID_ARGUMENT,
-                    message,
-                },
-            ),
-            Work::Ran {
-                instance,
-                key,
-                prediction,
-                explanation,
-                place,
-            } => {
-                let failure = match (&prediction, &explanation) {
-                    (Err(e), _) | (Ok(_), Some(Err(e))) => Some(status_of(e, &place)),
-                    _ => None,
-                };
-                match (failure, &prediction) {
-                    (None, Ok(prediction)) => {
-                        let line = ResultLine {
-                            instance: if key.is_none() { Some(&instance) } else { None },
-                            key: key.as_ref(),
-                            prediction,
-                            explanation: explanation.as_ref().and_then(|e| e.as_ref().ok()),
-                        };
-                        return to_line(&line).map_or_else(
-                            |status| error_line(&instance, key.as_ref(), status),
-                            OutLine::Result,
-                        );
-                    }
-                    (failure, _) => (
-                        instance,
-                        key,
-                        failure.unwrap_or_else(|| Status {
-                            code: INTERNAL,
-                            message: "no prediction".into(),
-                        }),
-                    ),
-                }
-            }
-        };
-        error_line(&instance, key.as_ref(), status)
-    }
-}
-
-fn error_line(instance: &Value, key: Option<&Value>, error: Status) -> OutLine {
-    let line = ErrorLine {
-        instance,
-        key,
-        error,
-    };
-    // An error line holds only JSON values and strings: it always serializes.
-    OutLine::Error(serde_json::to_vec(&line).unwrap_or_default())
-}
-
-fn to_line(line: &impl Serialize) -> Result<Vec<u8>, Status> {
-    serde_json::to_vec(line).map_err(|e| Status {
-        code: INTERNAL,
-        message: format!("the result cannot be written as JSON: {e}"),
-    })
-}
-
-/// The status of an instance's failure: INVALID_ARGUMENT for bad instances, INTERNAL for
-/// faults of the model.
-fn status_of(e: &EngineError, place: &Place) -> Status {
-    Status {
-        code: if e.is_invalid_input() {
-            INVALID_ARGUMENT
-        } else {
-            INTERNAL
-        },
-        message: format!("{place}: {e}"),
-    }
-}
-
-/// A record's file and line, shown in error messages as `path line N`.
-struct Place<'a> {
-    file: Option<&'a Path>,
-    line: u64,
-}
-
-fn place(files: &[InputFile], (file, line): (usize, u64)) -> Place<'_> {
-    Place {
-        file: files.get(file).map(|f| f.path.as_path()),
-        line,
-    }
-}
-
-impl std::fmt::Display for Place<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.file {
-            Some(path) => write!(f, "{} line {}", path.display(), self.line),
-            None => write!(f, "line {}", self.line),
-        }
     }
 }
 

@@ -21,6 +21,8 @@ pub(crate) enum Prepared {
     Rejected {
         /// The record as far as it could be read (the raw line when it is not JSON).
         instance: Value,
+        /// The value of the key field, when it could be found.
+        key: Option<Value>,
         /// Why, with the record's file and line.
         message: String,
     },
@@ -39,8 +41,9 @@ pub(crate) fn prepare(
             None => message,
         }
     };
-    let reject = |instance: Value, message: String| Prepared::Rejected {
+    let reject = |instance: Value, key: Option<Value>, message: String| Prepared::Rejected {
         instance,
+        key,
         message: place(message),
     };
     match (format, record.body) {
@@ -57,6 +60,7 @@ pub(crate) fn prepare(
                 },
                 Err(message) => reject(
                     Value::String(String::from_utf8_lossy(&line).trim().to_string()),
+                    None,
                     message,
                 ),
             }
@@ -64,10 +68,11 @@ pub(crate) fn prepare(
         (_, RawBody::Line(line)) => match serde_json::from_slice::<Value>(&line) {
             Ok(value) => match apply_config(value, config) {
                 Ok((instance, key)) => Prepared::Ready { instance, key },
-                Err((instance, message)) => reject(instance, message),
+                Err((instance, key, message)) => reject(instance, key, message),
             },
             Err(e) => reject(
                 Value::String(String::from_utf8_lossy(&line).into_owned()),
+                None,
                 format!("invalid JSON: {e}"),
             ),
         },
@@ -83,6 +88,7 @@ pub(crate) fn prepare(
                             .collect();
                         return reject(
                             Value::Array(raw),
+                            None,
                             format!("column {} is not valid UTF-8", i + 1),
                         );
                     }
@@ -91,6 +97,7 @@ pub(crate) fn prepare(
             if values.len() != header.len() {
                 return reject(
                     Value::Array(values),
+                    None,
                     format!(
                         "the row has {} fields but the header names {}",
                         fields.len(),
@@ -106,7 +113,7 @@ pub(crate) fn prepare(
             };
             match apply_config(Value::Object(row), &config) {
                 Ok((instance, key)) => Prepared::Ready { instance, key },
-                Err((instance, message)) => reject(instance, message),
+                Err((instance, key, message)) => reject(instance, key, message),
             }
         }
     }
@@ -134,11 +141,12 @@ pub(crate) fn csv_value(text: &str) -> Value {
 }
 
 /// Applies `instanceConfig` to an instance: takes out the key, keeps or drops fields, and
-/// gives the instance the asked type. The error carries the instance as it was.
+/// gives the instance the asked type. The error carries the instance as it was, and the
+/// key when it was found.
 fn apply_config(
     value: Value,
     config: &InstanceConfig,
-) -> Result<(Value, Option<Value>), (Value, String)> {
+) -> Result<(Value, Option<Value>), (Value, Option<Value>, String)> {
     let needs_object = config.key_field.is_some()
         || !config.included_fields.is_empty()
         || !config.excluded_fields.is_empty()
@@ -160,6 +168,7 @@ fn apply_config(
         other => {
             return Err((
                 other,
+                None,
                 "instanceConfig (keyField, includedFields, excludedFields, instanceType) \
                  needs each instance to be a JSON object"
                     .into(),
@@ -172,6 +181,7 @@ fn apply_config(
             None => {
                 return Err((
                     Value::Object(object),
+                    None,
                     format!("the key field \"{field}\" is missing"),
                 ))
             }
@@ -191,6 +201,7 @@ fn apply_config(
                 None => {
                     return Err((
                         Value::Object(object),
+                        key,
                         format!("the included field \"{field}\" is missing"),
                     ))
                 }
@@ -253,7 +264,7 @@ mod tests {
         let (i, k) = apply_config(json!({"id": 7, "a": 1, "b": 2}), &c).unwrap();
         assert_eq!(i, json!({"a": 1, "b": 2}));
         assert_eq!(k, Some(json!(7)));
-        let (_, message) = apply_config(json!({"a": 1}), &c).unwrap_err();
+        let (_, _, message) = apply_config(json!({"a": 1}), &c).unwrap_err();
         assert!(message.contains("\"id\""), "{message}");
     }
 
