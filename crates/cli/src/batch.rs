@@ -58,7 +58,7 @@ struct JobArgs {
     /// An ExplanationSpecOverride JSON file applied to the model's spec (with --explain).
     #[arg(long)]
     spec: Option<PathBuf>,
-    /// How the inputs hold instances.
+    /// How the inputs hold instances (Parquet, TFRecord and BigQuery are not supported yet).
     #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
     format: FormatArg,
     /// Send instances as objects or arrays (CSV rows default to arrays).

@@ -536,6 +536,7 @@ impl BatchJob {
                 }
             }
             if at_end {
+                cp.input_done = true;
                 break if policy.exceeded(cp.successful, cp.failed) {
                     JobState::Failed
                 } else {
@@ -579,12 +580,8 @@ impl BatchJob {
             completion_stats: CompletionStats {
                 successful_count: cp.successful as i64,
                 failed_count: cp.failed as i64,
-                // Unknown until the input was read to its end.
-                incomplete_count: if state == JobState::Succeeded || state == JobState::Failed {
-                    0
-                } else {
-                    -1
-                },
+                // Unknown unless the input was read to its end.
+                incomplete_count: if cp.input_done { 0 } else { -1 },
             },
             error: cp.error.clone(),
         }

@@ -82,6 +82,9 @@ pub(crate) struct Checkpoint {
     pub(crate) errors_bytes: u64,
     pub(crate) successful: u64,
     pub(crate) failed: u64,
+    /// Whether the input was read to its end (only then is the incomplete count known).
+    #[serde(default)]
+    pub(crate) input_done: bool,
     /// Running, or the state the shard ended in (then there is nothing left to do).
     pub(crate) state: JobState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -99,6 +102,7 @@ impl Checkpoint {
             errors_bytes: 0,
             successful: 0,
             failed: 0,
+            input_done: false,
             state: JobState::Running,
             error: None,
         }
