@@ -67,8 +67,12 @@ pub(crate) fn prepare(
         }
         (_, RawBody::Line(line)) => match serde_json::from_slice::<Value>(&line) {
             Ok(value) => match apply_config(value, config) {
-                Ok((instance, key)) => Prepared::Ready { instance, key },
-                Err((instance, key, message)) => reject(instance, key, message),
+                Prepared::Rejected {
+                    instance,
+                    key,
+                    message,
+                } => reject(instance, key, message),
+                ready => ready,
             },
             Err(e) => reject(
                 Value::String(String::from_utf8_lossy(&line).into_owned()),
@@ -112,8 +116,12 @@ pub(crate) fn prepare(
                 ..config.clone()
             };
             match apply_config(Value::Object(row), &config) {
-                Ok((instance, key)) => Prepared::Ready { instance, key },
-                Err((instance, key, message)) => reject(instance, key, message),
+                Prepared::Rejected {
+                    instance,
+                    key,
+                    message,
+                } => reject(instance, key, message),
+                ready => ready,
             }
         }
     }
@@ -141,18 +149,18 @@ pub(crate) fn csv_value(text: &str) -> Value {
 }
 
 /// Applies `instanceConfig` to an instance: takes out the key, keeps or drops fields, and
-/// gives the instance the asked type. The error carries the instance as it was, and the
-/// key when it was found.
-fn apply_config(
-    value: Value,
-    config: &InstanceConfig,
-) -> Result<(Value, Option<Value>), (Value, Option<Value>, String)> {
+/// gives the instance the asked type. A rejection carries the instance as it was, and the
+/// key when it was found (its message without the record's place).
+fn apply_config(value: Value, config: &InstanceConfig) -> Prepared {
     let needs_object = config.key_field.is_some()
         || !config.included_fields.is_empty()
         || !config.excluded_fields.is_empty()
         || config.instance_type.is_some();
     if !needs_object {
-        return Ok((value, None));
+        return Prepared::Ready {
+            instance: value,
+            key: None,
+        };
     }
     let mut object = match value {
         Value::Object(o) => o,
@@ -163,27 +171,30 @@ fn apply_config(
                 && config.included_fields.is_empty()
                 && config.excluded_fields.is_empty() =>
         {
-            return Ok((value, None));
+            return Prepared::Ready {
+                instance: value,
+                key: None,
+            };
         }
         other => {
-            return Err((
-                other,
-                None,
-                "instanceConfig (keyField, includedFields, excludedFields, instanceType) \
+            return Prepared::Rejected {
+                instance: other,
+                key: None,
+                message: "instanceConfig (keyField, includedFields, excludedFields, instanceType) \
                  needs each instance to be a JSON object"
                     .into(),
-            ))
+            }
         }
     };
     let key = match &config.key_field {
         Some(field) => match object.shift_remove(field) {
             Some(k) => Some(k),
             None => {
-                return Err((
-                    Value::Object(object),
-                    None,
-                    format!("the key field \"{field}\" is missing"),
-                ))
+                return Prepared::Rejected {
+                    instance: Value::Object(object),
+                    key: None,
+                    message: format!("the key field \"{field}\" is missing"),
+                }
             }
         },
         None => None,
@@ -199,11 +210,11 @@ fn apply_config(
                     kept.insert(field.clone(), v.clone());
                 }
                 None => {
-                    return Err((
-                        Value::Object(object),
+                    return Prepared::Rejected {
+                        instance: Value::Object(object),
                         key,
-                        format!("the included field \"{field}\" is missing"),
-                    ))
+                        message: format!("the included field \"{field}\" is missing"),
+                    }
                 }
             }
         }
@@ -213,7 +224,7 @@ fn apply_config(
         Some(InstanceType::Array) => Value::Array(object.into_iter().map(|(_, v)| v).collect()),
         Some(InstanceType::Object) | None => Value::Object(object),
     };
-    Ok((instance, key))
+    Prepared::Ready { instance, key }
 }
 
 /// A file-list line: the file it names (relative paths from the list's folder), as
@@ -246,6 +257,13 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    fn ready(p: Prepared) -> (Value, Option<Value>) {
+        match p {
+            Prepared::Ready { instance, key } => (instance, key),
+            Prepared::Rejected { message, .. } => panic!("{message}"),
+        }
+    }
+
     #[test]
     fn csv_fields_are_typed() {
         assert_eq!(csv_value("12"), json!(12));
@@ -261,29 +279,34 @@ mod tests {
     #[test]
     fn key_field_leaves_the_instance() {
         let c = config(json!({"keyField": "id"}));
-        let (i, k) = apply_config(json!({"id": 7, "a": 1, "b": 2}), &c).unwrap();
+        let (i, k) = ready(apply_config(json!({"id": 7, "a": 1, "b": 2}), &c));
         assert_eq!(i, json!({"a": 1, "b": 2}));
         assert_eq!(k, Some(json!(7)));
-        let (_, _, message) = apply_config(json!({"a": 1}), &c).unwrap_err();
+        let Prepared::Rejected { message, .. } = apply_config(json!({"a": 1}), &c) else {
+            panic!("accepted without its key");
+        };
         assert!(message.contains("\"id\""), "{message}");
     }
 
     #[test]
     fn included_fields_order_an_array_instance() {
         let c = config(json!({"instanceType": "array", "includedFields": ["b", "a"]}));
-        let (i, k) = apply_config(json!({"a": 1, "b": 2, "c": 3}), &c).unwrap();
+        let (i, k) = ready(apply_config(json!({"a": 1, "b": 2, "c": 3}), &c));
         assert_eq!(i, json!([2, 1]));
         assert_eq!(k, None);
         let c = config(json!({"excludedFields": ["c"]}));
-        let (i, _) = apply_config(json!({"a": 1, "b": 2, "c": 3}), &c).unwrap();
+        let (i, _) = ready(apply_config(json!({"a": 1, "b": 2, "c": 3}), &c));
         assert_eq!(i, json!({"a": 1, "b": 2}));
     }
 
     #[test]
     fn no_config_passes_any_instance() {
-        let (i, k) = apply_config(json!([1, 2]), &InstanceConfig::default()).unwrap();
+        let (i, k) = ready(apply_config(json!([1, 2]), &InstanceConfig::default()));
         assert_eq!((i, k), (json!([1, 2]), None));
         let c = config(json!({"keyField": "id"}));
-        assert!(apply_config(json!([1, 2]), &c).is_err());
+        assert!(matches!(
+            apply_config(json!([1, 2]), &c),
+            Prepared::Rejected { .. }
+        ));
     }
 }
