@@ -12,6 +12,7 @@
 //! | `prediction.errors_stats-0000i-of-0000N` | one line per failed instance: `{"instance", "error": {"code", "message"}}` |
 //! | `checkpoint-0000i-of-0000N.json` | the shard's committed progress (see below) |
 //! | `stats-0000i-of-0000N.json` | the shard's end state and completion stats ([`BatchStats`]) |
+//! | `checkpoint-0000i-of-0000N.lock` | held (`flock`) while a process runs the shard |
 //!
 //! `i` is the shard index and `N` the shard count ([`Shard`]): record `r` (records are
 //! numbered from 0 across all input files in order) belongs to shard `r % N`. Shards run as
@@ -26,7 +27,8 @@
 //! (temporary file, fsync, rename). Running the same job again (same output folder and job
 //! id) cuts the outputs back to the checkpointed lengths and reads on from the checkpointed
 //! position, so a process killed at any moment and started again writes every record in
-//! exactly one results or errors line. A checkpoint only resumes the job it was written
+//! exactly one results or errors line. One process at a time runs a shard (a second one
+//! gets [`EngineError::ShardBusy`]). A checkpoint only resumes the job it was written
 //! for: other inputs, format, options, spec or shard are refused
 //! ([`EngineError::JobMismatch`]). A finished job run again only reports its stats.
 //!
@@ -75,7 +77,7 @@ use serde_json::Value;
 use crate::error::EngineError;
 use crate::explainer::Explainer;
 use crate::ExplanationSpecOverride;
-use checkpoint::{Checkpoint, JobKey, ShardOutputs};
+use checkpoint::{Checkpoint, JobKey, ShardLock, ShardOutputs};
 use input::{InputFile, RecordReader};
 use lines::{BatchContext, OutLine, INVALID_ARGUMENT};
 
@@ -456,6 +458,7 @@ impl BatchJob {
             path: self.job_dir.display().to_string(),
             source,
         })?;
+        let _lock = ShardLock::acquire(&self.shard_file("checkpoint", ".lock"))?;
         let checkpoint_path = self.checkpoint_path();
         let mut cp = match Checkpoint::load(&checkpoint_path)? {
             Some(cp) => {

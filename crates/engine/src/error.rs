@@ -60,6 +60,12 @@ pub enum EngineError {
         /// What is wrong.
         message: String,
     },
+    /// Another process is running the same shard of the same job.
+    #[error("{path}: another process is running this shard of the job")]
+    ShardBusy {
+        /// The shard's lock file.
+        path: String,
+    },
     /// A job folder holds another job: resuming it with these options would mix outputs.
     #[error("{job_dir} holds a job started with another {field}; run it with the options it was started with, or choose another job id")]
     JobMismatch {

@@ -320,6 +320,34 @@ fn a_job_folder_resumes_only_its_own_job() {
 }
 
 #[test]
+fn one_process_at_a_time_runs_a_shard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    std::fs::write(&input, linear_jsonl(12)).unwrap();
+    let job = BatchJob::new(linear(), options(&input, tmp.path(), "j")).unwrap();
+    let twin = BatchJob::new(linear(), options(&input, tmp.path(), "j")).unwrap();
+    let mut other_shard = options(&input, tmp.path(), "j");
+    other_shard.shard = Shard { index: 1, count: 2 };
+    let sharded = BatchJob::new(linear(), other_shard).unwrap();
+    let mut busy = None;
+    let stats = job
+        .run(&AtomicBool::new(false), &mut |p| {
+            if p.this_run == 0 {
+                busy = Some(twin.run(&AtomicBool::new(false), &mut |_| {}).unwrap_err());
+                // Another shard of a job in the same folder runs meanwhile.
+                let s = sharded.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
+                assert_eq!(s.state, JobState::Succeeded);
+            }
+        })
+        .unwrap();
+    assert_eq!(counts(&stats), (10, 2, 0));
+    let busy = busy.unwrap();
+    assert!(matches!(busy, EngineError::ShardBusy { .. }), "{busy}");
+    // Released when the run ends.
+    assert_eq!(counts(&run(&twin)), (10, 2, 0));
+}
+
+#[test]
 fn bad_options_and_inputs_are_named() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().to_path_buf();

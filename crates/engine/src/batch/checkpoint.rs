@@ -171,6 +171,48 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<(), EngineError> {
         })
 }
 
+/// Held while a process runs a shard, so that a second process started on the same shard
+/// (a restarted worker whose predecessor still runs) is refused rather than interleaving
+/// its lines. An advisory `flock`, released by the OS when the process dies, however it
+/// dies; other platforms run without it.
+pub(crate) struct ShardLock {
+    _file: File,
+}
+
+impl ShardLock {
+    /// Takes the lock, or fails at once with [`EngineError::ShardBusy`].
+    pub(crate) fn acquire(path: &Path) -> Result<Self, EngineError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(path)
+            .map_err(|source| EngineError::Io {
+                path: path.display().to_string(),
+                source,
+            })?;
+        #[cfg(unix)]
+        {
+            use rustix::fs::{flock, FlockOperation};
+            match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+                Ok(()) => {}
+                Err(rustix::io::Errno::WOULDBLOCK) => {
+                    return Err(EngineError::ShardBusy {
+                        path: path.display().to_string(),
+                    })
+                }
+                Err(e) => {
+                    return Err(EngineError::Io {
+                        path: path.display().to_string(),
+                        source: e.into(),
+                    })
+                }
+            }
+        }
+        Ok(Self { _file: file })
+    }
+}
+
 /// One output file of a shard, appended to.
 struct OutputFile {
     path: PathBuf,
