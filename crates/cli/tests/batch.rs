@@ -221,6 +221,7 @@ fn a_job_writes_vertex_named_files_and_lines() {
         files,
         [
             "checkpoint-00000-of-00001.json",
+            "checkpoint-00000-of-00001.lock",
             "prediction.errors_stats-00000-of-00001",
             "prediction.results-00000-of-00001",
             "stats-00000-of-00001.json",
