@@ -670,10 +670,12 @@ fn sigint_cancels_after_the_batch_and_the_job_resumes() {
     assert_eq!(s["state"], "JOB_STATE_CANCELLED");
     let (ok, failed, incomplete) = counts(&s);
     assert_eq!(incomplete, -1);
-    // The batch in progress is finished, and at most the one after it had started.
+    // Batches in flight are finished (one being written, one being computed), then it
+    // stops: a few batches of 16 past the checkpoint read before the signal (the slack
+    // covers batches that completed while `kill` was starting), far from the 4000.
     let done = (ok + failed) as u64;
     assert!(
-        done >= at_signal && done <= at_signal + 32,
+        done >= at_signal && done <= at_signal + 10 * 16,
         "{at_signal} -> {done}"
     );
     assert!(done < N as u64);

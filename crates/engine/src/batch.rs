@@ -77,7 +77,7 @@ use serde_json::Value;
 use crate::error::EngineError;
 use crate::explainer::Explainer;
 use crate::ExplanationSpecOverride;
-use checkpoint::{Checkpoint, JobKey, ShardLock, ShardOutputs};
+use checkpoint::{commit_batches, Checkpoint, Commit, JobKey, ShardLock, ShardOutputs};
 use input::{InputFile, RecordReader};
 use lines::{BatchContext, OutLine, INVALID_ARGUMENT};
 
@@ -325,7 +325,8 @@ pub struct Status {
     pub message: String,
 }
 
-/// A job's progress, reported after each batch.
+/// A job's progress, reported when a run starts and after each batch is computed (its
+/// lines may still be on their way to the disk: the checkpoint follows within a batch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
     /// Records of this shard written to the results file, this run and earlier ones.
@@ -460,7 +461,7 @@ impl BatchJob {
         })?;
         let _lock = ShardLock::acquire(&self.shard_file("checkpoint", ".lock"))?;
         let checkpoint_path = self.checkpoint_path();
-        let mut cp = match Checkpoint::load(&checkpoint_path)? {
+        let cp = match Checkpoint::load(&checkpoint_path)? {
             Some(cp) => {
                 if let Some(field) = cp.job.difference(&self.key) {
                     return Err(EngineError::JobMismatch {
@@ -475,83 +476,99 @@ impl BatchJob {
         if cp.state != JobState::Running {
             return self.finish(&cp);
         }
-        let mut outputs = ShardOutputs::open(self.results_path(), self.errors_path(), &cp)?;
+        let outputs = ShardOutputs::open(self.results_path(), self.errors_path(), &cp)?;
         let mut reader = RecordReader::new(&self.files, self.options.format, cp.position);
         let started = Instant::now();
-        let mut this_run = 0u64;
         let bytes_total = self.bytes_total();
-        let report = |cp: &Checkpoint, this_run: u64, bytes_read: u64| Progress {
-            successful: cp.successful,
-            failed: cp.failed,
-            this_run,
-            bytes_read,
-            bytes_total,
-            elapsed: started.elapsed(),
-        };
-        progress(&report(&cp, this_run, reader.bytes_read()));
         let policy = self.options.failure;
-        let end = loop {
-            if cancel.load(Ordering::Relaxed) {
-                break JobState::Cancelled;
-            }
-            let mut batch = Vec::with_capacity(self.options.batch_size);
-            let mut at_end = false;
-            while batch.len() < self.options.batch_size {
-                match reader.next_record()? {
-                    Some(record) if self.options.shard.owns(record.number) => batch.push(record),
-                    Some(_) => {}
-                    None => {
-                        at_end = true;
-                        break;
-                    }
-                }
-            }
-            if !batch.is_empty() {
-                this_run += batch.len() as u64;
-                let cx = BatchContext {
-                    explainer: &self.explainer,
-                    generate_explanation: self.options.generate_explanation,
-                    format: self.options.format,
-                    config: &self.options.instance_config,
-                    files: &self.files,
-                };
-                for line in lines::process(&cx, batch) {
-                    match line {
-                        OutLine::Result(bytes) => {
-                            outputs.result(&bytes)?;
-                            cp.successful += 1;
-                        }
-                        OutLine::Error(bytes) => {
-                            outputs.error(&bytes)?;
-                            cp.failed += 1;
-                        }
-                    }
-                }
-                let (results_bytes, errors_bytes) = outputs.sync()?;
-                cp.results_bytes = results_bytes;
-                cp.errors_bytes = errors_bytes;
-                cp.position = reader.position();
-                cp.save(&checkpoint_path)?;
-                progress(&report(&cp, this_run, reader.bytes_read()));
-                let judged = cp.successful + cp.failed >= policy.min_records;
-                if judged && policy.exceeded(cp.successful, cp.failed) {
-                    break JobState::Failed;
-                }
-            }
-            if at_end {
-                cp.input_done = true;
-                break if policy.exceeded(cp.successful, cp.failed) {
-                    JobState::Failed
-                } else {
-                    JobState::Succeeded
-                };
-            }
+        let (mut successful, mut failed, mut this_run) = (cp.successful, cp.failed, 0u64);
+        let mut report = |successful, failed, this_run, bytes_read| {
+            progress(&Progress {
+                successful,
+                failed,
+                this_run,
+                bytes_read,
+                bytes_total,
+                elapsed: started.elapsed(),
+            })
         };
+        report(successful, failed, this_run, reader.bytes_read());
+        let cx = BatchContext {
+            explainer: &self.explainer,
+            generate_explanation: self.options.generate_explanation,
+            format: self.options.format,
+            config: &self.options.instance_config,
+            files: &self.files,
+        };
+        // The writer commits batch k (append, fsync, checkpoint) while batch k + 1 is
+        // computed; the rendezvous channel keeps at most one batch waiting on the disk.
+        let (end, written) = std::thread::scope(|scope| {
+            let (commits, received) = std::sync::mpsc::sync_channel::<Commit>(0);
+            let writer = scope.spawn(|| commit_batches(cp, outputs, &checkpoint_path, received));
+            let end = (|| -> Result<(JobState, bool), EngineError> {
+                loop {
+                    if cancel.load(Ordering::Relaxed) {
+                        return Ok((JobState::Cancelled, false));
+                    }
+                    let mut batch = Vec::with_capacity(self.options.batch_size);
+                    let mut at_end = false;
+                    while batch.len() < self.options.batch_size {
+                        match reader.next_record()? {
+                            Some(r) if self.options.shard.owns(r.number) => batch.push(r),
+                            Some(_) => {}
+                            None => {
+                                at_end = true;
+                                break;
+                            }
+                        }
+                    }
+                    if !batch.is_empty() {
+                        this_run += batch.len() as u64;
+                        let lines = lines::process(&cx, batch);
+                        for line in &lines {
+                            match line {
+                                OutLine::Result(_) => successful += 1,
+                                OutLine::Error(_) => failed += 1,
+                            }
+                        }
+                        let commit = Commit {
+                            lines,
+                            position: reader.position(),
+                        };
+                        if commits.send(commit).is_err() {
+                            // The writer stopped on an error, returned by its join.
+                            return Ok((JobState::Cancelled, false));
+                        }
+                        report(successful, failed, this_run, reader.bytes_read());
+                        let judged = successful + failed >= policy.min_records;
+                        if judged && policy.exceeded(successful, failed) {
+                            return Ok((JobState::Failed, false));
+                        }
+                    }
+                    if at_end {
+                        let state = if policy.exceeded(successful, failed) {
+                            JobState::Failed
+                        } else {
+                            JobState::Succeeded
+                        };
+                        return Ok((state, true));
+                    }
+                }
+            })();
+            drop(commits);
+            let written = writer
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (end, written)
+        });
+        let mut cp = written?;
+        let (end, input_done) = end?;
         if end == JobState::Cancelled {
             // The checkpoint of the last batch stands: running again resumes.
             return self.write_stats(self.stats_of(&cp, JobState::Cancelled));
         }
         cp.state = end;
+        cp.input_done = input_done;
         cp.position = reader.position();
         if end == JobState::Failed {
             cp.error = Some(Status {

@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::batch::input::{InputFile, Position};
+use crate::batch::lines::OutLine;
 use crate::batch::{InputFormat, InstanceConfig, JobState, Shard, Status};
 use crate::error::EngineError;
 
@@ -327,4 +328,42 @@ impl ShardOutputs {
         self.errors.sync()?;
         Ok((self.results.len, self.errors.len))
     }
+}
+
+/// A computed batch on its way to the disk.
+pub(crate) struct Commit {
+    /// Its lines, in input order.
+    pub(crate) lines: Vec<OutLine>,
+    /// Where reading goes on after it.
+    pub(crate) position: Position,
+}
+
+/// Commits batches as they come (append, fsync, checkpoint: see the module doc) until the
+/// channel closes; returns the last checkpoint.
+pub(crate) fn commit_batches(
+    mut cp: Checkpoint,
+    mut outputs: ShardOutputs,
+    path: &Path,
+    commits: std::sync::mpsc::Receiver<Commit>,
+) -> Result<Checkpoint, EngineError> {
+    for commit in commits {
+        for line in &commit.lines {
+            match line {
+                OutLine::Result(bytes) => {
+                    outputs.result(bytes)?;
+                    cp.successful += 1;
+                }
+                OutLine::Error(bytes) => {
+                    outputs.error(bytes)?;
+                    cp.failed += 1;
+                }
+            }
+        }
+        let (results_bytes, errors_bytes) = outputs.sync()?;
+        cp.results_bytes = results_bytes;
+        cp.errors_bytes = errors_bytes;
+        cp.position = commit.position;
+        cp.save(path)?;
+    }
+    Ok(cp)
 }
