@@ -111,7 +111,9 @@ enum FormatArg {
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum InstanceTypeArg {
+    /// A JSON object of named fields.
     Object,
+    /// A JSON array of the field values.
     Array,
 }
 
