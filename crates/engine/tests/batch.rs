@@ -208,6 +208,30 @@ fn csv_rows_are_typed_keyed_and_resume_mid_file() {
 }
 
 #[test]
+fn byte_order_marks_and_blank_lines_are_not_records() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jsonl = tmp.path().join("in.jsonl");
+    std::fs::write(
+        &jsonl,
+        "\u{feff}{\"id\": \"a\", \"x0\": 1, \"x1\": 1, \"x2\": 1}\r\n\r\n  \n{\"id\": \"b\", \"x0\": 0, \"x1\": 0, \"x2\": 0}",
+    )
+    .unwrap();
+    let job = BatchJob::new(linear(), options(&jsonl, tmp.path(), "jsonl")).unwrap();
+    assert_eq!(counts(&run(&job)), (2, 0, 0));
+    let csv = tmp.path().join("in.csv");
+    std::fs::write(&csv, "\u{feff}id,x0,x1,x2\r\na,1,1,1\r\n\r\nb,0,0,0\r\n").unwrap();
+    let mut o = options(&csv, tmp.path(), "csv");
+    o.format = InputFormat::Csv;
+    let job = BatchJob::new(linear(), o).unwrap();
+    assert_eq!(counts(&run(&job)), (2, 0, 0));
+    let keys: Vec<Value> = read(&job.results_path())
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["key"].clone())
+        .collect();
+    assert_eq!(keys, [json!("a"), json!("b")]);
+}
+
+#[test]
 fn csv_object_instances_and_included_fields() {
     let tmp = tempfile::tempdir().unwrap();
     let input = tmp.path().join("in.csv");

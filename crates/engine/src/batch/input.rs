@@ -313,6 +313,10 @@ fn read_line(
         while matches!(buf.last(), Some(b'\n' | b'\r')) {
             buf.pop();
         }
+        // A UTF-8 byte order mark is not part of the first line.
+        if pos.line == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
+            buf.drain(..3);
+        }
         if !buf.iter().all(u8::is_ascii_whitespace) {
             return Ok(Some((RawBody::Line(buf), pos.line)));
         }
