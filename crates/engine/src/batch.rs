@@ -329,9 +329,9 @@ pub struct Status {
 /// lines may still be on their way to the disk: the checkpoint follows within a batch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
-    /// Records of this shard written to the results file, this run and earlier ones.
+    /// Records of this shard with a results line, this run and earlier ones.
     pub successful: u64,
-    /// Records of this shard written to the errors file, this run and earlier ones.
+    /// Records of this shard with an errors line, this run and earlier ones.
     pub failed: u64,
     /// Records processed by this run.
     pub this_run: u64,
