@@ -1,4 +1,4 @@
-//! The `prism` command line: explain, predict, infer metadata, and a demo.
+//! The `prism` command line: explain, predict, batch jobs, infer metadata, serve, and a demo.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use prism_engine::{Explainer, ExplanationParameters};
 use serde_json::{json, Value};
 
+mod batch;
 mod demo;
 mod index;
 
@@ -26,6 +27,8 @@ enum Command {
     Explain(ExplainArgs),
     /// Run the model: one prediction JSON object per input line.
     Predict(PredictArgs),
+    /// Run a batch prediction job over files: sharded, resumable, exactly once.
+    Batch(batch::BatchArgs),
     /// Work with explanation metadata files.
     #[command(subcommand)]
     Metadata(MetadataCommand),
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Explain(args) => explain(args),
         Command::Predict(args) => predict(args),
+        Command::Batch(args) => batch::run(args),
         Command::Metadata(MetadataCommand::Infer { model }) => infer(&model),
         Command::Demo => demo::run().map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve(args),

@@ -38,6 +38,48 @@ pub enum EngineError {
     /// The nearest-neighbour index failed (a corrupt file, a query of the wrong size).
     #[error(transparent)]
     Index(#[from] prism_neighbors::NeighborsError),
+    /// A batch job's options are invalid.
+    #[error("invalid batch job: {message}")]
+    InvalidBatchOptions {
+        /// What is wrong.
+        message: String,
+    },
+    /// A batch input names no file.
+    #[error("no input file matches {uri}")]
+    NoInput {
+        /// The path, URI or pattern.
+        uri: String,
+    },
+    /// A batch input is of a kind not supported (yet).
+    #[error("cannot read {uri}: {reason}")]
+    UnsupportedInput {
+        /// The URI.
+        uri: String,
+        /// Why, and what to do instead.
+        reason: &'static str,
+    },
+    /// A batch job's checkpoint, or an output it covers, cannot be used.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The checkpoint or output file.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// Another process is running the same shard of the same job.
+    #[error("{path}: another process is running this shard of the job")]
+    ShardBusy {
+        /// The shard's lock file.
+        path: String,
+    },
+    /// A job folder holds another job: resuming it with these options would mix outputs.
+    #[error("{job_dir} holds a job started with another {field}; run it with the options it was started with, or choose another job id")]
+    JobMismatch {
+        /// The job folder.
+        job_dir: String,
+        /// The first option that differs.
+        field: &'static str,
+    },
 }
 
 impl EngineError {
@@ -53,6 +95,10 @@ impl EngineError {
                         | prism_neighbors::NeighborsError::DimensionMismatch { .. }
                         | prism_neighbors::NeighborsError::NonFinite { .. }
                 )
+                | EngineError::InvalidBatchOptions { .. }
+                | EngineError::NoInput { .. }
+                | EngineError::UnsupportedInput { .. }
+                | EngineError::JobMismatch { .. }
         )
     }
 }

@@ -3,7 +3,8 @@
 //! An [`Explainer`] loads a **model directory** — `model.onnx`, `explanation_metadata.json`
 //! (Vertex or legacy SDK format) and an optional `explanation_spec.json` (parameters, or a
 //! whole ExplanationSpec) — checks everything once, and then explains or predicts JSON
-//! instances, many at a time in parallel.
+//! instances, many at a time in parallel. [`batch`] runs Vertex batch prediction jobs over
+//! files with it: streamed, sharded, resumable with every record written exactly once.
 //!
 //! ```no_run
 //! let explainer = prism_engine::Explainer::load("testdata/models/breast_cancer_mlp")?;
@@ -15,6 +16,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod batch;
 mod error;
 pub mod examples;
 mod explainer;

@@ -1,0 +1,901 @@
+//! End-to-end tests of `prism batch` on the real binary: output naming and line formats,
+//! bad lines, the failure ratio, CSV keys, file lists, exactly-once under `kill -9`,
+//! cancelling with SIGINT, flat memory over a million lines, shards and merge-stats.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+fn prism() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_prism"))
+}
+
+fn model_dir(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/models")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn run(args: &[&str]) -> Output {
+    prism().args(args).output().unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn json_lines(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+fn shard_file(job: &Path, prefix: &str, index: u32, count: u32) -> PathBuf {
+    job.join(format!("{prefix}-{index:05}-of-{count:05}"))
+}
+
+fn results(job: &Path) -> PathBuf {
+    shard_file(job, "prediction.results", 0, 1)
+}
+
+fn errors(job: &Path) -> PathBuf {
+    shard_file(job, "prediction.errors_stats", 0, 1)
+}
+
+fn stats(job: &Path) -> Value {
+    read_json(&job.join("stats-00000-of-00001.json"))
+}
+
+/// (successful, failed, incomplete) of a stats document.
+fn counts(stats: &Value) -> (i64, i64, i64) {
+    let c = &stats["completionStats"];
+    let n = |k: &str| c[k].as_str().unwrap().parse::<i64>().unwrap();
+    (n("successfulCount"), n("failedCount"), n("incompleteCount"))
+}
+
+/// The id a results or errors line is about: its key, or the `"id"` inside an instance
+/// that was not valid JSON.
+fn line_id(line: &Value) -> String {
+    if let Some(k) = line["key"].as_str() {
+        return k.to_string();
+    }
+    let raw = line["instance"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {line}"));
+    let start = raw
+        .find("\"id\": \"")
+        .unwrap_or_else(|| panic!("no id in {raw}"))
+        + 7;
+    raw[start..start + raw[start..].find('"').unwrap()].to_string()
+}
+
+/// How many times each id appears across a job's results and errors files.
+fn id_counts(results: &[PathBuf], errors: &[PathBuf]) -> BTreeMap<String, usize> {
+    let mut seen = BTreeMap::new();
+    for path in results.iter().chain(errors) {
+        for line in json_lines(path) {
+            *seen.entry(line_id(&line)).or_insert(0) += 1;
+        }
+    }
+    seen
+}
+
+/// `n` breast_cancer_mlp instances keyed `r0`, `r1`, … (the fixture's four, scaled a
+/// little per line); every 50th is not JSON and every 50th (offset 25) lacks features.
+fn breast_cancer_lines(n: usize) -> (String, BTreeSet<String>) {
+    let base: Vec<serde_json::Map<String, Value>> =
+        std::fs::read_to_string(Path::new(&model_dir("breast_cancer_mlp")).join("instances.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let mut text = String::new();
+    let mut bad = BTreeSet::new();
+    for i in 0..n {
+        match i % 50 {
+            0 => {
+                text.push_str(&format!("{{\"id\": \"r{i}\", \"mean radius\": oops\n"));
+                bad.insert(format!("r{i}"));
+            }
+            25 => {
+                text.push_str(&format!("{{\"id\": \"r{i}\", \"mean radius\": 14.0}}\n"));
+                bad.insert(format!("r{i}"));
+            }
+            _ => {
+                let mut o = serde_json::Map::new();
+                o.insert("id".into(), json!(format!("r{i}")));
+                for (j, (k, v)) in base[i % base.len()].iter().enumerate() {
+                    let scale = 1.0 + 0.01 * (((i * 7 + j * 13) % 11) as f64 - 5.0);
+                    o.insert(k.clone(), json!(v.as_f64().unwrap() * scale));
+                }
+                text.push_str(&Value::Object(o).to_string());
+                text.push('\n');
+            }
+        }
+    }
+    (text, bad)
+}
+
+/// A small seeded generator for kill points.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+/// Records committed by a job's checkpoint (0 when there is none yet).
+fn committed(job: &Path) -> u64 {
+    match std::fs::read_to_string(job.join("checkpoint-00000-of-00001.json")) {
+        Ok(text) => {
+            let v: Value = serde_json::from_str(&text).unwrap();
+            v["successful"].as_u64().unwrap() + v["failed"].as_u64().unwrap()
+        }
+        Err(_) => 0,
+    }
+}
+
+/// Waits until the job commits at least `target` records or the child exits; false when
+/// it exited.
+fn wait_for_progress(child: &mut Child, job: &Path, target: u64) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return false;
+        }
+        if committed(job) >= target {
+            return true;
+        }
+        assert!(Instant::now() < deadline, "no progress to {target}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+#[test]
+fn a_job_writes_vertex_named_files_and_lines() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"x0\": 30, \"x1\": 60, \"x2\": 30}\n\n{\"x0\": 10, \"x1\": 20, \"x2\": 10}\n",
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("out");
+    let out = run(&[
+        "batch",
+        &model_dir("peer_linear"),
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out_dir.to_str().unwrap(),
+        "--explain",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let jobs: Vec<PathBuf> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(jobs.len(), 1);
+    let job = &jobs[0];
+    // prediction-<model>-<YYYY-MM-DDThh:mm:ss.sssZ>
+    let name = job.file_name().unwrap().to_str().unwrap();
+    let time = name.strip_prefix("prediction-peer_linear-").unwrap();
+    assert_eq!(time.len(), 24, "{name}");
+    for (i, c) in time.chars().enumerate() {
+        let expected = match i {
+            4 | 7 => '-',
+            10 => 'T',
+            13 | 16 => ':',
+            19 => '.',
+            23 => 'Z',
+            _ => '0',
+        };
+        if expected == '0' {
+            assert!(c.is_ascii_digit(), "{name}");
+        } else {
+            assert_eq!(c, expected, "{name}");
+        }
+    }
+    let mut files: Vec<String> = std::fs::read_dir(job)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "checkpoint-00000-of-00001.json",
+            "checkpoint-00000-of-00001.lock",
+            "prediction.errors_stats-00000-of-00001",
+            "prediction.results-00000-of-00001",
+            "stats-00000-of-00001.json",
+        ]
+    );
+    let lines = json_lines(&results(job));
+    assert_eq!(
+        lines[0],
+        json!({
+            "instance": {"x0": 30, "x1": 60, "x2": 30},
+            "prediction": {"y": [365.0]},
+            "explanation": {"attributions": [{
+                "baselineOutputValue": 125.0, "instanceOutputValue": 365.0,
+                "featureAttributions": {"x0": 40.0, "x1": 120.0, "x2": 80.0},
+                "outputIndex": [0], "approximationError": 0.0, "outputName": "y"}]}
+        })
+    );
+    assert_eq!(lines[1]["prediction"], json!({"y": [125.0]}));
+    assert_eq!(lines.len(), 2);
+    assert_eq!(std::fs::read(errors(job)).unwrap().len(), 0);
+    let s = stats(job);
+    assert_eq!(s["state"], "JOB_STATE_SUCCEEDED");
+    assert_eq!(counts(&s), (2, 0, 0));
+    // Standard output is the stats with the job folder.
+    let printed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["completionStats"], s["completionStats"]);
+    assert_eq!(printed["outputDirectory"], json!(job.display().to_string()));
+}
+
+#[test]
+fn bad_lines_go_to_the_errors_file_and_the_job_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            "{\"x0\": 30, \"x1\": 60, \"x2\": 30}\n",
+            "{not json\n",
+            "{\"x0\": 1, \"x1\": 2}\n",
+            "[1, 2]\n",
+            "{\"x0\": 1, \"x1\": 2, \"x2\": \"three\"}\n",
+            "{\"x0\": 1, \"x1\": 1, \"x2\": 1}\n",
+            "{\"x0\": 0, \"x1\": 0, \"x2\": 0}\n",
+            "{\"x0\": 0, \"x1\": 0, \"x2\": 1}\n",
+            "{\"x0\": 0, \"x1\": 1, \"x2\": 0}\n",
+        ),
+    )
+    .unwrap();
+    let dir = model_dir("peer_linear");
+    let args = [
+        "batch",
+        dir.as_str(),
+        "-i",
+        input.to_str().unwrap(),
+        "-o",
+        tmp.path().to_str().unwrap(),
+        "--job-id",
+        "bad",
+    ];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("4 instance(s) failed"),
+        "{}",
+        stderr(&out)
+    );
+    let job = tmp.path().join("bad");
+    let ok = json_lines(&results(&job));
+    let predictions: Vec<&Value> = ok.iter().map(|l| &l["prediction"]["y"][0]).collect();
+    assert_eq!(predictions, [365.0, 14.0, 5.0, 9.0, 8.0]);
+    let bad = json_lines(&errors(&job));
+    assert_eq!(bad.len(), 4);
+    assert_eq!(bad[0]["instance"], json!("{not json"));
+    assert_eq!(bad[1]["instance"], json!({"x0": 1, "x1": 2}));
+    assert_eq!(bad[2]["instance"], json!([1, 2]));
+    for (line, (number, words)) in
+        bad.iter()
+            .zip([(2, "invalid JSON"), (3, "x2"), (4, ""), (5, "x2")])
+    {
+        // Exactly {"instance", "error": {"code", "message"}}.
+        assert_eq!(line.as_object().unwrap().len(), 2, "{line}");
+        assert_eq!(line["error"].as_object().unwrap().len(), 2, "{line}");
+        assert_eq!(line["error"]["code"], json!(3), "{line}");
+        let message = line["error"]["message"].as_str().unwrap();
+        assert!(message.contains(&format!("line {number}:")), "{message}");
+        assert!(message.contains(words), "{message}");
+    }
+    assert_eq!(counts(&stats(&job)), (5, 4, 0));
+    assert_eq!(stats(&job)["state"], "JOB_STATE_SUCCEEDED");
+}
+
+#[test]
+fn too_many_failures_fail_the_job_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    // 300 lines, 2 of every 3 lacking x2.
+    let text: String = (0..300)
+        .map(|i| {
+            if i % 3 == 0 {
+                "{\"x0\": 1, \"x1\": 1, \"x2\": 1}\n"
+            } else {
+                "{\"x0\": 1, \"x1\": 1}\n"
+            }
+        })
+        .collect();
+    std::fs::write(&input, text).unwrap();
+    let dir = model_dir("peer_linear");
+    let job_args = |job: &'static str, extra: &'static [&'static str]| {
+        let mut a = vec![
+            "batch".to_string(),
+            dir.clone(),
+            "-i".into(),
+            input.display().to_string(),
+            "-o".into(),
+            tmp.path().display().to_string(),
+            "--batch-size".into(),
+            "10".into(),
+            "--job-id".into(),
+            job.into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let out = prism().args(job_args("failing", &[])).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("the job failed: 66 of 100 instances failed"),
+        "{}",
+        stderr(&out)
+    );
+    let job = tmp.path().join("failing");
+    let s = stats(&job);
+    assert_eq!(s["state"], "JOB_STATE_FAILED");
+    assert_eq!(s["error"]["code"], json!(3));
+    // Judged from the 100th record on: the job stopped there, not at 300, and how many
+    // records it left is not known.
+    assert_eq!(counts(&s), (34, 66, -1));
+    assert_eq!(json_lines(&errors(&job)).len(), 66);
+    // Run again, a failed job stays failed without more work.
+    let again = prism().args(job_args("failing", &[])).output().unwrap();
+    assert_eq!(again.status.code(), Some(1));
+    assert_eq!(counts(&stats(&job)), (34, 66, -1));
+
+    // A ratio of 1 never fails the job.
+    let out = prism()
+        .args(job_args("tolerant", &["--max-failed-ratio", "1"]))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert_eq!(counts(&stats(&tmp.path().join("tolerant"))), (100, 200, 0));
+}
+
+#[test]
+fn csv_key_field_names_results_and_rows_are_typed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.csv");
+    std::fs::write(
+        &input,
+        "id,x0,x1,x2,comment\n7,30,60,30,\"fine, thanks\"\nb,1.5,0,-2,\"two\nlines\"\nc,1,2,x,\n",
+    )
+    .unwrap();
+    let out = run(&[
+        "batch",
+        &model_dir("peer_linear"),
+        "-i",
+        &format!("file://{}", input.display()),
+        "-o",
+        tmp.path().to_str().unwrap(),
+        "--format",
+        "csv",
+        "--key-field",
+        "id",
+        "--excluded-fields",
+        "comment",
+        "--job-id",
+        "csv",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let job = tmp.path().join("csv");
+    // y = 2 x0 + 3 x1 + 4 x2 + 5, keys typed like the other fields.
+    assert_eq!(
+        json_lines(&results(&job)),
+        [
+            json!({"key": 7, "prediction": {"y": [365.0]}}),
+            json!({"key": "b", "prediction": {"y": [0.0]}}),
+        ]
+    );
+    let bad = json_lines(&errors(&job));
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0]["key"], json!("c"));
+    assert_eq!(bad[0]["instance"], json!([1, 2, "x"]));
+    assert!(
+        bad[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 5"),
+        "{}",
+        bad[0]
+    );
+}
+
+#[test]
+fn file_list_lines_become_base64_instances() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("a.bin"), "hi").unwrap();
+    std::fs::create_dir(tmp.path().join("sub")).unwrap();
+    std::fs::write(tmp.path().join("sub/b.bin"), [0u8, 255, 7]).unwrap();
+    let list = tmp.path().join("files.txt");
+    std::fs::write(
+        &list,
+        format!(
+            "a.bin\nfile://{}\nmissing.bin\n",
+            tmp.path().join("sub/b.bin").display()
+        ),
+    )
+    .unwrap();
+    let out = run(&[
+        "batch",
+        &model_dir("peer_linear"),
+        "-i",
+        list.to_str().unwrap(),
+        "-o",
+        tmp.path().to_str().unwrap(),
+        "--format",
+        "file-list",
+        "--job-id",
+        "files",
+        "--max-failed-ratio",
+        "1",
+    ]);
+    // peer_linear takes numbers, so every instance fails, showing what it was sent.
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let bad = json_lines(&errors(&tmp.path().join("files")));
+    assert_eq!(bad.len(), 3);
+    assert_eq!(bad[0]["instance"], json!({"b64": "aGk="}));
+    assert_eq!(bad[1]["instance"], json!({"b64": "AP8H"}));
+    assert_eq!(bad[2]["instance"], json!("missing.bin"));
+    assert!(
+        bad[2]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot read"),
+        "{}",
+        bad[2]
+    );
+}
+
+#[test]
+fn unsupported_inputs_and_formats_are_refused_clearly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "batch",
+        &model_dir("peer_linear"),
+        "-i",
+        "gs://bucket/in.jsonl",
+        "-o",
+        tmp.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("not supported yet"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[
+        "batch",
+        &model_dir("peer_linear"),
+        "-i",
+        "x",
+        "-o",
+        tmp.path().to_str().unwrap(),
+        "--format",
+        "parquet",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+    assert!(stderr(&out).contains("parquet"), "{}", stderr(&out));
+}
+
+#[test]
+fn kill_9_at_random_points_then_resume_writes_every_line_exactly_once() {
+    const N: usize = 6000;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    let (text, bad) = breast_cancer_lines(N);
+    std::fs::write(&input, text).unwrap();
+    let dir = model_dir("breast_cancer_mlp");
+    let args = |job: &str| -> Vec<String> {
+        [
+            "batch",
+            dir.as_str(),
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            tmp.path().to_str().unwrap(),
+            "--explain",
+            "--key-field",
+            "id",
+            "--batch-size",
+            "16",
+            "--job-id",
+            job,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let reference = prism().args(args("reference")).output().unwrap();
+    assert_eq!(reference.status.code(), Some(2), "{}", stderr(&reference));
+
+    let job = tmp.path().join("killed");
+    let mut rng = Rng(0x5eed_1234_abcd);
+    let mut kills_mid_job = 0;
+    let mut kills_with_uncommitted_output = 0;
+    for round in 0..6 {
+        let before = committed(&job);
+        let mut child = prism()
+            .args(args("killed"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let running = if round == 0 {
+            // Early: while loading the model, or in the first batches.
+            std::thread::sleep(Duration::from_millis(rng.below(80)));
+            true
+        } else {
+            let target = before + 1 + rng.below(N as u64 / 10);
+            let running = wait_for_progress(&mut child, &job, target);
+            // Then anywhere inside a batch: explaining, writing, syncing, checkpointing.
+            std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+            running
+        };
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let after = committed(&job);
+        if running && after > before && after < N as u64 {
+            kills_mid_job += 1;
+        }
+        let results_len = std::fs::metadata(results(&job)).map_or(0, |m| m.len());
+        let checkpoint = std::fs::read_to_string(job.join("checkpoint-00000-of-00001.json"))
+            .map(|t| serde_json::from_str::<Value>(&t).unwrap());
+        if let Ok(cp) = checkpoint {
+            if results_len > cp["resultsBytes"].as_u64().unwrap() {
+                kills_with_uncommitted_output += 1;
+            }
+        }
+    }
+    assert!(
+        kills_mid_job >= 4,
+        "only {kills_mid_job} kills landed mid-job"
+    );
+    eprintln!("{kills_with_uncommitted_output} kills left uncommitted output");
+
+    let last = prism().args(args("killed")).output().unwrap();
+    assert_eq!(last.status.code(), Some(2), "{}", stderr(&last));
+    assert!(
+        stderr(&last).contains("resuming job killed"),
+        "{}",
+        stderr(&last)
+    );
+
+    // Byte for byte what the uninterrupted run wrote.
+    let reference_job = tmp.path().join("reference");
+    assert_eq!(
+        std::fs::read(results(&job)).unwrap(),
+        std::fs::read(results(&reference_job)).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(errors(&job)).unwrap(),
+        std::fs::read(errors(&reference_job)).unwrap()
+    );
+    // And so: every id once, the bad ones in the errors file.
+    let seen = id_counts(&[results(&job)], &[errors(&job)]);
+    assert_eq!(seen.len(), N);
+    assert!(seen.values().all(|&n| n == 1));
+    let failed: BTreeSet<String> = json_lines(&errors(&job)).iter().map(line_id).collect();
+    assert_eq!(failed, bad);
+    let s = stats(&job);
+    assert_eq!(s["state"], "JOB_STATE_SUCCEEDED");
+    assert_eq!(counts(&s), ((N - bad.len()) as i64, bad.len() as i64, 0));
+    for line in json_lines(&results(&job)).iter().step_by(97) {
+        let a = &line["explanation"]["attributions"][0];
+        let sum: f64 = a["featureAttributions"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_f64().unwrap())
+            .sum();
+        let gap =
+            a["instanceOutputValue"].as_f64().unwrap() - a["baselineOutputValue"].as_f64().unwrap();
+        assert!((sum - gap).abs() < 1e-4, "efficiency: {sum} vs {gap}");
+    }
+}
+
+#[test]
+fn sigint_cancels_after_the_batch_and_the_job_resumes() {
+    const N: usize = 4000;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    let (text, bad) = breast_cancer_lines(N);
+    std::fs::write(&input, text).unwrap();
+    let dir = model_dir("breast_cancer_mlp");
+    let args: Vec<String> = [
+        "batch",
+        dir.as_str(),
+        "-i",
+        input.to_str().unwrap(),
+        "-o",
+        tmp.path().to_str().unwrap(),
+        "--explain",
+        "--key-field",
+        "id",
+        "--batch-size",
+        "16",
+        "--job-id",
+        "job",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let job = tmp.path().join("job");
+    let mut child = prism()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(wait_for_progress(&mut child, &job, 200));
+    let at_signal = committed(&job);
+    let sent = Instant::now();
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let out = child.wait_with_output().unwrap();
+    let stopped_in = sent.elapsed();
+    assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--job-id job to resume"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stopped_in < Duration::from_secs(10), "took {stopped_in:?}");
+    let s = stats(&job);
+    assert_eq!(s["state"], "JOB_STATE_CANCELLED");
+    let (ok, failed, incomplete) = counts(&s);
+    assert_eq!(incomplete, -1);
+    // Batches in flight are finished (one being written, one being computed), then it
+    // stops: a few batches of 16 past the checkpoint read before the signal (the slack
+    // covers batches that completed while `kill` was starting), far from the 4000.
+    let done = (ok + failed) as u64;
+    assert!(
+        done >= at_signal && done <= at_signal + 10 * 16,
+        "{at_signal} -> {done}"
+    );
+    assert!(done < N as u64);
+    assert_eq!(json_lines(&results(&job)).len() as i64, ok);
+    assert_eq!(json_lines(&errors(&job)).len() as i64, failed);
+    assert_eq!(committed(&job), done);
+
+    let out = prism().args(&args).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let seen = id_counts(&[results(&job)], &[errors(&job)]);
+    assert_eq!(seen.len(), N);
+    assert!(seen.values().all(|&n| n == 1));
+    assert_eq!(
+        counts(&stats(&job)),
+        ((N - bad.len()) as i64, bad.len() as i64, 0)
+    );
+}
+
+/// VmRSS and VmHWM (peak) of a process, in KiB.
+fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> Option<u64> {
+        let line = status.lines().find(|l| l.starts_with(name))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+#[test]
+fn a_million_lines_stream_through_flat_memory() {
+    const N: usize = 1_000_000;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.jsonl");
+    {
+        let mut w = BufWriter::new(std::fs::File::create(&input).unwrap());
+        for i in 0..N {
+            writeln!(
+                w,
+                "{{\"x0\": {}, \"x1\": {}, \"x2\": {}}}",
+                i % 97,
+                i % 13,
+                i % 7
+            )
+            .unwrap();
+        }
+        w.flush().unwrap();
+    }
+    let input_bytes = std::fs::metadata(&input).unwrap().len();
+    let dir = model_dir("peer_linear");
+    let mut child = prism()
+        .args([
+            "batch",
+            dir.as_str(),
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            tmp.path().to_str().unwrap(),
+            "--batch-size",
+            "8192",
+            "--job-id",
+            "big",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut peak_kib = 0;
+    let mut samples = 0;
+    while child.try_wait().unwrap().is_none() {
+        if let Some((rss, hwm)) = memory_kib(pid) {
+            peak_kib = peak_kib.max(rss).max(hwm);
+            samples += 1;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = child.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(status.success(), "{err}");
+    assert!(samples >= 10, "only {samples} memory samples");
+    eprintln!(
+        "1M lines: input {} MiB, peak RSS {} MiB, {samples} samples",
+        input_bytes >> 20,
+        peak_kib >> 10
+    );
+    // Loading the input (about 30 MB of text, several times that as JSON values) or
+    // holding the results (about 60 MB) would pass this bound; streaming stays far below
+    // it (about 40 MiB, most of it the binary and the model).
+    let bound_kib = 80 * 1024;
+    assert!(peak_kib < bound_kib, "peak RSS {peak_kib} KiB");
+
+    let job = tmp.path().join("big");
+    let reader = BufReader::new(std::fs::File::open(results(&job)).unwrap());
+    let mut lines = 0usize;
+    for (i, line) in reader.lines().enumerate() {
+        let line = line.unwrap();
+        if i % 99_991 == 0 {
+            let v: Value = serde_json::from_str(&line).unwrap();
+            let (x0, x1, x2) = ((i % 97) as f64, (i % 13) as f64, (i % 7) as f64);
+            assert_eq!(
+                v["prediction"]["y"],
+                json!([2.0 * x0 + 3.0 * x1 + 4.0 * x2 + 5.0]),
+                "line {i}"
+            );
+        }
+        lines += 1;
+    }
+    assert_eq!(lines, N);
+    assert_eq!(counts(&stats(&job)), (N as i64, 0, 0));
+}
+
+#[test]
+fn three_shards_cover_every_line_once_and_merge_stats_sums_them() {
+    const N: usize = 3001;
+    let tmp = tempfile::tempdir().unwrap();
+    let input_a = tmp.path().join("a.jsonl");
+    let input_b = tmp.path().join("b.jsonl");
+    let line = |i: usize| {
+        if i % 100 == 42 {
+            format!("{{\"id\": \"r{i}\", \"x0\": 1}}\n")
+        } else {
+            format!("{{\"id\": \"r{i}\", \"x0\": {i}, \"x1\": 1, \"x2\": 2}}\n")
+        }
+    };
+    // Two files, numbered on across them.
+    std::fs::write(&input_a, (0..1000).map(line).collect::<String>()).unwrap();
+    std::fs::write(&input_b, (1000..N).map(line).collect::<String>()).unwrap();
+    let pattern = format!("{}/*.jsonl", tmp.path().display());
+    let dir = model_dir("peer_linear");
+    let out_dir = tmp.path().join("out");
+    let shard = |i: u32| {
+        prism()
+            .args([
+                "batch",
+                dir.as_str(),
+                "-i",
+                pattern.as_str(),
+                "-o",
+                out_dir.to_str().unwrap(),
+                "--key-field",
+                "id",
+                "--job-id",
+                "sharded",
+                "--shard-index",
+                &i.to_string(),
+                "--shard-count",
+                "3",
+                "--batch-size",
+                "50",
+            ])
+            .output()
+            .unwrap()
+    };
+    let job = out_dir.join("sharded");
+    let merge = || {
+        prism()
+            .args(["batch", "merge-stats", job.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    for i in [0, 2] {
+        let out = shard(i);
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    }
+    let partial = merge();
+    assert_eq!(partial.status.code(), Some(1));
+    let m: Value = serde_json::from_slice(&partial.stdout).unwrap();
+    assert_eq!(m["missingShards"], json!([1]));
+    assert_eq!(m["state"], "JOB_STATE_RUNNING");
+    assert_eq!(m["completionStats"]["incompleteCount"], "-1");
+
+    let out = shard(1);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let mut results_files = Vec::new();
+    let mut errors_files = Vec::new();
+    for i in 0..3u32 {
+        let r = shard_file(&job, "prediction.results", i, 3);
+        let e = shard_file(&job, "prediction.errors_stats", i, 3);
+        // Record n belongs to shard n % 3.
+        for l in json_lines(&r).iter().chain(json_lines(&e).iter()) {
+            let n: u32 = line_id(l)[1..].parse().unwrap();
+            assert_eq!(n % 3, i, "{l}");
+        }
+        results_files.push(r);
+        errors_files.push(e);
+    }
+    let seen = id_counts(&results_files, &errors_files);
+    assert_eq!(seen.len(), N);
+    assert!(seen.values().all(|&n| n == 1));
+
+    let merged = merge();
+    assert_eq!(merged.status.code(), Some(0), "{}", stderr(&merged));
+    let m: Value = serde_json::from_slice(&merged.stdout).unwrap();
+    let failed = (0..N).filter(|i| i % 100 == 42).count();
+    assert_eq!(m["state"], "JOB_STATE_SUCCEEDED");
+    assert_eq!(m["shards"], json!([0, 1, 2]));
+    assert_eq!(m["missingShards"], json!([]));
+    assert_eq!(
+        m["completionStats"],
+        json!({
+            "successfulCount": (N - failed).to_string(),
+            "failedCount": failed.to_string(),
+            "incompleteCount": "0",
+        })
+    );
+    // The same shard's stats twice is an error, not a sum.
+    let twice = prism()
+        .args([
+            "batch",
+            "merge-stats",
+            job.to_str().unwrap(),
+            job.join("stats-00001-of-00003.json").to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(twice.status.code(), Some(1));
+    assert!(
+        stderr(&twice).contains("shard 1 appears twice"),
+        "{}",
+        stderr(&twice)
+    );
+}

@@ -1,0 +1,360 @@
+//! Batch inputs: URIs and globs resolved into files, and records read from a position.
+//!
+//! A job's input is an ordered list of local files. Records are numbered across all of
+//! them in order (0, 1, 2, …): a JSONL or file-list record is a non-blank line, a CSV
+//! record is a row after the file's header. A [`Position`] (file, byte offset, line,
+//! record number) is where reading goes on, so a checkpoint can resume a job in the middle
+//! of a file without reading what came before it.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::batch::InputFormat;
+use crate::error::EngineError;
+
+/// One input file and its size when the job started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct InputFile {
+    /// The absolute path.
+    pub(crate) path: PathBuf,
+    /// Its size in bytes.
+    pub(crate) size: u64,
+}
+
+/// Where reading goes on: before the record numbered `record`, which starts at byte
+/// `offset` of file `file` (an index into the job's files).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Position {
+    /// Index of the current file.
+    pub(crate) file: usize,
+    /// Byte offset in the current file.
+    pub(crate) offset: u64,
+    /// Lines of the current file before `offset`.
+    pub(crate) line: u64,
+    /// Number of the next record, counted across all files.
+    pub(crate) record: u64,
+}
+
+/// The files that input URIs name: local paths, `file://` URIs, and glob patterns
+/// (`*`, `?`, `[...]`), in the order given, each pattern's matches sorted, duplicates
+/// dropped.
+pub(crate) fn resolve(uris: &[String]) -> Result<Vec<InputFile>, EngineError> {
+    if uris.is_empty() {
+        return Err(EngineError::InvalidBatchOptions {
+            message: "no input given".into(),
+        });
+    }
+    let mut files: Vec<InputFile> = Vec::new();
+    for uri in uris {
+        let path = local_path(uri)?;
+        let text = path.to_string_lossy();
+        let matches: Vec<PathBuf> = if text.contains(['*', '?', '[']) {
+            let paths = glob::glob(&text).map_err(|e| EngineError::InvalidBatchOptions {
+                message: format!("bad input pattern {uri}: {e}"),
+            })?;
+            let mut found = Vec::new();
+            for entry in paths {
+                let p = entry.map_err(|e| EngineError::Io {
+                    path: e.path().display().to_string(),
+                    source: e.into(),
+                })?;
+                if p.is_file() {
+                    found.push(p);
+                }
+            }
+            found.sort();
+            found
+        } else {
+            vec![path]
+        };
+        if matches.is_empty() {
+            return Err(EngineError::NoInput { uri: uri.clone() });
+        }
+        for p in matches {
+            let io = |source| EngineError::Io {
+                path: p.display().to_string(),
+                source,
+            };
+            let path = std::fs::canonicalize(&p).map_err(io)?;
+            let meta = std::fs::metadata(&path).map_err(io)?;
+            if !meta.is_file() {
+                return Err(EngineError::InvalidBatchOptions {
+                    message: format!("input {} is not a file", p.display()),
+                });
+            }
+            if !files.iter().any(|f| f.path == path) {
+                files.push(InputFile {
+                    path,
+                    size: meta.len(),
+                });
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// The local path a URI names: a plain path or `file://`; other schemes are not
+/// supported yet.
+pub(crate) fn local_path(uri: &str) -> Result<PathBuf, EngineError> {
+    if let Some(rest) = uri.strip_prefix("file://") {
+        return match rest.strip_prefix("localhost") {
+            Some(p) if p.starts_with('/') => Ok(PathBuf::from(p)),
+            _ if rest.starts_with('/') => Ok(PathBuf::from(rest)),
+            _ => Err(EngineError::UnsupportedInput {
+                uri: uri.into(),
+                reason: "a file:// URI must name an absolute local path (file:///path)",
+            }),
+        };
+    }
+    if let Some((scheme, _)) = uri.split_once("://") {
+        let reason = match scheme {
+            "gs" | "s3" => {
+                "object stores (gs://, s3://) are not supported yet; copy the files to a local disk"
+            }
+            _ => "only local paths and file:// URIs are supported",
+        };
+        return Err(EngineError::UnsupportedInput {
+            uri: uri.into(),
+            reason,
+        });
+    }
+    Ok(PathBuf::from(uri))
+}
+
+/// A record as read, before it becomes an instance.
+#[derive(Debug)]
+pub(crate) struct RawRecord {
+    /// Its number across all files (shards split on it).
+    pub(crate) number: u64,
+    /// The index of its file.
+    pub(crate) file: usize,
+    /// Its line in that file (1-based).
+    pub(crate) line: u64,
+    /// Its content.
+    pub(crate) body: RawBody,
+}
+
+/// The content of a record.
+#[derive(Debug)]
+pub(crate) enum RawBody {
+    /// A JSONL or file-list line, without its line ending.
+    Line(Vec<u8>),
+    /// A CSV row and the header of its file.
+    Csv {
+        /// The column names.
+        header: Arc<Vec<String>>,
+        /// The row's fields.
+        fields: csv::ByteRecord,
+    },
+}
+
+/// An open input file.
+enum Open {
+    Lines(BufReader<File>),
+    Csv {
+        reader: csv::Reader<File>,
+        header: Arc<Vec<String>>,
+    },
+}
+
+/// Reads the records of a job's files from a position on.
+pub(crate) struct RecordReader<'a> {
+    files: &'a [InputFile],
+    format: InputFormat,
+    pos: Position,
+    open: Option<Open>,
+    /// Bytes of the files before the current one.
+    bytes_before: u64,
+}
+
+impl<'a> RecordReader<'a> {
+    /// A reader starting at `pos`.
+    pub(crate) fn new(files: &'a [InputFile], format: InputFormat, pos: Position) -> Self {
+        let bytes_before = files.iter().take(pos.file).map(|f| f.size).sum();
+        Self {
+            files,
+            format,
+            pos,
+            open: None,
+            bytes_before,
+        }
+    }
+
+    /// Where reading goes on.
+    pub(crate) fn position(&self) -> Position {
+        self.pos
+    }
+
+    /// Bytes read so far, over all files.
+    pub(crate) fn bytes_read(&self) -> u64 {
+        self.bytes_before + self.pos.offset
+    }
+
+    /// The next record, or `None` at the end of the last file.
+    pub(crate) fn next_record(&mut self) -> Result<Option<RawRecord>, EngineError> {
+        loop {
+            let Some(file) = self.files.get(self.pos.file) else {
+                return Ok(None);
+            };
+            if self.open.is_none() {
+                self.open = Some(self.open_at(&file.path)?);
+            }
+            let io = |source| EngineError::Io {
+                path: file.path.display().to_string(),
+                source,
+            };
+            let record = match self.open.as_mut() {
+                Some(Open::Lines(reader)) => read_line(reader, &mut self.pos).map_err(io)?,
+                Some(Open::Csv { reader, header }) => {
+                    read_csv(reader, header, &mut self.pos).map_err(|e| csv_error(file, e))?
+                }
+                None => None,
+            };
+            match record {
+                Some((body, line)) => {
+                    let record = RawRecord {
+                        number: self.pos.record,
+                        file: self.pos.file,
+                        line,
+                        body,
+                    };
+                    self.pos.record += 1;
+                    return Ok(Some(record));
+                }
+                None => {
+                    self.bytes_before += file.size;
+                    self.pos = Position {
+                        file: self.pos.file + 1,
+                        offset: 0,
+                        line: 0,
+                        record: self.pos.record,
+                    };
+                    self.open = None;
+                }
+            }
+        }
+    }
+
+    /// Opens a file at the current position.
+    fn open_at(&mut self, path: &Path) -> Result<Open, EngineError> {
+        let io = |source| EngineError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = File::open(path).map_err(io)?;
+        match self.format {
+            InputFormat::Jsonl | InputFormat::FileList => {
+                file.seek(SeekFrom::Start(self.pos.offset)).map_err(io)?;
+                Ok(Open::Lines(BufReader::with_capacity(64 * 1024, file)))
+            }
+            InputFormat::Csv => {
+                let mut reader = csv::ReaderBuilder::new()
+                    .has_headers(false)
+                    .flexible(true)
+                    .buffer_capacity(64 * 1024)
+                    .from_reader(file);
+                let mut first = csv::ByteRecord::new();
+                let has_header = reader
+                    .read_byte_record(&mut first)
+                    .map_err(|e| csv_error_at(path, e))?;
+                let header: Vec<String> = if has_header {
+                    first
+                        .iter()
+                        .enumerate()
+                        .map(|(i, f)| {
+                            let name = String::from_utf8_lossy(f);
+                            // A UTF-8 byte order mark is not part of the first name.
+                            match (i, name.strip_prefix('\u{feff}')) {
+                                (0, Some(stripped)) => stripped.to_string(),
+                                _ => name.into_owned(),
+                            }
+                        })
+                        .collect()
+                } else {
+                    Vec::new()
+                };
+                let after_header = reader.position().clone();
+                if self.pos.offset > after_header.byte() {
+                    let mut at = csv::Position::new();
+                    at.set_byte(self.pos.offset)
+                        .set_line(self.pos.line + 1)
+                        .set_record(0);
+                    reader.seek(at).map_err(|e| csv_error_at(path, e))?;
+                } else {
+                    self.pos.offset = after_header.byte();
+                    self.pos.line = after_header.line().saturating_sub(1);
+                }
+                Ok(Open::Csv {
+                    reader,
+                    header: Arc::new(header),
+                })
+            }
+        }
+    }
+}
+
+/// The next non-blank line and its number, advancing `pos` past it (and past blank lines).
+fn read_line(
+    reader: &mut BufReader<File>,
+    pos: &mut Position,
+) -> std::io::Result<Option<(RawBody, u64)>> {
+    loop {
+        let mut buf = Vec::new();
+        let n = reader.read_until(b'\n', &mut buf)?;
+        if n == 0 {
+            return Ok(None);
+        }
+        pos.offset += n as u64;
+        pos.line += 1;
+        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+            buf.pop();
+        }
+        // A UTF-8 byte order mark is not part of the first line.
+        if pos.line == 1 && buf.starts_with(b"\xEF\xBB\xBF") {
+            buf.drain(..3);
+        }
+        if !buf.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Some((RawBody::Line(buf), pos.line)));
+        }
+    }
+}
+
+/// The next CSV row and the line it starts on, advancing `pos` past it.
+fn read_csv(
+    reader: &mut csv::Reader<File>,
+    header: &Arc<Vec<String>>,
+    pos: &mut Position,
+) -> csv::Result<Option<(RawBody, u64)>> {
+    let mut fields = csv::ByteRecord::new();
+    if !reader.read_byte_record(&mut fields)? {
+        return Ok(None);
+    }
+    let after = reader.position();
+    pos.offset = after.byte();
+    pos.line = after.line().saturating_sub(1);
+    let line = fields.position().map_or(pos.line, |p| p.line());
+    let body = RawBody::Csv {
+        header: Arc::clone(header),
+        fields,
+    };
+    Ok(Some((body, line)))
+}
+
+fn csv_error(file: &InputFile, e: csv::Error) -> EngineError {
+    csv_error_at(&file.path, e)
+}
+
+fn csv_error_at(path: &Path, e: csv::Error) -> EngineError {
+    let path = path.display().to_string();
+    match e.into_kind() {
+        csv::ErrorKind::Io(source) => EngineError::Io { path, source },
+        other => EngineError::Io {
+            path,
+            source: std::io::Error::other(format!("{other:?}")),
+        },
+    }
+}
