@@ -30,7 +30,7 @@ from .model import Model, Params, _predictions, override_of
 
 __all__ = ["EndpointModel", "load_model_from_endpoint"]
 
-_INSTANCE = re.compile(r"^(?:instances\[(\d+)\]: )?instance (\S+): ")
+_INSTANCE = re.compile(r"^(?:instances\[(\d+)\]: )?instance (.+?): ")
 _OVERRIDE_PATH = re.compile(r"^(explanationSpecOverride[^\s:]*): ")
 
 

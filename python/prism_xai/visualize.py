@@ -108,7 +108,7 @@ def attributions(
         else:
             panels.append(("bars", name, t))
     rows = len(panels) + (1 if scalars else 0)
-    heights = [3.2 if kind == "image" else 1.6 if kind == "text" else 2.8 for kind, _, _ in panels]
+    heights = [3.2 if kind == "image" else 1.0 if kind == "text" else 2.8 for kind, _, _ in panels]
     if scalars:
         heights.append(0.35 * len(scalars) + 1.0)
     fig = _figure(10, sum(heights) + 0.6)
@@ -257,11 +257,11 @@ def _draw_text(ax: Any, name: str, t: np.ndarray, value: Any, vocabulary: Option
     ax.set_axis_off()
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
-    x, y, per_char, line = 0.0, 0.75, 0.011, 0.3
+    x, y, per_char, line = 0.01, 0.7, 0.011, 0.3
     for word, v in zip(words, t):
         width = per_char * (len(word) + 2)
         if x + width > 1.0 and x > 0:
-            x, y = 0.0, y - line
+            x, y = 0.01, y - line
         shade = 0.5 + 0.5 * (float(v) / peak if peak > 0 else 0.0)
         ax.text(
             x,
@@ -269,6 +269,7 @@ def _draw_text(ax: Any, name: str, t: np.ndarray, value: Any, vocabulary: Option
             word,
             fontsize=10,
             va="center",
+            color="white" if abs(shade - 0.5) > 0.3 else "black",
             bbox={"facecolor": cmap(shade), "edgecolor": "none", "boxstyle": "round,pad=0.2"},
         )
         x += width

@@ -39,11 +39,7 @@ impl PyExplainer {
     /// replace the directory's, and its metadata too when it has any.
     #[staticmethod]
     #[pyo3(signature = (model_dir, spec=None))]
-    fn load(
-        py: Python<'_>,
-        model_dir: PathBuf,
-        spec: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<Self> {
+    fn load(py: Python<'_>, model_dir: PathBuf, spec: Option<&Bound<'_, PyAny>>) -> PyResult<Self> {
         let spec = spec
             .map(|s| {
                 let value = to_json(s, "", Class::Spec)?;
@@ -123,7 +119,8 @@ impl PyExplainer {
     /// `{"name", "dtype", "shape"}` with symbolic dimensions as strings.
     fn signature<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let sig = self.inner.signature();
-        let tensors = |list: &[TensorInfo]| -> Vec<Value> { list.iter().map(tensor_info).collect() };
+        let tensors =
+            |list: &[TensorInfo]| -> Vec<Value> { list.iter().map(tensor_info).collect() };
         let value = json!({"inputs": tensors(&sig.inputs), "outputs": tensors(&sig.outputs)});
         Ok(to_py(py, &value)?.cast_into::<PyDict>()?)
     }

@@ -26,7 +26,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("PrismError", py.get_type::<PrismError>())?;
     m.add("InvalidSpecError", py.get_type::<InvalidSpecError>())?;
-    m.add("InvalidInstanceError", py.get_type::<InvalidInstanceError>())?;
+    m.add(
+        "InvalidInstanceError",
+        py.get_type::<InvalidInstanceError>(),
+    )?;
     m.add("ModelError", py.get_type::<ModelError>())?;
     m.add_class::<PyExplainer>()?;
     m.add_function(wrap_pyfunction!(explainer::infer_metadata, m)?)?;

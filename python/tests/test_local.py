@@ -146,9 +146,11 @@ def test_digits_ig_matches_captum():
 
 def test_digits_numpy_batch_matches_the_cli(cli):
     instances = read_instances("digits_cnn")
-    images = np.stack([np.asarray(i["image"], dtype=np.float32) for i in instances])
+    # float64 holds the instances' decimals exactly as the CLI reads them.
+    images = np.stack([np.asarray(i["image"], dtype=np.float64) for i in instances])
     model = load_model_from_local_path(model_dir("digits_cnn"))
     got = model.explain(images)
+    assert model.explain(images.astype(np.float32))[0].as_tensors()["image"].shape == (28, 28, 1)
     want = cli.explain(model_dir("digits_cnn"), instances)
     for g, w in zip(got, want):
         # Bare rows are reported under the model's one feature, like named ones.

@@ -35,7 +35,10 @@ def test_inferred_metadata():
         "outputs": {"y": {"outputTensorName": "y"}},
     }
     assert OnnxMetadataBuilder(model_dir("digits_cnn") / "model.onnx").get_metadata()["inputs"]["image"]["modality"] == "image"
-    assert OnnxMetadataBuilder(model_dir("text_sentiment") / "model.onnx").get_metadata()["inputs"]["tokens"]["modality"] == "text"
+    # Fixed-length int64 ids read as categorical until set_text_metadata says otherwise.
+    tokens = OnnxMetadataBuilder(model_dir("text_sentiment") / "model.onnx")
+    assert tokens.get_metadata()["inputs"]["tokens"]["modality"] == "categorical"
+    assert tokens.set_text_metadata("tokens").get_metadata()["inputs"]["tokens"]["modality"] == "text"
 
 
 def _linear_builder() -> OnnxMetadataBuilder:
