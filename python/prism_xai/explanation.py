@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -64,7 +64,7 @@ class Attribution:
         return self.approximation_error
 
     @property
-    def label_index(self) -> Optional[Union[int, tuple]]:
+    def label_index(self) -> Optional[Union[int, Tuple[int, ...]]]:
         """The explained output's index: an ``int`` for a vector output, a tuple for higher
         ranks, ``None`` for a scalar output."""
         if self.output_index is None:
@@ -119,7 +119,7 @@ class Explanation:
 
     # -- choosing an output -------------------------------------------------------------
 
-    def label_indices(self) -> List[Optional[Union[int, tuple]]]:
+    def label_indices(self) -> List[Optional[Union[int, Tuple[int, ...]]]]:
         """The ``label_index`` of every explained output, in response order."""
         return [a.label_index for a in self.attributions]
 

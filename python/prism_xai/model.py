@@ -6,7 +6,7 @@ import json
 import os
 import threading
 from collections.abc import Mapping
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 import numpy as np
 
@@ -79,7 +79,7 @@ class Model:
         return dict(self.spec.get("metadata") or {})
 
 
-def _predictions(raw: List[Mapping[str, Any]]) -> List[Dict[str, np.ndarray]]:
+def _predictions(raw: Sequence[Mapping[str, Any]]) -> List[Dict[str, np.ndarray]]:
     return [{name: np.asarray(value) for name, value in p.items()} for p in raw]
 
 

@@ -144,3 +144,44 @@ def test_errors(server: Server):
     with pytest.raises(EndpointError) as e:
         unreachable.predict([[0.0] * 30])
     assert e.value.code is None
+
+
+def test_token_is_sent_as_bearer():
+    # A stand-in server that records the request and answers like :explain.
+    import http.server
+
+    seen: Dict[str, Any] = {}
+    answer = {"explanations": [{"attributions": [{"featureAttributions": {"x": 1.0}, "outputName": "y"}]}]}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            seen["path"] = self.path
+            seen["auth"] = self.headers.get("Authorization")
+            seen["body"] = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    httpd = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        model = load_model_from_endpoint(url, f"{PARENT}/endpoints/e", token="s3cret")
+        [e] = model.explain(np.array([[1.0, 2.0]]))
+        assert seen["auth"] == "Bearer s3cret"
+        assert seen["path"] == f"/v1/{PARENT}/endpoints/e:explain"
+        assert seen["body"] == {"instances": [[1.0, 2.0]]}
+        assert e.feature_importance() == {"x": 1.0}
+        assert e.metadata == {}  # the stand-in has no model to read it from
+    finally:
+        httpd.shutdown()
