@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
-# The workspace and the Python crate (outside the workspace) share one target directory,
-# so the engine and tract are compiled once for both.
+# The workspace and the Python crate (outside the workspace) share one target directory
+# (see docs/DEVELOPMENT.md for what they share).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 echo "== cargo fmt --check"
@@ -29,7 +29,7 @@ PYTHON="${PYTHON:-python3}"
 [ -x .venv-python/bin/python ] || "$PYTHON" -m venv .venv-python
 .venv-python/bin/python -m pip install --quiet --disable-pip-version-check -r python/requirements-test.txt
 # maturin develop builds the dev profile (tract optimised, as for cargo test) into the
-# shared target directory and installs the package into the venv.
+# shared target directory and installs the package into the venv (editable).
 (cd python && VIRTUAL_ENV="$PWD/../.venv-python" PATH="$PWD/../.venv-python/bin:$PATH" \
     maturin develop --locked)
 echo "python package ready in $(( $(date +%s) - start ))s"
