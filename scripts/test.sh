@@ -1,17 +1,38 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, lints, and the whole test suite (unit,
-# integration, end-to-end tests of the real `prism` binary, doc tests).
-# Needs only Rust stable (rustup installs rustfmt and clippy if missing).
+# integration, end-to-end tests of the real `prism` binary, doc tests), then the Python
+# package: it is built into .venv-python and its pytest suite runs against the same binary.
+# Needs Rust stable (rustup installs rustfmt and clippy if missing) and Python >= 3.9 with
+# pip and venv (packages come from PyPI, pinned in python/requirements-test.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
+# The workspace and the Python crate (outside the workspace) share one target directory
+# (see docs/DEVELOPMENT.md for what they share).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path python/Cargo.toml -- --check
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --manifest-path python/Cargo.toml --all-targets --locked -- -D warnings
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+echo "== python: build prism_xai into .venv-python"
+start=$(date +%s)
+PYTHON="${PYTHON:-python3}"
+[ -x .venv-python/bin/python ] || "$PYTHON" -m venv .venv-python
+.venv-python/bin/python -m pip install --quiet --disable-pip-version-check -r python/requirements-test.txt
+# maturin develop builds the dev profile (tract optimised, as for cargo test) into the
+# shared target directory and installs the package into the venv (editable).
+(cd python && VIRTUAL_ENV="$PWD/../.venv-python" PATH="$PWD/../.venv-python/bin:$PATH" \
+    maturin develop --locked)
+echo "python package ready in $(( $(date +%s) - start ))s"
+
+echo "== pytest"
+PRISM_BIN="$CARGO_TARGET_DIR/debug/prism" .venv-python/bin/python -m pytest python/tests -q

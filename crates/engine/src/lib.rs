@@ -25,6 +25,8 @@ mod infer;
 pub use error::EngineError;
 pub use explainer::{Explainer, ModelFiles, METADATA_FILE, MODEL_FILE, SPEC_FILE};
 pub use infer::infer_metadata;
+pub use prism_attribution::AttributionError;
+pub use prism_model::ModelError;
 pub use prism_model::{Dim, ElementType, Signature, Tensor, TensorData, TensorInfo};
 pub use prism_spec::{
     Attribution, Examples, Explanation, ExplanationMetadata, ExplanationParameters,
