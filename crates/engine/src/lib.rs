@@ -3,7 +3,8 @@
 //! An [`Explainer`] loads a **model directory** — `model.onnx`, `explanation_metadata.json`
 //! (Vertex or legacy SDK format) and an optional `explanation_spec.json` (parameters, or a
 //! whole ExplanationSpec) — checks everything once, and then explains or predicts JSON
-//! instances, many at a time in parallel.
+//! instances, many at a time in parallel. [`LoadOptions`] choose the [`Backend`] a model
+//! runs on: tract (the default) or ONNX Runtime (cargo feature `ort`).
 //!
 //! ```no_run
 //! let explainer = prism_engine::Explainer::load("testdata/models/breast_cancer_mlp")?;
@@ -20,8 +21,9 @@ mod explainer;
 mod infer;
 
 pub use error::EngineError;
-pub use explainer::{Explainer, ModelFiles, METADATA_FILE, MODEL_FILE, SPEC_FILE};
+pub use explainer::{Explainer, LoadOptions, ModelFiles, METADATA_FILE, MODEL_FILE, SPEC_FILE};
 pub use infer::infer_metadata;
+pub use prism_model::Backend;
 pub use prism_spec::{
     Attribution, Explanation, ExplanationParameters, ExplanationSpec, ExplanationSpecOverride,
     SpecError,

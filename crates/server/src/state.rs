@@ -25,6 +25,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Per-request deadline for predict and explain.
     pub request_timeout: Duration,
+    /// The runtime models are loaded on.
+    pub backend: prism_engine::Backend,
 }
 
 impl ServerConfig {
@@ -39,6 +41,7 @@ impl ServerConfig {
             max_instances: 1000,
             max_body_bytes: 32 << 20,
             request_timeout: Duration::from_secs(120),
+            backend: prism_engine::Backend::default(),
         }
     }
 

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use prism_engine::{Explainer, ExplanationSpec};
+use prism_engine::{Explainer, ExplanationSpec, LoadOptions};
 use serde_json::{json, Value};
 
 use super::{field, required_str, Params};
@@ -54,10 +54,11 @@ pub(crate) async fn upload(
         let copied = dest.clone();
         let explainer = tokio::task::spawn_blocking(move || -> Result<Explainer, ApiError> {
             copy_dir(&source, &copied)?;
-            let loaded = match &spec {
-                Some(spec) => Explainer::load_with_spec(&copied, spec),
-                None => Explainer::load(&copied),
+            let options = LoadOptions {
+                backend: st.config.backend,
+                spec,
             };
+            let loaded = Explainer::load_with_options(&copied, &options);
             loaded.map_err(|e| {
                 let _ = std::fs::remove_dir_all(&copied);
                 ApiError::InvalidArgument(format!("the model does not load: {e}"))
