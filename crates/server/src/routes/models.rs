@@ -52,10 +52,11 @@ pub(crate) async fn upload(
     operations::spawn(state.clone(), op_name, async move {
         let dest = st.model_dir(&id);
         let copied = dest.clone();
+        let backend = st.config.backend;
         let explainer = tokio::task::spawn_blocking(move || -> Result<Explainer, ApiError> {
             copy_dir(&source, &copied)?;
             let options = LoadOptions {
-                backend: st.config.backend,
+                backend,
                 spec,
             };
             let loaded = Explainer::load_with_options(&copied, &options);
