@@ -55,10 +55,7 @@ pub(crate) async fn upload(
         let backend = st.config.backend;
         let explainer = tokio::task::spawn_blocking(move || -> Result<Explainer, ApiError> {
             copy_dir(&source, &copied)?;
-            let options = LoadOptions {
-                backend,
-                spec,
-            };
+            let options = LoadOptions { backend, spec };
             let loaded = Explainer::load_with_options(&copied, &options);
             loaded.map_err(|e| {
                 let _ = std::fs::remove_dir_all(&copied);
