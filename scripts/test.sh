@@ -31,7 +31,7 @@ ORT_DYLIB_PATH=$(ls "$PWD/$venv"/lib/python3*/site-packages/onnxruntime/capi/lib
 export ORT_DYLIB_PATH
 
 echo "== cargo clippy --features ort"
-cargo clippy -p prism-model -p prism-engine --features ort --all-targets --locked -- -D warnings
+cargo clippy -p prism-model -p prism-engine -p prism-cli --features ort --all-targets --locked -- -D warnings
 
 echo "== cargo test --features ort (ORT_DYLIB_PATH=$ORT_DYLIB_PATH)"
 cargo test -p prism-model -p prism-engine --features ort --locked
