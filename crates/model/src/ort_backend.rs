@@ -65,10 +65,13 @@ fn environment() -> Result<Environment> {
     let builder = ort::init_from(&path).map_err(|e| {
         let hint = "the libonnxruntime.so* file of ONNX Runtime 1.17 or later, e.g. \
                     onnxruntime/capi/libonnxruntime.so.1.31.1 from `pip install onnxruntime==1.31.1`";
-        unavailable(match from_var {
-            Some(_) => format!("cannot load ONNX Runtime ({DYLIB_VAR}={}): {e}; point {DYLIB_VAR} at {hint}", path.display()),
-            None => format!("{DYLIB_VAR} is not set and {DEFAULT_DYLIB} is not on the library search path ({e}); set {DYLIB_VAR} to {hint}"),
-        })
+        let what = match from_var {
+            Some(_) => format!("cannot load ONNX Runtime ({DYLIB_VAR}={})", path.display()),
+            None => format!(
+                "{DYLIB_VAR} is not set and {DEFAULT_DYLIB} is not on the library search path"
+            ),
+        };
+        unavailable(format!("{what}: {e}; set {DYLIB_VAR} to {hint}"))
     })?;
     let env = builder
         .with_name("prism")
