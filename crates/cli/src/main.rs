@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use prism_engine::{Explainer, ExplanationParameters};
+use prism_engine::{Backend, Explainer, ExplanationParameters, LoadOptions};
 use serde_json::{json, Value};
 
 mod batch;
@@ -67,6 +67,37 @@ struct ServeArgs {
     /// `Authorization: Bearer <token>`.
     #[arg(long, env = "PRISM_AUTH_TOKENS_FILE")]
     auth_tokens_file: Option<PathBuf>,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+#[derive(Debug, Args)]
+struct BackendArgs {
+    /// The runtime for neural-network graphs: tract (built in) or ort (ONNX Runtime: needs a
+    /// build with `--features ort`, and ORT_DYLIB_PATH naming libonnxruntime.so). Tree
+    /// ensembles always run on Prism's own evaluator.
+    #[arg(long, env = "PRISM_BACKEND", value_enum, default_value_t = BackendArg::Tract)]
+    backend: BackendArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum BackendArg {
+    /// tract, built in.
+    Tract,
+    /// ONNX Runtime, loaded from ORT_DYLIB_PATH.
+    Ort,
+}
+
+impl BackendArgs {
+    /// The backend asked for, once it is known to work in this build on this machine.
+    fn backend(&self) -> Result<Backend> {
+        let backend = match self.backend {
+            BackendArg::Tract => Backend::Tract,
+            BackendArg::Ort => Backend::Ort,
+        };
+        backend.ensure_available()?;
+        Ok(backend)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +110,20 @@ struct InstancesArgs {
     /// Write results here instead of standard output (written whole, then renamed into place).
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+impl InstancesArgs {
+    /// Loads the model directory on the chosen backend.
+    fn load(&self) -> Result<Explainer> {
+        let options = LoadOptions {
+            backend: self.backend.backend()?,
+            ..LoadOptions::default()
+        };
+        Explainer::load_with_options(&self.model_dir, &options)
+            .with_context(|| format!("loading model directory {}", self.model_dir.display()))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -208,8 +253,7 @@ fn is_broken_pipe(err: &anyhow::Error) -> bool {
 }
 
 fn explain(args: ExplainArgs) -> Result<ExitCode> {
-    let mut explainer = Explainer::load(&args.io.model_dir)
-        .with_context(|| format!("loading model directory {}", args.io.model_dir.display()))?;
+    let mut explainer = args.io.load()?;
     if let Some(parameters) = parameters_from_flags(&args, &explainer)? {
         explainer = explainer.with_parameters(parameters)?;
     }
@@ -245,8 +289,7 @@ fn explain(args: ExplainArgs) -> Result<ExitCode> {
 }
 
 fn predict(args: PredictArgs) -> Result<ExitCode> {
-    let explainer = Explainer::load(&args.io.model_dir)
-        .with_context(|| format!("loading model directory {}", args.io.model_dir.display()))?;
+    let explainer = args.io.load()?;
     run_lines(&args.io, |batch, _| {
         explainer
             .predict_batch(batch)
@@ -486,6 +529,7 @@ impl Write for Output {
 }
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let backend = args.backend.backend()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -522,6 +566,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
     if args.auth_tokens_file.is_some() && config.auth_tokens.is_empty() {
         bail!("the auth tokens file holds no token");
     }
+    config.backend = backend;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

@@ -313,6 +313,119 @@ fn predict_returns_every_output() {
     }
 }
 
+/// Runs `prism ARGS` on the digits CNN's instances with `env` set (and PRISM_BACKEND
+/// unset unless `env` sets it).
+fn run_digits(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = model_dir("digits_cnn");
+    let instances = dir.join("instances.jsonl");
+    let mut cmd = prism();
+    cmd.env_remove("PRISM_BACKEND")
+        .arg(args[0])
+        .arg(&dir)
+        .arg("-i")
+        .arg(&instances)
+        .args(&args[1..]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn backend_flag_and_variable_choose_the_runtime() {
+    let default = run_digits(&["predict"], &[]);
+    assert!(
+        default.status.success(),
+        "{}",
+        String::from_utf8_lossy(&default.stderr)
+    );
+    let tract = run_digits(&["predict", "--backend", "tract"], &[]);
+    assert_eq!(tract.stdout, default.stdout);
+    let by_env = run_digits(&["predict"], &[("PRISM_BACKEND", "tract")]);
+    assert_eq!(by_env.stdout, default.stdout);
+    let bogus = run_digits(&["predict"], &[("PRISM_BACKEND", "onnx")]);
+    assert!(!bogus.status.success());
+    assert!(
+        String::from_utf8_lossy(&bogus.stderr).contains("invalid value 'onnx'"),
+        "{}",
+        String::from_utf8_lossy(&bogus.stderr)
+    );
+    check_ort_backend(&default);
+}
+
+/// Without the `ort` feature, asking for ONNX Runtime is a clear error, before any work
+/// (and before `serve` binds its address).
+#[cfg(not(feature = "ort"))]
+fn check_ort_backend(_tract: &Output) {
+    let tmp = tempfile::tempdir().unwrap();
+    let serve = prism()
+        .args([
+            "serve",
+            "--backend",
+            "ort",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    for out in [
+        run_digits(&["predict", "--backend", "ort"], &[]),
+        run_digits(&["explain"], &[("PRISM_BACKEND", "ort")]),
+        serve,
+    ] {
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("the ort backend is unavailable") && err.contains("--features ort"),
+            "{err}"
+        );
+        assert!(out.stdout.is_empty());
+    }
+}
+
+/// With the `ort` feature, ONNX Runtime predicts what tract predicts; a library that is not
+/// there is a clear error.
+#[cfg(feature = "ort")]
+fn check_ort_backend(tract: &Output) {
+    assert!(
+        std::env::var_os("ORT_DYLIB_PATH").is_some_and(|p| !p.is_empty()),
+        "ORT_DYLIB_PATH is not set: the ort tests need ONNX Runtime's library"
+    );
+    let ort = run_digits(&["predict", "--backend", "ort"], &[]);
+    assert!(
+        ort.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ort.stderr)
+    );
+    for (a, b) in json_lines(&ort.stdout)
+        .iter()
+        .zip(json_lines(&tract.stdout))
+    {
+        let (a, b) = (
+            a["probabilities"].as_array().unwrap(),
+            b["probabilities"].as_array().unwrap(),
+        );
+        for (x, y) in a.iter().zip(b) {
+            assert!((x.as_f64().unwrap() - y.as_f64().unwrap()).abs() < 1e-5);
+        }
+    }
+    let missing = run_digits(
+        &["predict"],
+        &[
+            ("PRISM_BACKEND", "ort"),
+            ("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so"),
+        ],
+    );
+    assert_eq!(missing.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains("the ort backend is unavailable") && err.contains("/nonexistent"),
+        "{err}"
+    );
+}
+
 #[test]
 fn metadata_infer_describes_the_graph() {
     let out = prism()

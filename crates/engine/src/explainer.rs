@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use prism_attribution::{Binder, ExplainPlan};
-use prism_model::{Model, OnnxModel, Signature};
+use prism_model::{Backend, Model, OnnxModel, Signature};
 use prism_spec::{
     ExamplesOverride, Explanation, ExplanationMetadata, ExplanationParameters, ExplanationSpec,
     ExplanationSpecOverride, Method,
@@ -33,10 +33,24 @@ pub struct ModelFiles {
     pub spec: Option<String>,
 }
 
+/// How to load a model directory: [`Explainer::load_with_options`].
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// The runtime for the model's general graphs (tract by default; ONNX Runtime needs the
+    /// cargo feature `ort`). Tree ensembles always run on Prism's own evaluator.
+    pub backend: Backend,
+    /// A spec replacing the directory's files' (an upload request's `explanationSpec`): its
+    /// parameters are used, and its metadata when it has any, otherwise the directory's
+    /// metadata file.
+    pub spec: Option<ExplanationSpec>,
+}
+
 /// A loaded model with its checked explanation spec.
 pub struct Explainer {
     /// The model file, for the variants a spec change may need.
     bytes: Arc<[u8]>,
+    /// The runtime the models were prepared on, for the variants a spec change may need.
+    backend: Backend,
     /// The whole model, for predictions.
     model: OnnxModel,
     /// The same model computing only the explained output (the whole model when that is its
@@ -60,6 +74,7 @@ enum Mode {
 impl std::fmt::Debug for Explainer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Explainer")
+            .field("backend", &self.backend)
             .field("model", &self.model)
             .finish()
     }
@@ -73,10 +88,9 @@ fn default_parameters() -> ExplanationParameters {
 }
 
 impl Explainer {
-    /// Loads a model directory (and its example index, for example-based models).
+    /// Loads a model directory (and its example index, for example-based models), on tract.
     pub fn load(dir: impl AsRef<Path>) -> Result<Self, EngineError> {
-        let files = read_files(dir.as_ref())?;
-        Self::build(&files.model, spec_from_files(&files)?, Some(dir.as_ref()))
+        Self::load_with_options(dir, &LoadOptions::default())
     }
 
     /// Loads a model directory with a spec that replaces its files' (an upload request's
@@ -86,27 +100,61 @@ impl Explainer {
         dir: impl AsRef<Path>,
         spec: &ExplanationSpec,
     ) -> Result<Self, EngineError> {
-        let files = read_files(dir.as_ref())?;
-        let from_files = spec_from_files(&files)?;
-        let spec = ExplanationSpec {
-            parameters: spec.parameters.clone(),
-            metadata: spec.metadata.clone().or(from_files.metadata),
-        };
-        Self::build(&files.model, spec, Some(dir.as_ref()))
+        Self::load_with_options(
+            dir,
+            &LoadOptions {
+                spec: Some(spec.clone()),
+                ..LoadOptions::default()
+            },
+        )
     }
 
-    /// Loads a model directory held in memory (example-based models then start without
-    /// an index).
+    /// Loads a model directory as `options` say: on which backend, under which spec.
+    pub fn load_with_options(
+        dir: impl AsRef<Path>,
+        options: &LoadOptions,
+    ) -> Result<Self, EngineError> {
+        let files = read_files(dir.as_ref())?;
+        Self::from_parts(&files, options, Some(dir.as_ref()))
+    }
+
+    /// Loads a model directory held in memory, on tract (example-based models then start
+    /// without an index).
     pub fn from_files(files: &ModelFiles) -> Result<Self, EngineError> {
-        Self::build(&files.model, spec_from_files(files)?, None)
+        Self::from_files_with_options(files, &LoadOptions::default())
+    }
+
+    /// Loads a model directory held in memory as `options` say.
+    pub fn from_files_with_options(
+        files: &ModelFiles,
+        options: &LoadOptions,
+    ) -> Result<Self, EngineError> {
+        Self::from_parts(files, options, None)
+    }
+
+    fn from_parts(
+        files: &ModelFiles,
+        options: &LoadOptions,
+        dir: Option<&Path>,
+    ) -> Result<Self, EngineError> {
+        let from_files = spec_from_files(files)?;
+        let spec = match &options.spec {
+            Some(spec) => ExplanationSpec {
+                parameters: spec.parameters.clone(),
+                metadata: spec.metadata.clone().or(from_files.metadata),
+            },
+            None => from_files,
+        };
+        Self::build(&files.model, spec, dir, options.backend)
     }
 
     fn build(
         model_bytes: &[u8],
         spec: ExplanationSpec,
         dir: Option<&Path>,
+        backend: Backend,
     ) -> Result<Self, EngineError> {
-        let model = OnnxModel::from_bytes(model_bytes)?;
+        let model = OnnxModel::from_bytes_with(model_bytes, None, backend)?;
         let (mode, explain_model) = match &spec.parameters.method {
             Method::Examples(settings) => {
                 let index = dir.map(|d| d.join(INDEX_FILE));
@@ -116,12 +164,13 @@ impl Explainer {
             }
             _ => {
                 let plan = ExplainPlan::new(&spec, model.signature())?;
-                let explain_model = explain_model_for(model_bytes, &model, &plan)?;
+                let explain_model = explain_model_for(model_bytes, &model, &plan, backend)?;
                 (Mode::Attribution(Box::new(plan)), explain_model)
             }
         };
         Ok(Self {
             bytes: model_bytes.into(),
+            backend,
             model,
             explain_model,
             spec,
@@ -172,14 +221,15 @@ impl Explainer {
                 let explain_model = if same_model {
                     self.explain_model.clone()
                 } else {
-                    explain_model_for(&self.bytes, &self.model, &plan)?
+                    explain_model_for(&self.bytes, &self.model, &plan, self.backend)?
                 };
                 (Mode::Attribution(Box::new(plan)), explain_model)
             }
-            _ => return Self::build(&self.bytes, spec, self.dir.as_deref()),
+            _ => return Self::build(&self.bytes, spec, self.dir.as_deref(), self.backend),
         };
         Ok(Self {
             bytes: Arc::clone(&self.bytes),
+            backend: self.backend,
             model: self.model.clone(),
             explain_model,
             spec,
@@ -212,6 +262,11 @@ impl Explainer {
     /// The model's signature.
     pub fn signature(&self) -> &Signature {
         self.model.signature()
+    }
+
+    /// The backend the model runs on (tree ensembles run on Prism's evaluator whatever it is).
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The explanation spec in force.
@@ -326,20 +381,23 @@ fn explain_model_for(
     bytes: &[u8],
     model: &OnnxModel,
     plan: &ExplainPlan,
+    backend: Backend,
 ) -> Result<OnnxModel, EngineError> {
     if let Some(spec) = plan.gradient_spec() {
-        return Ok(prism_model::gradient::lean_gradient_model_with_offsets(
+        return Ok(prism_model::gradient::lean_gradient_model_with(
             bytes,
             &spec,
             &plan.encoded_values(),
+            backend,
         )?);
     }
     if model.signature().outputs.len() == 1 {
         return Ok(model.clone());
     }
-    Ok(OnnxModel::from_bytes_with_outputs(
+    Ok(OnnxModel::from_bytes_with(
         bytes,
-        &[plan.output().tensor_name.as_str()],
+        Some(&[plan.output().tensor_name.as_str()]),
+        backend,
     )?)
 }
 

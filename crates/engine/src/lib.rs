@@ -5,6 +5,8 @@
 //! whole ExplanationSpec) — checks everything once, and then explains or predicts JSON
 //! instances, many at a time in parallel. [`batch`] runs Vertex batch prediction jobs over
 //! files with it: streamed, sharded, resumable with every record written exactly once.
+//! [`LoadOptions`] choose the [`Backend`] a model runs on: tract (the default) or ONNX
+//! Runtime (cargo feature `ort`).
 //!
 //! ```no_run
 //! let explainer = prism_engine::Explainer::load("testdata/models/breast_cancer_mlp")?;
@@ -23,11 +25,11 @@ mod explainer;
 mod infer;
 
 pub use error::EngineError;
-pub use explainer::{Explainer, ModelFiles, METADATA_FILE, MODEL_FILE, SPEC_FILE};
+pub use explainer::{Explainer, LoadOptions, ModelFiles, METADATA_FILE, MODEL_FILE, SPEC_FILE};
 pub use infer::infer_metadata;
 pub use prism_attribution::AttributionError;
 pub use prism_model::ModelError;
-pub use prism_model::{Dim, ElementType, Signature, Tensor, TensorData, TensorInfo};
+pub use prism_model::{Backend, Dim, ElementType, Signature, Tensor, TensorData, TensorInfo};
 pub use prism_spec::{
     Attribution, Examples, Explanation, ExplanationMetadata, ExplanationParameters,
     ExplanationSpec, ExplanationSpecOverride, Method, SpecError,

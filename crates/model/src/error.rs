@@ -53,6 +53,18 @@ pub enum ModelError {
     /// A gradient request names values the graph lacks or that cannot be differentiated.
     #[error("invalid gradient request: {0}")]
     InvalidGradientSpec(String),
+    /// The backend cannot run models in this build or on this machine: compiled without its
+    /// cargo feature, or (ONNX Runtime) its library cannot be loaded.
+    #[error("the {backend} backend is unavailable: {reason}")]
+    BackendUnavailable {
+        /// The backend asked for.
+        backend: crate::Backend,
+        /// Why it cannot be used, and what to do about it.
+        reason: String,
+    },
+    /// A backend name that is neither `tract` nor `ort`.
+    #[error("unknown backend '{0}' (expected 'tract' or 'ort')")]
+    UnknownBackend(String),
     /// A tree ensemble node carries inconsistent attributes.
     #[error("invalid tree ensemble in node '{node}': {message}")]
     InvalidTrees {

@@ -320,6 +320,16 @@ pub fn lean_gradient_model_with_offsets(
     spec: &GradientSpec,
     offsets: &[String],
 ) -> Result<crate::OnnxModel> {
+    lean_gradient_model_with(bytes, spec, offsets, crate::Backend::Tract)
+}
+
+/// [`lean_gradient_model_with_offsets`], prepared on `backend`.
+pub fn lean_gradient_model_with(
+    bytes: &[u8],
+    spec: &GradientSpec,
+    offsets: &[String],
+    backend: crate::Backend,
+) -> Result<crate::OnnxModel> {
     use prost::Message;
     let proto = add_offsets(&crate::onnx::decode(bytes)?, offsets)?;
     let rewritten = add_gradients(&proto, spec)?;
@@ -335,7 +345,7 @@ pub fn lean_gradient_model_with_offsets(
         .chain(raws.iter().map(String::as_str))
         .chain(grads.iter().map(String::as_str))
         .collect();
-    crate::OnnxModel::from_bytes_with_outputs(&rewritten.encode_to_vec(), &keep)
+    crate::OnnxModel::from_bytes_with(&rewritten.encode_to_vec(), Some(&keep), backend)
 }
 
 /// Rewrites `model` into one that also outputs the gradients `spec` asks for; see the

@@ -2,8 +2,10 @@
 //!
 //! [`OnnxModel::load`] reads a model file, reports its [`Signature`] (input and output names,
 //! element types, shapes with symbolic batch dimensions) and runs batched forward passes of
-//! any batch size through the [`Model`] trait. General graphs run on tract; graphs of
-//! ONNX-ML tree ensembles run on Prism's own evaluator ([`trees`]).
+//! any batch size through the [`Model`] trait. General graphs run on a [`Backend`]: tract
+//! (built in, the default) or ONNX Runtime (cargo feature `ort`, see
+//! [`OnnxModel::from_bytes_with`]); graphs of ONNX-ML tree ensembles run on Prism's own
+//! evaluator ([`trees`]) whatever the backend.
 //!
 //! ```no_run
 //! use prism_model::{Model, OnnxModel, Tensor};
@@ -15,14 +17,21 @@
 //! ```
 #![deny(missing_docs)]
 
+mod backend;
 mod error;
 pub mod gradient;
 mod onnx;
+#[cfg(feature = "ort")]
+mod ort_backend;
+#[cfg(not(feature = "ort"))]
+#[path = "ort_disabled.rs"]
+mod ort_backend;
 mod signature;
 mod tensor;
 mod tract_backend;
 pub mod trees;
 
+pub use backend::Backend;
 pub use error::{ModelError, Result};
 pub use onnx::OnnxModel;
 pub use signature::{Dim, Signature, TensorInfo};

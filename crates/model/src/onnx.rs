@@ -6,17 +6,19 @@ use prost::Message;
 use tract_onnx::pb;
 
 use crate::error::{ModelError, Result};
+use crate::ort_backend::OrtGraph;
 use crate::signature::{Dim, Signature, TensorInfo};
 use crate::tensor::{ElementType, Tensor};
 use crate::tract_backend::TractGraph;
 use crate::trees::TreeGraph;
-use crate::Model;
+use crate::{Backend, Model};
 
 /// An ONNX model ready to run.
 ///
 /// Graphs made of ONNX-ML tree ensembles (`TreeEnsembleClassifier`, `TreeEnsembleRegressor`)
 /// run on Prism's own evaluator, which also exposes the parsed trees; every other graph
-/// runs on tract.
+/// runs on the [`Backend`] it was prepared for (tract unless
+/// [`OnnxModel::from_bytes_with`] says otherwise).
 #[derive(Clone)]
 pub struct OnnxModel {
     signature: Signature,
@@ -26,6 +28,7 @@ pub struct OnnxModel {
 
 enum Executor {
     Tract(TractGraph),
+    Ort(OrtGraph),
     /// The tree graph, and which of its outputs to return (all when `None`).
     Trees(TreeGraph, Option<Vec<usize>>),
 }
@@ -34,6 +37,7 @@ impl std::fmt::Debug for OnnxModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let kind = match *self.executor {
             Executor::Tract(_) => "tract",
+            Executor::Ort(_) => "ort",
             Executor::Trees(..) => "trees",
         };
         f.debug_struct("OnnxModel")
@@ -54,19 +58,31 @@ impl OnnxModel {
         Self::from_bytes(&bytes)
     }
 
-    /// Decodes and prepares a model from its serialized bytes.
+    /// Decodes and prepares a model from its serialized bytes (on tract).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        Self::prepare(bytes, None)
+        Self::from_bytes_with(bytes, None, Backend::Tract)
     }
 
     /// Like [`OnnxModel::from_bytes`], but computing only the named outputs (in that order):
     /// work that only other outputs need (an `ArgMax` label beside the probabilities) is
     /// skipped. An unknown name is [`ModelError::BadInput`].
     pub fn from_bytes_with_outputs(bytes: &[u8], outputs: &[&str]) -> Result<Self> {
-        Self::prepare(bytes, Some(outputs))
+        Self::from_bytes_with(bytes, Some(outputs), Backend::Tract)
     }
 
-    fn prepare(bytes: &[u8], outputs: Option<&[&str]>) -> Result<Self> {
+    /// Decodes and prepares a model on `backend`, computing only `outputs` (in that order)
+    /// when given, like [`OnnxModel::from_bytes_with_outputs`]. Tree-ensemble graphs run on
+    /// Prism's evaluator whatever the backend. A backend this build lacks, or whose library
+    /// cannot be loaded, is [`ModelError::BackendUnavailable`].
+    pub fn from_bytes_with(
+        bytes: &[u8],
+        outputs: Option<&[&str]>,
+        backend: Backend,
+    ) -> Result<Self> {
+        Self::prepare(bytes, outputs, backend)
+    }
+
+    fn prepare(bytes: &[u8], outputs: Option<&[&str]>, backend: Backend) -> Result<Self> {
         let proto = decode(bytes)?;
         let graph = proto
             .graph
@@ -93,10 +109,11 @@ impl OnnxModel {
                 full.clone(),
             )
         } else {
-            (
-                Executor::Tract(TractGraph::new(&proto, &full, keep.as_deref())?),
-                full.clone(),
-            )
+            let executor = match backend {
+                Backend::Tract => Executor::Tract(TractGraph::new(&proto, &full, keep.as_deref())?),
+                Backend::Ort => Executor::Ort(OrtGraph::new(&proto, &full, keep.as_deref())?),
+            };
+            (executor, full.clone())
         };
         let signature = match &keep {
             Some(keep) => Signature {
@@ -115,7 +132,17 @@ impl OnnxModel {
     pub fn tree_graph(&self) -> Option<&TreeGraph> {
         match self.executor.as_ref() {
             Executor::Trees(t, _) => Some(t),
-            Executor::Tract(_) => None,
+            Executor::Tract(_) | Executor::Ort(_) => None,
+        }
+    }
+
+    /// The backend running the graph; `None` for tree graphs, which run on Prism's own
+    /// evaluator.
+    pub fn backend(&self) -> Option<Backend> {
+        match self.executor.as_ref() {
+            Executor::Tract(_) => Some(Backend::Tract),
+            Executor::Ort(_) => Some(Backend::Ort),
+            Executor::Trees(..) => None,
         }
     }
 }
@@ -129,6 +156,7 @@ impl Model for OnnxModel {
         check_inputs(&self.signature, inputs)?;
         match self.executor.as_ref() {
             Executor::Tract(g) => g.run(inputs),
+            Executor::Ort(g) => g.run(inputs),
             Executor::Trees(g, keep) => {
                 let all = g.run(inputs)?;
                 match keep {

@@ -28,6 +28,8 @@ pub struct ServerConfig {
     /// Bearer tokens accepted; empty: no authentication. `/healthz` and `/v2/health/*`
     /// stay open.
     pub auth_tokens: Vec<String>,
+    /// The runtime models are loaded on.
+    pub backend: prism_engine::Backend,
 }
 
 impl ServerConfig {
@@ -43,6 +45,7 @@ impl ServerConfig {
             max_body_bytes: 32 << 20,
             auth_tokens: Vec::new(),
             request_timeout: Duration::from_secs(120),
+            backend: prism_engine::Backend::default(),
         }
     }
 

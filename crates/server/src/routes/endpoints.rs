@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use prism_engine::{Explainer, ExplanationSpec};
+use prism_engine::{Explainer, ExplanationSpec, LoadOptions};
 use serde_json::{json, Map, Value};
 
 use super::{field, required_str, Params};
@@ -244,13 +244,14 @@ pub(crate) async fn load_explainer(
         }),
         (m, d) => d.cloned().or(m),
     };
-    tokio::task::spawn_blocking(move || match spec {
-        Some(spec) => Explainer::load_with_spec(&dir, &spec),
-        None => Explainer::load(&dir),
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
-    .map_err(|e| ApiError::FailedPrecondition(format!("the model does not load: {e}")))
+    let options = LoadOptions {
+        backend: state.config.backend,
+        spec,
+    };
+    tokio::task::spawn_blocking(move || Explainer::load_with_options(&dir, &options))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|e| ApiError::FailedPrecondition(format!("the model does not load: {e}")))
 }
 
 /// Loads every model deployed on any endpoint (at server start).

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use prism_engine::{examples, Explainer, ExplanationSpec};
+use prism_engine::{examples, Explainer, ExplanationSpec, LoadOptions};
 use serde_json::{json, Value};
 
 use super::{field, required_str, Params};
@@ -52,17 +52,16 @@ pub(crate) async fn upload(
     operations::spawn(state.clone(), op_name, async move {
         let dest = st.model_dir(&id);
         let copied = dest.clone();
+        let backend = st.config.backend;
         let explainer = tokio::task::spawn_blocking(move || -> Result<Explainer, ApiError> {
             copy_dir(&source, &copied)?;
-            let loaded = match &spec {
-                Some(spec) => Explainer::load_with_spec(&copied, spec),
-                None => Explainer::load(&copied),
-            }
-            .map_err(|e| ApiError::InvalidArgument(format!("the model does not load: {e}")))
-            .and_then(|explainer| {
-                build_example_index(&explainer, &copied)?;
-                Ok(explainer)
-            });
+            let options = LoadOptions { backend, spec };
+            let loaded = Explainer::load_with_options(&copied, &options)
+                .map_err(|e| ApiError::InvalidArgument(format!("the model does not load: {e}")))
+                .and_then(|explainer| {
+                    build_example_index(&explainer, &copied)?;
+                    Ok(explainer)
+                });
             if loaded.is_err() {
                 let _ = std::fs::remove_dir_all(&copied);
             }
