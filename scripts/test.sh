@@ -37,11 +37,15 @@ fi
 ORT_DYLIB_PATH=$(ls "$PWD/$venv"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n 1)
 export ORT_DYLIB_PATH
 
+# Whole-workspace commands with the feature added keep every other crate's features as the
+# plain build has them, so tract is not compiled again; `--test ort --test ort_missing`
+# runs only the ort test targets (model and engine).
+ORT_FEATURES=prism-model/ort,prism-engine/ort,prism-cli/ort
 echo "== cargo clippy --features ort"
-cargo clippy -p prism-model -p prism-engine -p prism-cli --features ort --all-targets --locked -- -D warnings
+cargo clippy --workspace --features "$ORT_FEATURES" --all-targets --locked -- -D warnings
 
 echo "== cargo test --features ort (ORT_DYLIB_PATH=$ORT_DYLIB_PATH)"
-cargo test -p prism-model -p prism-engine --features ort --locked
+cargo test --workspace --features "$ORT_FEATURES" --locked --test ort --test ort_missing
 
 echo "== python: build prism_xai into .venv-python"
 start=$(date +%s)

@@ -126,16 +126,20 @@ fn every_test_model_directory_explains_the_same_on_ort() {
     for name in &names {
         let on_ort = load_on_ort(name);
         let on_tract = Explainer::load(model_dir(name)).unwrap();
+        // Example-based models have no index in the source folder: predictions only.
+        let explains = on_tract.examples().is_none();
         for instance in instances(name) {
-            let (a, b) = (
-                on_ort.explain(&instance).unwrap(),
-                on_tract.explain(&instance).unwrap(),
-            );
-            let (a, b) = (
-                serde_json::to_value(a).unwrap(),
-                serde_json::to_value(b).unwrap(),
-            );
-            assert_close(name, &a, &b);
+            if explains {
+                let (a, b) = (
+                    on_ort.explain(&instance).unwrap(),
+                    on_tract.explain(&instance).unwrap(),
+                );
+                let (a, b) = (
+                    serde_json::to_value(a).unwrap(),
+                    serde_json::to_value(b).unwrap(),
+                );
+                assert_close(name, &a, &b);
+            }
             let (a, b) = (
                 on_ort.predict(&instance).unwrap(),
                 on_tract.predict(&instance).unwrap(),
