@@ -1,5 +1,7 @@
 //! `prism demo`: explain the built-in examples and print them as readable tables.
 
+use std::path::Path;
+
 use anyhow::{Context, Result};
 use prism_engine::{Explainer, Explanation, ModelFiles};
 use serde_json::Value;
@@ -7,6 +9,8 @@ use serde_json::Value;
 /// A built-in example: a model directory compiled into the binary.
 struct Example {
     title: &'static str,
+    /// The model directory's name, which prefixes its picture files.
+    name: &'static str,
     files: fn() -> ModelFiles,
     instances: &'static str,
     show: Show,
@@ -51,18 +55,21 @@ macro_rules! model_dir {
 const EXAMPLES: &[Example] = &[
     Example {
         title: "Breast cancer, neural network (MLP) — why malignant or benign?",
+        name: "breast_cancer_mlp",
         files: model_dir!("breast_cancer_mlp"),
         instances: include_str!("../../../testdata/models/breast_cancer_mlp/instances.jsonl"),
         show: Show::Table,
     },
     Example {
         title: "Diabetes progression, gradient-boosted trees — what drives the prediction?",
+        name: "diabetes_gbr",
         files: model_dir!("diabetes_gbr"),
         instances: include_str!("../../../testdata/models/diabetes_gbr/instances.jsonl"),
         show: Show::Table,
     },
     Example {
         title: "Movie reviews, text classifier on token ids — which words decide?",
+        name: "text_sentiment",
         files: model_dir!("text_sentiment"),
         instances: include_str!("../../../testdata/models/text_sentiment/instances.jsonl"),
         show: Show::Tokens(include_str!(
@@ -71,6 +78,7 @@ const EXAMPLES: &[Example] = &[
     },
     Example {
         title: "Handwritten digits, convolutional network — which pixels make the digit?",
+        name: "digits_cnn",
         files: model_dir!("digits_cnn"),
         instances: include_str!("../../../testdata/models/digits_cnn/instances.jsonl"),
         show: Show::Image,
@@ -81,9 +89,14 @@ const EXAMPLES: &[Example] = &[
 const TOP_ROWS: usize = 10;
 const BAR_WIDTH: f64 = 24.0;
 
-pub(crate) fn run() -> Result<()> {
+pub(crate) fn run(pictures_out: Option<&Path>) -> Result<()> {
+    if let Some(dir) = pictures_out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
     for example in EXAMPLES {
         let explainer = Explainer::from_files(&(example.files)()).context(example.title)?;
+        let metadata = explainer.spec().metadata.clone().unwrap_or_default();
+        let defaults = prism_viz::MethodDefaults::for_method(&explainer.spec().parameters.method);
         println!("\n=== {} ===", example.title);
         println!("method: {}", describe(&explainer));
         for (i, line) in example
@@ -100,12 +113,27 @@ pub(crate) fn run() -> Result<()> {
                 Show::Tokens(vocab) => print_tokens(i + 1, &instance, &explanation, vocab)?,
                 Show::Image => print_image(i + 1, &instance, &explanation),
             }
+            if let Some(dir) = pictures_out {
+                let prefix = format!("{}-", example.name);
+                crate::write_pictures(
+                    dir,
+                    &prefix,
+                    i + 1,
+                    &explanation,
+                    &instance,
+                    &metadata,
+                    defaults,
+                );
+            }
         }
     }
     examples_demo()?;
     println!("\nEach attribution is the feature's share of (prediction − baseline prediction):");
     println!("Sampled Shapley's add up exactly, Integrated Gradients' to within the approximation");
     println!("error. Run `prism explain MODEL_DIR --instances FILE` on your own model.");
+    if let Some(dir) = pictures_out {
+        println!("Pictures of these explanations are in {}.", dir.display());
+    }
     Ok(())
 }
 

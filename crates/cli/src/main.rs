@@ -33,7 +33,7 @@ enum Command {
     #[command(subcommand)]
     Metadata(MetadataCommand),
     /// Explain the built-in examples and print a readable table per instance.
-    Demo,
+    Demo(DemoArgs),
     /// Serve the Vertex AI REST v1 API (models, endpoints, operations, predict, explain).
     Serve(ServeArgs),
     /// Build or extend the example index of an example-based model.
@@ -182,6 +182,15 @@ impl MethodArg {
 }
 
 #[derive(Debug, Args)]
+struct DemoArgs {
+    /// Also draw every explanation shown (PNG heatmaps for the digits, HTML for the reviews,
+    /// SVG bar charts for tabular features) into this folder, as
+    /// `<example>-line<N>-<feature>-<output>.<ext>`.
+    #[arg(long)]
+    pictures_out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 struct PredictArgs {
     #[command(flatten)]
     io: InstancesArgs,
@@ -206,7 +215,7 @@ fn main() -> ExitCode {
         Command::Predict(args) => predict(args),
         Command::Batch(args) => batch::run(args),
         Command::Metadata(MetadataCommand::Infer { model }) => infer(&model),
-        Command::Demo => demo::run().map(|()| ExitCode::SUCCESS),
+        Command::Demo(args) => demo::run(args.pictures_out.as_deref()).map(|()| ExitCode::SUCCESS),
         Command::Serve(args) => serve(args),
         Command::Index(command) => index::run(command),
     };
@@ -222,10 +231,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Writes the pictures of one explanation as `line<N>-<name>` files in `dir`; a picture
-/// that cannot be drawn is reported, not fatal.
-fn write_pictures(
+/// Writes the pictures of one explanation as `<prefix>line<N>-<name>` files in `dir`; a
+/// picture that cannot be drawn is reported, not fatal.
+pub(crate) fn write_pictures(
     dir: &Path,
+    prefix: &str,
     line: usize,
     explanation: &prism_engine::Explanation,
     instance: &Value,
@@ -235,7 +245,7 @@ fn write_pictures(
     match prism_viz::pictures_at_least(explanation, instance, metadata, defaults, 224) {
         Ok(files) => {
             for (name, bytes) in files {
-                let path = dir.join(format!("line{line}-{name}"));
+                let path = dir.join(format!("{prefix}line{line}-{name}"));
                 if let Err(e) = std::fs::write(&path, bytes) {
                     eprintln!("prism: line {line}: cannot write {}: {e}", path.display());
                 }
@@ -274,7 +284,7 @@ fn explain(args: ExplainArgs) -> Result<ExitCode> {
         if let Some(dir) = &args.images_out {
             for ((instance, line), result) in batch.iter().zip(lines).zip(&results) {
                 if let Ok(e) = result {
-                    write_pictures(dir, *line, e, instance, &metadata, defaults);
+                    write_pictures(dir, "", *line, e, instance, &metadata, defaults);
                 }
             }
         }

@@ -478,8 +478,15 @@ fn metadata_infer_describes_the_graph() {
 }
 
 #[test]
-fn demo_prints_tables_that_add_up() {
-    let out = prism().arg("demo").output().unwrap();
+fn demo_prints_tables_that_add_up_and_draws_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pictures = tmp.path().join("pictures");
+    let out = prism()
+        .arg("demo")
+        .arg("--pictures-out")
+        .arg(&pictures)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -532,6 +539,39 @@ fn demo_prints_tables_that_add_up() {
         .collect();
     assert_eq!(first.len(), 5, "{neighbours}");
     assert!(first.iter().all(|l| l.contains("digit 2")), "{first:?}");
+
+    // --pictures-out: a heat map per digit, a shaded token page per review, a bar chart per
+    // tabular instance, each named for its example.
+    let names: Vec<String> = std::fs::read_dir(&pictures)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let count = |prefix: &str, ext: &str| {
+        names
+            .iter()
+            .filter(|n| n.starts_with(prefix) && n.ends_with(ext))
+            .count()
+    };
+    assert_eq!(count("digits_cnn-line", ".png"), 2, "{names:?}");
+    assert_eq!(count("text_sentiment-line", ".html"), 2, "{names:?}");
+    assert_eq!(count("breast_cancer_mlp-line", ".svg"), 2, "{names:?}");
+    assert_eq!(count("diabetes_gbr-line", ".svg"), 2, "{names:?}");
+    let digit = names
+        .iter()
+        .find(|n| n.starts_with("digits_cnn-line1") && n.ends_with(".png"))
+        .unwrap();
+    let png = std::fs::read(pictures.join(digit)).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let review = names
+        .iter()
+        .find(|n| n.starts_with("text_sentiment-line") && n.ends_with(".html"))
+        .unwrap();
+    let html = std::fs::read_to_string(pictures.join(review)).unwrap();
+    assert!(html.contains("<span"), "{html}");
+    assert!(
+        text.contains("Pictures of these explanations are in"),
+        "{text}"
+    );
 }
 
 #[test]
