@@ -24,4 +24,9 @@ if [ ! -x "$venv/bin/python" ]; then
     "$python" -m venv "$venv"
 fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check -r bench/requirements.txt
+# Prism's ort backend uses the same ONNX Runtime library the Python side runs.
+if [ -z "${ORT_DYLIB_PATH:-}" ]; then
+    ORT_DYLIB_PATH=$(ls "$PWD/$venv"/lib/python3*/site-packages/onnxruntime/capi/libonnxruntime.so.* | head -n 1)
+    export ORT_DYLIB_PATH
+fi
 exec "$venv/bin/python" bench/shapley_vs_shap.py "$@"

@@ -83,7 +83,7 @@ def find_prism(args) -> Path:
     target = Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
     print(f"building prism-cli (release) into {target} ...", flush=True)
     subprocess.run(
-        ["cargo", "build", "--release", "-p", "prism-cli"],
+        ["cargo", "build", "--release", "-p", "prism-cli", "--features", "ort"],
         cwd=REPO,
         check=True,
         env={**os.environ, "CARGO_TARGET_DIR": str(target)},
@@ -138,10 +138,10 @@ def pin(cmd: list[str], cores: int | None) -> list[str]:
     return cmd
 
 
-def run_prism(prism: Path, instances: Path, output: Path, cores, extra=()):
+def run_prism(prism: Path, instances: Path, output: Path, cores, extra=(), backend="tract"):
     """Runs `prism explain`; returns (wall seconds, CPU seconds: user + system)."""
     cmd = pin([str(prism), "explain", str(MODEL_DIR), "--instances", str(instances),
-               "--output", str(output), *extra], cores)
+               "--output", str(output), "--backend", backend, *extra], cores)
     r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True)
@@ -323,6 +323,9 @@ def main() -> None:
     ap.add_argument("--cores", type=int, default=2,
                     help="pin both sides to the first N CPUs and give ONNX Runtime N threads")
     ap.add_argument("--repeats", type=int, default=3, help="best of this many runs")
+    ap.add_argument("--backends", default=None,
+                    help="Prism backends to time, e.g. tract,ort (default: tract, and ort "
+                         "when ORT_DYLIB_PATH is set)")
     ap.add_argument("--no-record", action="store_true",
                     help="print the table only; do not append to docs/benchmarks.md")
     args = ap.parse_args()
@@ -345,14 +348,24 @@ def main() -> None:
     load = os.getloadavg()[0]
     pressure = cpu_pressure()
 
-    # -- Prism, end to end -------------------------------------------------------------
-    print(f"prism explain x{args.repeats} ...", flush=True)
-    run_prism(prism, inst, work / "warm.jsonl", cores)  # page cache, not counted
-    prism_runs = [run_prism(prism, inst, work / "prism.jsonl", cores)
-                  for _ in range(args.repeats)]
-    prism_s = min(w for w, _ in prism_runs)
-    prism_cpu = min(c for _, c in prism_runs)
-    prism_rows = read_prism(work / "prism.jsonl", names)
+    # -- Prism, end to end, per backend -------------------------------------------------
+    backends = (args.backends.split(",") if args.backends
+                else ["tract"] + (["ort"] if os.environ.get("ORT_DYLIB_PATH") else []))
+    timed = {}  # backend -> (best wall s, best CPU s)
+    for backend in backends:
+        print(f"prism explain --backend {backend} x{args.repeats} ...", flush=True)
+        out = work / f"prism-{backend}.jsonl"
+        run_prism(prism, inst, out, cores, backend=backend)  # page cache, not counted
+        runs = [run_prism(prism, inst, out, cores, backend=backend)
+                for _ in range(args.repeats)]
+        timed[backend] = (min(w for w, _ in runs), min(c for _, c in runs))
+    prism_s, prism_cpu = timed[backends[0]]
+    prism_rows = read_prism(work / f"prism-{backends[0]}.jsonl", names)
+    # The backends run the same paths: their attributions agree to float precision.
+    backend_gap = max((np.abs(a[3] - b[3]).max() for other in backends[1:]
+                       for a, b in zip(prism_rows,
+                                       read_prism(work / f"prism-{other}.jsonl", names))),
+                      default=0.0)
 
     # -- shap on ONNX Runtime ----------------------------------------------------------
     # label -> dict(wall, cpu, values, base, evals, calls), best wall and best CPU of repeats
@@ -414,28 +427,40 @@ def main() -> None:
 
     # -- report ------------------------------------------------------------------------
     evals_total = N_INSTANCES * prism_evals
-    per_eval = (prism_s / evals_total, prism_cpu / evals_total)
-    speed = (head["wall"] / prism_s, head["cpu"] / prism_cpu)
     us = lambda s: f"{s * 1e6:.3f} µs"  # noqa: E731
     ips = lambda secs: f"{N_INSTANCES / secs:,.0f}/s ({secs:.2f} s)"  # noqa: E731
     ratio = lambda a, b: (f"{a[0] / b[0]:.2f}x", f"{a[1] / b[1]:.2f}x")  # noqa: E731
     verdict = lambda ok: "met" if ok else "NOT met"  # noqa: E731
 
+    per_eval_rows = []
+    for b, (w, c) in timed.items():
+        per_eval = (w / evals_total, c / evals_total)
+        per_eval_rows += [
+            (f"**Prism ({b}) per evaluation / ONNX Runtime per row, 1 thread**",
+             *(f"**{r}**" for r in ratio(per_eval, ort1))),
+            (f"**Prism ({b}) per evaluation / ONNX Runtime per row, {cores} intra-op "
+             "threads**",
+             f"**{per_eval[0] / ortn[0]:.2f}x** (≤ 2x: {verdict(per_eval[0] / ortn[0] <= 2)})",
+             f"**{per_eval[1] / ortn[1]:.2f}x**"),
+            (f"Prism ({b}) per evaluation / ONNX Runtime per row, {cores} one-thread sessions",
+             *ratio(per_eval, ortp)),
+        ]
+
     # (measure, wall clock, CPU time: user + system of every thread)
     table = [
-        (f"Prism `prism explain`, end to end, best of {args.repeats}: instances per second",
-         ips(prism_s), ips(prism_cpu)),
+        *[(f"Prism `prism explain --backend {b}`, end to end, best of {args.repeats}: "
+           "instances per second", ips(w), ips(c)) for b, (w, c) in timed.items()],
         *[(f"shap PermutationExplainer, {k}: instances per second", ips(v["wall"]),
            ips(v["cpu"])) for k, v in shap_runs.items()],
-        (f"**Prism / shap ({head_label})**",
-         f"**{speed[0]:.1f}x** (≥ 10x: {verdict(speed[0] >= 10)})",
-         f"**{speed[1]:.1f}x**"),
+        *[(f"**Prism ({b}) / shap ({head_label})**",
+           f"**{head['wall'] / w:.1f}x** (≥ 10x: {verdict(head['wall'] / w >= 10)})",
+           f"**{head['cpu'] / c:.1f}x**") for b, (w, c) in timed.items()],
         ("Model evaluations per instance",
          f"Prism {prism_evals} ({PATH_COUNT} paths × {m - 1} + 2, in 2 calls); shap "
          f"{head['evals']:.1f} (max_evals={max_evals}: {PATH_COUNT // 2} permutations × "
          f"(2×{m}+1), {head['calls']:.0f} calls of {2 * m + 1} rows)", ""),
-        ("Prism per model evaluation (time / (1,000 × %d))" % prism_evals,
-         us(per_eval[0]), us(per_eval[1])),
+        *[(f"Prism ({b}) per model evaluation (time / (1,000 × {prism_evals}))",
+           us(w / evals_total), us(c / evals_total)) for b, (w, c) in timed.items()],
         ("ONNX Runtime forward per row, batch 292, 1 thread", us(ort1[0]), us(ort1[1])),
         (f"ONNX Runtime forward per row, batch 292, {cores} intra-op threads",
          us(ortn[0]), us(ortn[1])),
@@ -449,18 +474,15 @@ def main() -> None:
             us(tractn[0]), us(tractn[1])),
            ("tract forward alone / ONNX Runtime, 1 thread", *ratio(tract1, ort1))]
           if tract1 else []),
-        ("**Prism per evaluation / ONNX Runtime per row, 1 thread**",
-         *(f"**{r}**" for r in ratio(per_eval, ort1))),
-        (f"**Prism per evaluation / ONNX Runtime per row, {cores} intra-op threads**",
-         f"**{per_eval[0] / ortn[0]:.2f}x** (≤ 2x: {verdict(per_eval[0] / ortn[0] <= 2)})",
-         f"**{per_eval[1] / ortn[1]:.2f}x**"),
-        (f"Prism per evaluation / ONNX Runtime per row, {cores} one-thread sessions",
-         *ratio(per_eval, ortp)),
+        *per_eval_rows,
         (f"Attribution gap Σ|Prism − shap| / Σ|shap|, first {n} instances, argmax class",
          f"{rel10:.3f} at pathCount 10, {rel50:.3f} at pathCount 50; Prism seed 0 vs "
          f"seed 2 at pathCount 10: {self_noise:.3f}", ""),
         ("Largest difference of f(x), f(baseline): Prism vs ONNX Runtime",
          f"{out_err:.1e}", ""),
+        *([(f"Largest attribution difference between Prism's backends "
+            f"({', '.join(backends)})", f"{backend_gap:.1e}", "")]
+          if len(backends) > 1 else []),
     ]
 
     plain = [(a.replace("**", ""), b.replace("**", ""), c.replace("**", ""))
