@@ -44,7 +44,7 @@ async function startServer({ tokens } = {}) {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${log}`)), 60_000);
     child.stderr.on("data", (chunk) => {
       log += chunk.toString();
-      const m = log.match(/prism serve: listening on (\S+)/);
+      const m = log.match(/prism serve: listening on (\S+)\r?\n/);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);

@@ -127,7 +127,7 @@ async fn run(state: &Arc<AppState>, name: &str, body: &[u8]) -> Result<String, A
         let mut texts = Vec::new();
         match panels(attribution, instance, &metadata) {
             Ok(p) => {
-                bars = bar_rows(&p.bars);
+                bars = bar_rows(&p.bars, instance);
                 for panel in p.features {
                     match panel {
                         Panel::Image(image) => {
@@ -245,8 +245,9 @@ struct BarRow {
 }
 
 /// Bars sorted by magnitude, largest first (ties keep their order, NaN last), as
-/// `prism_viz::bar_chart_svg` sorts them.
-fn bar_rows(bars: &[prism_viz::Bar]) -> Vec<BarRow> {
+/// `prism_viz::bar_chart_svg` sorts them. A feature the instance gives by name shows its value
+/// as given (`prism-viz` rounds values for labels).
+fn bar_rows(bars: &[prism_viz::Bar], instance: &Value) -> Vec<BarRow> {
     let magnitude = |a: f64| if a.is_nan() { -1.0 } else { a.abs() };
     let mut order: Vec<&prism_viz::Bar> = bars.iter().collect();
     order.sort_by(|a, b| magnitude(b.attribution).total_cmp(&magnitude(a.attribution)));
@@ -259,7 +260,11 @@ fn bar_rows(bars: &[prism_viz::Bar]) -> Vec<BarRow> {
         .into_iter()
         .map(|b| BarRow {
             name: b.name.clone(),
-            value: b.value.clone(),
+            value: match instance.get(&b.name) {
+                Some(Value::Number(n)) => Some(n.to_string()),
+                Some(Value::String(s)) => Some(s.clone()),
+                _ => b.value.clone(),
+            },
             attribution: b.attribution,
             width: if max > 0.0 && b.attribution.is_finite() {
                 (1000.0 * b.attribution.abs() / max).round() / 10.0
@@ -273,11 +278,10 @@ fn bar_rows(bars: &[prism_viz::Bar]) -> Vec<BarRow> {
 /// The template's view of an image panel (URLs are added once the key is known).
 fn image_view(n: usize, image: &ImagePanel, method: MethodDefaults) -> Value {
     let options = HeatmapOptions::resolve(&image.visualization, method);
-    // f32 percentages (99.9 reads back as 99.90000153) shown and sent as typed.
-    let round = |p: f64| (p * 1e4).round() / 1e4;
+    // f32 percentages (99.9 reads back as 99.90000153) shown and sent as typed: "99.9".
     let (clip_hi, clip_lo) = (
-        round(options.clip_percent_upperbound),
-        round(options.clip_percent_lowerbound),
+        prism_viz::number(options.clip_percent_upperbound),
+        prism_viz::number(options.clip_percent_lowerbound),
     );
     let side = image.image.width().max(image.image.height()).max(1);
     let factor = MIN_SIDE.div_ceil(side).max(1);
@@ -455,7 +459,9 @@ mod tests {
             prism_viz::Bar::new("c", None, f64::NAN),
             prism_viz::Bar::new("d", None, 1.0),
         ];
-        let rows = bar_rows(&bars);
+        let rows = bar_rows(&bars, &json!({"a": 0.123456789, "b": [1, 2]}));
+        assert_eq!(rows[2].value.as_deref(), Some("0.123456789"));
+        assert_eq!(rows[0].value, None);
         let names: Vec<&str> = rows.iter().map(|r| r.name.as_str()).collect();
         assert_eq!(names, ["b", "d", "a", "c"]);
         let widths: Vec<f64> = rows.iter().map(|r| r.width).collect();
