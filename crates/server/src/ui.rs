@@ -62,7 +62,10 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
             "/ui/explanations/{key}/{image}/heatmap.png",
             get(explain::heatmap),
         )
-        .route("/ui/explanations/{key}/{image}/input.png", get(explain::input))
+        .route(
+            "/ui/explanations/{key}/{image}/input.png",
+            get(explain::input),
+        )
         .route("/ui/endpoints", get(pages::endpoints))
         .route("/ui/operations", get(pages::operations))
         .route("/ui/login", get(auth::login_page).post(auth::login))

@@ -17,7 +17,10 @@ async fn app(tokens: &[&str]) -> (axum::Router, tempfile::TempDir) {
     (router(state), dir)
 }
 
-async fn send(app: &axum::Router, request: Request<Body>) -> (StatusCode, String, axum::http::HeaderMap) {
+async fn send(
+    app: &axum::Router,
+    request: Request<Body>,
+) -> (StatusCode, String, axum::http::HeaderMap) {
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -59,7 +62,10 @@ async fn empty_pages_say_so_with_security_headers() {
     assert_eq!(headers[header::LOCATION], "/ui/models");
     let (status, css, headers) = send(&app, get("/ui/static/ui.css")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/css"));
+    assert!(headers[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("text/css"));
     assert!(css.contains("@media"));
 }
 
@@ -76,7 +82,10 @@ async fn unknown_things_are_error_pages_with_escaped_messages() {
     )
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(body.contains("&lt;b&gt;x&lt;&#x2f;b&gt;") || body.contains("&lt;b&gt;x&lt;/b&gt;"), "{body}");
+    assert!(
+        body.contains("&lt;b&gt;x&lt;&#x2f;b&gt;") || body.contains("&lt;b&gt;x&lt;/b&gt;"),
+        "{body}"
+    );
     assert!(!body.contains("<b>x</b>"), "{body}");
     let (status, _, _) = send(&app, get("/ui/static/nothing.js")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -131,12 +140,20 @@ async fn tokens_sign_the_ui_in_with_a_cookie_the_api_ignores() {
     let (status, body, _) = send(&app, get("/ui/endpoints?x=1")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.contains("<label for=\"token\">"), "{body}");
-    assert!(body.contains("value=\"&#x2f;ui&#x2f;endpoints?x=1\"") || body.contains("value=\"/ui/endpoints?x=1\""), "{body}");
+    assert!(
+        body.contains("value=\"&#x2f;ui&#x2f;endpoints?x=1\"")
+            || body.contains("value=\"/ui/endpoints?x=1\""),
+        "{body}"
+    );
     // The sign-in page and the static files are open.
     assert_eq!(send(&app, get("/ui/login")).await.0, StatusCode::OK);
     assert_eq!(send(&app, get("/ui/static/ui.js")).await.0, StatusCode::OK);
     // A post without a token gets a fragment.
-    let (status, body, _) = send(&app, post_json(&format!("/ui/{PARENT}/models/m/explain"), "{}")).await;
+    let (status, body, _) = send(
+        &app,
+        post_json(&format!("/ui/{PARENT}/models/m/explain"), "{}"),
+    )
+    .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert!(body.contains("/ui/login"), "{body}");
 
@@ -162,7 +179,12 @@ async fn tokens_sign_the_ui_in_with_a_cookie_the_api_ignores() {
     let (_, _, headers) = send(&app, login("t0k;en", "/ui/endpoints")).await;
     assert_eq!(headers[header::LOCATION], "/ui/endpoints");
     let cookie = headers[header::SET_COOKIE].to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/ui"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly")
+            && cookie.contains("SameSite=Strict")
+            && cookie.contains("Path=/ui"),
+        "{cookie}"
+    );
     let pair = cookie.split(';').next().unwrap().to_string();
 
     let with_cookie = |path: &str| {

@@ -101,7 +101,10 @@ fn unhex(text: &str) -> Option<String> {
     }
     let bytes: Option<Vec<u8>> = (0..text.len())
         .step_by(2)
-        .map(|i| text.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()))
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
         .collect();
     String::from_utf8(bytes?).ok()
 }
@@ -116,12 +119,7 @@ fn safe_next(next: &str) -> &str {
     }
 }
 
-fn login_form(
-    state: &AppState,
-    status: StatusCode,
-    next: &str,
-    error: Option<&str>,
-) -> Response {
+fn login_form(state: &AppState, status: StatusCode, next: &str, error: Option<&str>) -> Response {
     let rendered = page(
         state,
         "login.html",

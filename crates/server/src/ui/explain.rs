@@ -74,9 +74,7 @@ async fn run(state: &Arc<AppState>, name: &str, body: &[u8]) -> Result<String, A
         Some(id) if !id.is_empty() => deployments
             .into_iter()
             .find(|d| d.deployed_model_id == id)
-            .ok_or_else(|| {
-                ApiError::NotFound(format!("model {name} has no deployment {id}"))
-            })?,
+            .ok_or_else(|| ApiError::NotFound(format!("model {name} has no deployment {id}")))?,
         _ => deployments.into_iter().next().ok_or_else(|| {
             ApiError::FailedPrecondition(format!(
                 "model {name} is not deployed on any endpoint; deploy it to explain with it"
@@ -105,8 +103,10 @@ async fn run(state: &Arc<AppState>, name: &str, body: &[u8]) -> Result<String, A
             None => (ExplanationMetadata::default(), MethodDefaults::default()),
         }
     };
-    let explanation = Explanation::from_value(response["explanations"][0].clone())
-        .map_err(|e| ApiError::Internal(format!("the API's explanation does not read back: {e}")))?;
+    let explanation =
+        Explanation::from_value(response["explanations"][0].clone()).map_err(|e| {
+            ApiError::Internal(format!("the API's explanation does not read back: {e}"))
+        })?;
     let instance = &api_request["instances"][0];
     let raise_what = match &model["explanationSpec"]["parameters"] {
         p if p.get("sampledShapleyAttribution").is_some() => "pathCount",
@@ -135,14 +135,19 @@ async fn run(state: &Arc<AppState>, name: &str, body: &[u8]) -> Result<String, A
                             shown_images.push(image_view(n, &image, method));
                             images.push((output.clone(), image));
                         }
-                        Panel::Text(text) => match prism_viz::text_html(&text.tokens, &text.attributions) {
-                            Ok(html) => texts.push(json!({
-                                "feature": text.feature,
-                                "html": html,
-                                "exact": text.attributions,
-                            })),
-                            Err(e) => notes.push(format!("{}: cannot shade the tokens: {e}", text.feature)),
-                        },
+                        Panel::Text(text) => {
+                            match prism_viz::text_html(&text.tokens, &text.attributions) {
+                                Ok(html) => texts.push(json!({
+                                    "feature": text.feature,
+                                    "html": html,
+                                    "exact": text.attributions,
+                                })),
+                                Err(e) => notes.push(format!(
+                                    "{}: cannot shade the tokens: {e}",
+                                    text.feature
+                                )),
+                            }
+                        }
                         _ => {}
                     }
                 }
@@ -392,9 +397,7 @@ fn options(
                 .ok()
                 .filter(|p| p.is_finite())
                 .map(|p| Some(p.clamp(0.0, 100.0)))
-                .ok_or_else(|| {
-                    ApiError::InvalidArgument(format!("{key}: not a percentage: {v}"))
-                }),
+                .ok_or_else(|| ApiError::InvalidArgument(format!("{key}: not a percentage: {v}"))),
         }
     };
     if let Some(hi) = percent("clip_hi")? {

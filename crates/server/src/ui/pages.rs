@@ -92,9 +92,7 @@ pub(crate) async fn model(
 }
 
 /// `GET /ui/endpoints`.
-pub(crate) async fn endpoints(
-    State(state): State<Arc<AppState>>,
-) -> Result<Html<String>, UiError> {
+pub(crate) async fn endpoints(State(state): State<Arc<AppState>>) -> Result<Html<String>, UiError> {
     let loaded = state.deployed.read().await;
     let endpoints: Vec<Value> = state
         .registry
@@ -364,7 +362,10 @@ mod tests {
         );
         assert_eq!(
             method_of(&json!({"examples": {"neighborCount": 5, "presets": {}}})),
-            ("Example-based".into(), Some("neighborCount 5, presets".into()))
+            (
+                "Example-based".into(),
+                Some("neighborCount 5, presets".into())
+            )
         );
         assert_eq!(method_of(&json!({})).0, "—");
     }

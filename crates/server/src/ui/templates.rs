@@ -21,7 +21,10 @@ const TEMPLATES: [(&str, &str); 9] = [
     ("models.html", include_str!("../../templates/models.html")),
     ("model.html", include_str!("../../templates/model.html")),
     ("result.html", include_str!("../../templates/result.html")),
-    ("endpoints.html", include_str!("../../templates/endpoints.html")),
+    (
+        "endpoints.html",
+        include_str!("../../templates/endpoints.html"),
+    ),
     (
         "operations.html",
         include_str!("../../templates/operations.html"),
