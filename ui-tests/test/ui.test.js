@@ -278,6 +278,19 @@ test("images: an uploaded PNG is explained as the API explains it, and its heatm
   await prism.screenshot(page, "image-result");
   assert.equal(await page.textContent("#result .heatmap-status"), "");
 
+  // A file of another size: the model takes it resized, and the picture is drawn over the
+  // image as the model took it.
+  const big = [];
+  for (let y = 0; y < 56; y++) for (let x = 0; x < 56; x++) big.push(pixels[(y >> 1) * 28 + (x >> 1)]);
+  const bigPng = prism.greyPng(56, 56, big);
+  await page.setInputFiles('[data-feature="image"]', { name: "big.png", mimeType: "image/png", buffer: bigPng });
+  await runExplain(page);
+  assert.equal(await page.$("#result .alert"), null);
+  const bigApi = await prism.explain(server, "ep-digits", deployed.digits, { image: { b64: bigPng.toString("base64") } });
+  assertOutputsEqual(await shownOutputs(page), bigApi.explanations[0]);
+  assert.ok((await distinctColours(page, "#result img.heatmap")) > 2);
+  assert.equal(await page.$eval("#result img.input-image", (img) => img.naturalWidth), 28 * 8);
+
   // A redraw with a bad option is refused with a message.
   const bad = await page.request.get(`${server.base}${src.replace("polarity=BOTH", "polarity=SIDEWAYS")}`);
   assert.equal(bad.status(), 400);

@@ -90,24 +90,28 @@ async fn run(state: &Arc<AppState>, name: &str, body: &[u8]) -> Result<String, A
         crate::routes::explain_on_endpoint(state, &deployment.endpoint, api_request.clone())
             .await?;
     let elapsed_ms = started.elapsed().as_millis();
-    let (metadata, method) = {
-        let deployed = state.deployed.read().await;
-        match deployed.get(&deployment.deployed_model_id) {
-            Some(d) => {
-                let spec = d.explainer.spec();
-                (
-                    spec.metadata.clone().unwrap_or_default(),
-                    MethodDefaults::for_method(&spec.parameters.method),
-                )
-            }
-            None => (ExplanationMetadata::default(), MethodDefaults::default()),
-        }
+    let explainer = state
+        .deployed
+        .read()
+        .await
+        .get(&deployment.deployed_model_id)
+        .map(|d| d.explainer.clone());
+    let (metadata, method) = match &explainer {
+        Some(e) => (
+            e.spec().metadata.clone().unwrap_or_default(),
+            MethodDefaults::for_method(&e.spec().parameters.method),
+        ),
+        None => (ExplanationMetadata::default(), MethodDefaults::default()),
     };
     let explanation =
         Explanation::from_value(response["explanations"][0].clone()).map_err(|e| {
             ApiError::Internal(format!("the API's explanation does not read back: {e}"))
         })?;
-    let instance = &api_request["instances"][0];
+    let instance = match &explainer {
+        Some(e) => as_the_model_saw_it(e, &api_request["instances"][0], &metadata),
+        None => api_request["instances"][0].clone(),
+    };
+    let instance = &instance;
     let raise_what = match &model["explanationSpec"]["parameters"] {
         p if p.get("sampledShapleyAttribution").is_some() => "pathCount",
         _ => "stepCount",
@@ -212,6 +216,48 @@ async fn run(state: &Arc<AppState>, name: &str, body: &[u8]) -> Result<String, A
             response_size => response.to_string().len(),
         },
     )
+}
+
+/// The instance with each image given as `{"b64": …}` replaced by the image the model took:
+/// decoded, resized to the model's input and scaled as the engine binds it, so that the
+/// attributions (shaped like the model's input) and the picture under them match whatever
+/// size the file was. An instance the binder refuses is left as it was.
+fn as_the_model_saw_it(
+    explainer: &prism_engine::Explainer,
+    instance: &Value,
+    metadata: &ExplanationMetadata,
+) -> Value {
+    let encoded = |v: &Value| v.get("b64").is_some();
+    let images: Vec<&str> = metadata
+        .inputs
+        .iter()
+        .filter(|(_, i)| i.modality == prism_spec::Modality::Image)
+        .map(|(name, _)| name)
+        .collect();
+    // `{"b64": …}` as the whole instance of a one-input model.
+    let whole = encoded(instance);
+    let given_encoded = |name: &str| whole || instance.get(name).is_some_and(encoded);
+    if !images.iter().any(|name| given_encoded(name)) {
+        return instance.clone();
+    }
+    let binder = explainer.binder();
+    let Ok(bound) = binder.bind(instance) else {
+        return instance.clone();
+    };
+    let seen = binder.instance_from_values(&bound.values, &bound.shapes);
+    let mut out = if whole {
+        Value::Object(Default::default())
+    } else {
+        instance.clone()
+    };
+    for name in images {
+        if let (true, Some(v), Some(map)) =
+            (given_encoded(name), seen.get(name), out.as_object_mut())
+        {
+            map.insert(name.to_string(), v.clone());
+        }
+    }
+    out
 }
 
 /// The attributions for the template, each text panel's HTML (built and escaped by

@@ -42,10 +42,10 @@ pub(crate) fn fields(metadata: &ExplanationMetadata) -> Vec<Field> {
         let baseline = input.input_baselines.first();
         let mut push = |feature: &str, kind: &'static str, value: Option<String>, hint| {
             let id = format!("f-{}", out.len());
-            let group = input
-                .group_name
-                .clone()
-                .or_else(|| (feature != name).then(|| name.to_string()));
+            // The metadata input a named feature belongs to, when there are several.
+            let group = input.group_name.clone().or_else(|| {
+                (feature != name && metadata.inputs.len() > 1).then(|| name.to_string())
+            });
             out.push(Field {
                 feature: feature.to_string(),
                 label: feature.to_string(),
