@@ -206,3 +206,157 @@ async fn tokens_sign_the_ui_in_with_a_cookie_the_api_ignores() {
         .unwrap();
     assert_eq!(send(&app, request).await.0, StatusCode::OK);
 }
+
+async fn call_json(app: &axum::Router, method: &str, path: &str, body: &str) -> serde_json::Value {
+    let request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let (status, text, _) = send(app, request).await;
+    assert_eq!(status, StatusCode::OK, "{method} {path}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+async fn wait(app: &axum::Router, op: &serde_json::Value) {
+    let name = op["name"].as_str().unwrap();
+    let done = call_json(
+        app,
+        "POST",
+        &format!("/v1/{name}:wait"),
+        r#"{"timeout": "30s"}"#,
+    )
+    .await;
+    assert_eq!(done["done"], true, "{done}");
+    assert!(done.get("error").is_none(), "{done}");
+}
+
+/// The attribute `name="…"` of the first element that has it after `from`.
+fn attribute<'a>(html: &'a str, from: &str, name: &str) -> &'a str {
+    let at = html
+        .find(from)
+        .unwrap_or_else(|| panic!("{from} in {html}"));
+    let rest = &html[at..];
+    let start = rest.find(&format!("{name}=\"")).unwrap() + name.len() + 2;
+    let end = start + rest[start..].find('"').unwrap();
+    &rest[start..end]
+}
+
+/// A real model through the real router: listed with its name escaped, a form field per
+/// feature, "not deployed" until it is, then the fragment's numbers are the API's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_page_explains_with_the_apis_numbers() {
+    let (app, _dir) = app(&[]).await;
+    let model_dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/models/peer_linear"
+    );
+    let upload = serde_json::json!({"modelId": "lin", "model": {
+        "displayName": "<i>lin</i>", "artifactUri": model_dir}});
+    let op = call_json(
+        &app,
+        "POST",
+        &format!("/v1/{PARENT}/models:upload"),
+        &upload.to_string(),
+    )
+    .await;
+    wait(&app, &op).await;
+
+    let (status, page, _) = send(&app, get("/ui/models")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("&lt;i&gt;lin&lt;"), "{page}");
+    assert!(!page.contains("<i>lin</i>"));
+    let (status, page, _) = send(&app, get(&format!("/ui/{PARENT}/models/lin"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("This model is not deployed"));
+    assert!(!page.contains("id=\"try-form\""));
+    let explain = format!("/ui/{PARENT}/models/lin/explain");
+    let instance = r#"{"instance": {"x0": 30, "x1": 60, "x2": 30}}"#;
+    let (status, body, _) = send(&app, post_json(&explain, instance)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains("FAILED_PRECONDITION") && body.contains("not deployed"),
+        "{body}"
+    );
+
+    let op = call_json(
+        &app,
+        "POST",
+        &format!("/v1/{PARENT}/endpoints?endpointId=ep"),
+        r#"{"displayName": "ep"}"#,
+    )
+    .await;
+    wait(&app, &op).await;
+    let deploy = serde_json::json!({"deployedModel": {"model": format!("{PARENT}/models/lin")}});
+    let op = call_json(
+        &app,
+        "POST",
+        &format!("/v1/{PARENT}/endpoints/ep:deployModel"),
+        &deploy.to_string(),
+    )
+    .await;
+    wait(&app, &op).await;
+
+    let (_, page, _) = send(&app, get(&format!("/ui/{PARENT}/models/lin"))).await;
+    for name in ["x0", "x1", "x2"] {
+        assert!(page.contains(&format!("data-feature=\"{name}\"")), "{page}");
+    }
+    // The fields start at the baseline.
+    assert_eq!(attribute(&page, "data-feature=\"x1\"", "value"), "20");
+    let (status, fragment, _) = send(&app, post_json(&explain, instance)).await;
+    assert_eq!(status, StatusCode::OK, "{fragment}");
+    let api = call_json(
+        &app,
+        "POST",
+        &format!("/v1/{PARENT}/endpoints/ep:explain"),
+        r#"{"instances": [{"x0": 30, "x1": 60, "x2": 30}]}"#,
+    )
+    .await;
+    let a = &api["explanations"][0]["attributions"][0];
+    let shown = |from: &str, name: &str| attribute(&fragment, from, name).parse::<f64>().unwrap();
+    assert_eq!(
+        shown("class=\"attribution\"", "data-instance-output"),
+        a["instanceOutputValue"].as_f64().unwrap()
+    );
+    assert_eq!(
+        shown("class=\"attribution\"", "data-baseline-output"),
+        a["baselineOutputValue"].as_f64().unwrap()
+    );
+    for name in ["x0", "x1", "x2"] {
+        let from = format!("data-feature=\"{name}\"");
+        assert_eq!(
+            shown(&from, "data-attribution"),
+            a["featureAttributions"][name].as_f64().unwrap(),
+            "{name}"
+        );
+    }
+    // Rows are sorted by magnitude.
+    let order: Vec<usize> = ["x0", "x1", "x2"]
+        .iter()
+        .map(|n| {
+            fragment
+                .find(&format!("<tr class=\"bar\" data-feature=\"{n}\""))
+                .unwrap()
+        })
+        .collect();
+    let mut by_magnitude = ["x0", "x1", "x2"].to_vec();
+    by_magnitude.sort_by(|x, y| {
+        let m = |n: &str| a["featureAttributions"][n].as_f64().unwrap().abs();
+        m(y).total_cmp(&m(x))
+    });
+    let mut by_position = ["x0", "x1", "x2"].to_vec();
+    by_position.sort_by_key(|n| order[["x0", "x1", "x2"].iter().position(|m| m == n).unwrap()]);
+    assert_eq!(by_position, by_magnitude);
+    // Another deployment id than the model's is refused.
+    let (status, body, _) = send(
+        &app,
+        post_json(
+            &explain,
+            r#"{"instance": {"x0": 1, "x1": 2, "x2": 3}, "deployedModelId": "123"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body.contains("has no deployment 123"), "{body}");
+}

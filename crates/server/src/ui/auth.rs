@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
@@ -151,10 +152,21 @@ pub(crate) struct Login {
 }
 
 /// `POST /ui/login`: a valid token sets the session cookie and goes on to `next`.
-pub(crate) async fn login(State(state): State<Arc<AppState>>, Form(form): Form<Login>) -> Response {
+pub(crate) async fn login(
+    State(state): State<Arc<AppState>>,
+    form: Result<Form<Login>, FormRejection>,
+) -> Response {
     if state.config.auth_tokens.is_empty() {
         return Redirect::to("/ui/models").into_response();
     }
+    let Ok(Form(form)) = form else {
+        return login_form(
+            &state,
+            StatusCode::BAD_REQUEST,
+            "/ui/models",
+            Some("The sign-in form was not readable: send it again."),
+        );
+    };
     let token = form.token.trim();
     if !is_token(&state, token) {
         return login_form(
