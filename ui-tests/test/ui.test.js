@@ -332,6 +332,8 @@ test("examples: the neighbours are the API's, with their distances", async () =>
     expected.instances[0].neighbors.map((n) => n.id),
   );
   assert.equal(shown.length, 5);
+  // The query image is shown beside them.
+  assert.ok((await distinctColours(page, "#result img.query-image")) > 2);
   await prism.screenshot(page, "examples-result");
   assert.deepEqual(page.problems, []);
 });

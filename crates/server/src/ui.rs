@@ -142,20 +142,24 @@ fn plain_failure(status: StatusCode, e: &ApiError) -> Response {
 }
 
 /// Security headers on every UI response, and a same-origin check on UI posts (the session
-/// cookie is `SameSite=Strict` already; a cross-site `Origin` is refused outright).
+/// cookie is `SameSite=Strict` already; a post whose `Origin` names another host than `Host`
+/// or `X-Forwarded-Host` is refused outright).
 async fn guard(request: Request, next: Next) -> Response {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         if let Some(origin) = request.headers().get(header::ORIGIN) {
-            let host = request
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or_default();
+            // The host the browser sees: the request's, or the one a proxy forwarded.
+            let hosts: Vec<&str> = [header::HOST.as_str(), "x-forwarded-host"]
+                .iter()
+                .filter_map(|h| request.headers().get(*h))
+                .filter_map(|h| h.to_str().ok())
+                .flat_map(|h| h.split(','))
+                .map(str::trim)
+                .collect();
             let same = origin
                 .to_str()
                 .ok()
                 .and_then(|o| o.split_once("://"))
-                .is_some_and(|(_, rest)| rest == host);
+                .is_some_and(|(_, rest)| hosts.contains(&rest));
             if !same {
                 return UiError::from(ApiError::PermissionDenied(
                     "cross-site requests to the UI are refused".into(),

@@ -131,6 +131,19 @@ async fn cross_site_posts_are_refused() {
         .insert(header::HOST, "prism.local:8080".parse().unwrap());
     let (status, _, _) = send(&app, same).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Behind a proxy that forwards the host the browser used.
+    let mut proxied = post_json(&format!("/ui/{PARENT}/models/m/explain"), "{}");
+    proxied
+        .headers_mut()
+        .insert(header::ORIGIN, "https://prism.example".parse().unwrap());
+    proxied
+        .headers_mut()
+        .insert(header::HOST, "10.0.0.5:8080".parse().unwrap());
+    proxied
+        .headers_mut()
+        .insert("x-forwarded-host", "prism.example".parse().unwrap());
+    let (status, _, _) = send(&app, proxied).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

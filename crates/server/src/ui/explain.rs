@@ -177,6 +177,39 @@ async fn run(state: &Arc<AppState>, name: &str, body: &[u8]) -> Result<String, A
             "texts": texts,
         }));
     }
+    // Example-based models: the query image beside its neighbours.
+    let mut query_images = Vec::new();
+    if !explanation.neighbors.is_empty() {
+        for (name, input) in metadata.inputs.iter() {
+            if input.modality != prism_spec::Modality::Image {
+                continue;
+            }
+            let value = match instance {
+                Value::Object(m) if !m.contains_key("b64") => m.get(name),
+                other if metadata.inputs.len() <= 1 => Some(other),
+                _ => None,
+            };
+            if let Some(Ok(image)) = value.map(ImageView::from_value) {
+                let side = image.width().max(image.height()).max(1);
+                let factor = MIN_SIDE.div_ceil(side).max(1);
+                query_images.push(json!({
+                    "n": images.len(),
+                    "feature": name,
+                    "width": image.width() * factor,
+                    "height": image.height() * factor,
+                }));
+                images.push((
+                    String::new(),
+                    ImagePanel {
+                        feature: name.to_string(),
+                        image,
+                        pixels: Vec::new(),
+                        visualization: Default::default(),
+                    },
+                ));
+            }
+        }
+    }
     let key = if images.is_empty() {
         String::new()
     } else {
@@ -194,6 +227,10 @@ async fn run(state: &Arc<AppState>, name: &str, body: &[u8]) -> Result<String, A
             }
         }
     }
+    for q in &mut query_images {
+        let n = q["n"].as_u64().unwrap_or(0);
+        q["url"] = json!(format!("/ui/explanations/{key}/{n}/input.png"));
+    }
     let neighbors: Vec<Value> = explanation
         .neighbors
         .iter()
@@ -206,6 +243,7 @@ async fn run(state: &Arc<AppState>, name: &str, body: &[u8]) -> Result<String, A
         context! {
             attributions => texts_safe,
             neighbors,
+            query_images,
             endpoint => deployment.endpoint.clone(),
             endpoint_id => last_segment(&deployment.endpoint),
             deployed_model_id => deployment.deployed_model_id,
