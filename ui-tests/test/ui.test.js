@@ -360,6 +360,14 @@ test("phone width: pages fit the screen", async () => {
   }
   await page.goto(modelUrl("mlp"));
   await prism.screenshot(page, "phone-model");
+  // A result fits too (wide tables scroll inside their box).
+  await page.check('input[name="mode"][value="json"]');
+  await page.fill("#instance-json", JSON.stringify(prism.instances("breast_cancer_mlp")[1]));
+  await runExplain(page);
+  assert.equal(await page.$$eval("#result tr.bar", (trs) => trs.length), 30);
+  const [scroll, client] = await page.evaluate(() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]);
+  assert.ok(scroll <= client, `result: ${scroll} > ${client}`);
+  await prism.screenshot(page, "phone-result");
   // Every form control has a label.
   const unlabelled = await page.$$eval("input:not([type=hidden]):not([type=radio]), select, textarea", (els) =>
     els.filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")).map((el) => el.outerHTML),
