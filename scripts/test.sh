@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test of the project: formatting, lints, and the whole test suite (unit,
-# integration, end-to-end tests of the real `prism` binary, doc tests), the ONNX Runtime
-# backend (cargo feature `ort`) against the library of the PyPI onnxruntime wheel, then the
-# Python package: it is built into .venv-python and its pytest suite runs against the same
-# binary. Needs Rust stable (rustup installs rustfmt and clippy if missing) and Python >= 3.9
-# with pip and venv (packages come from PyPI, pinned: onnxruntime here, the Python package's
-# test tools in python/requirements-test.txt).
+# integration, end-to-end tests of the real `prism` binary, doc tests), the web UI in
+# headless Chromium against that binary (ui-tests/), the ONNX Runtime backend (cargo feature
+# `ort`) against the library of the PyPI onnxruntime wheel, then the Python package: it is
+# built into .venv-python and its pytest suite runs against the same binary. Needs Rust
+# stable (rustup installs rustfmt and clippy if missing), Python >= 3.9 with pip and venv
+# (packages come from PyPI, pinned: onnxruntime here, the Python package's test tools in
+# python/requirements-test.txt), and Node >= 20 with npm (playwright-core, pinned in
+# ui-tests/package-lock.json); Chromium comes from apt-get when /usr/bin/chromium is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +26,19 @@ cargo clippy --manifest-path python/Cargo.toml --all-targets --locked -- -D warn
 
 echo "== cargo test"
 cargo test --workspace --locked
+
+# The web UI in headless Chromium (Debian's package; never a downloaded browser), driven by
+# playwright-core (pinned in ui-tests/package-lock.json) against the binary just built.
+echo "== web UI browser tests (ui-tests/)"
+if [ -z "${CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
+    echo "installing chromium with apt-get"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
+fi
+(cd ui-tests && npm ci --no-audit --no-fund --silent \
+    && PRISM_BIN="$CARGO_TARGET_DIR/debug/prism" npm test --silent)
 
 # The ONNX Runtime backend loads the library at run time from ORT_DYLIB_PATH; the wheel
 # ships it as onnxruntime/capi/libonnxruntime.so.<version>.

@@ -18,6 +18,12 @@ pub enum ApiError {
     /// The resource exists already (409, ALREADY_EXISTS).
     #[error("{0}")]
     AlreadyExists(String),
+    /// The request has no valid credentials (401, UNAUTHENTICATED).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller may not do this (403, PERMISSION_DENIED).
+    #[error("{0}")]
+    PermissionDenied(String),
     /// The system is not in a state that allows the call (400, FAILED_PRECONDITION).
     #[error("{0}")]
     FailedPrecondition(String),
@@ -50,6 +56,8 @@ impl ApiError {
             ApiError::InvalidArgument(_) => (StatusCode::BAD_REQUEST, "INVALID_ARGUMENT"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             ApiError::AlreadyExists(_) => (StatusCode::CONFLICT, "ALREADY_EXISTS"),
+            ApiError::Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "UNAUTHENTICATED"),
+            ApiError::PermissionDenied(_) => (StatusCode::FORBIDDEN, "PERMISSION_DENIED"),
             ApiError::FailedPrecondition(_) => (StatusCode::BAD_REQUEST, "FAILED_PRECONDITION"),
             ApiError::ResourceExhausted { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "RESOURCE_EXHAUSTED")
@@ -72,10 +80,12 @@ impl ApiError {
             ApiError::DeadlineExceeded(_) => 4,
             ApiError::NotFound(_) => 5,
             ApiError::AlreadyExists(_) => 6,
+            ApiError::PermissionDenied(_) => 7,
             ApiError::ResourceExhausted { .. } => 8,
             ApiError::FailedPrecondition(_) => 9,
             ApiError::Aborted(_) => 10,
             ApiError::Internal(_) => 13,
+            ApiError::Unauthenticated(_) => 16,
         }
     }
 

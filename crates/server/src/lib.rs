@@ -1,5 +1,7 @@
 //! Prism's HTTP server: the Vertex AI REST v1 surface (models, endpoints, operations,
-//! predict and explain) over a registry that survives restarts.
+//! predict and explain) over a registry that survives restarts, and a web UI at `/ui`
+//! (the `ui` module: pages for models, endpoints and operations, and explanations drawn in
+//! the browser).
 //!
 //! `router(state)` builds the axum `Router`; `serve(config, addr)` opens the registry, ends
 //! operations a previous process left running, loads every deployed model, and serves until
@@ -21,6 +23,7 @@ mod registry;
 mod routes;
 mod state;
 mod time;
+mod ui;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,6 +38,7 @@ pub use error::ApiError;
 pub use metrics::Metrics;
 pub use registry::Registry;
 pub use state::{AppState, ServerConfig};
+pub use ui::UiState;
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +98,7 @@ pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
         permits,
         mutation: tokio::sync::Mutex::new(()),
         metrics: Default::default(),
+        ui: Default::default(),
     });
     let interrupted = operations::fail_interrupted(&state)
         .await
@@ -120,6 +125,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2/{*path}", any(routes::v2))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics::serve_metrics))
+        .merge(ui::router())
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -161,12 +161,14 @@ fn is_open(path: &str) -> bool {
 }
 
 /// Compares in time independent of where the strings differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Bearer-token authentication, when the server has tokens: a request without a valid
-/// `Authorization: Bearer <token>` gets 401 UNAUTHENTICATED in the google.rpc shape.
+/// `Authorization: Bearer <token>` gets 401 UNAUTHENTICATED in the google.rpc shape. The web
+/// UI's paths also accept its session cookie, and answer with a sign-in page
+/// (`crate::ui::authenticate_ui`).
 pub(crate) async fn authenticate(
     State(state): State<Arc<AppState>>,
     request: Request,
@@ -185,6 +187,10 @@ pub(crate) async fn authenticate(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
+    if crate::ui::is_ui(request.uri().path()) {
+        let given = given.map(str::to_string);
+        return crate::ui::authenticate_ui(&state, given.as_deref(), request, next).await;
+    }
     match given {
         Some(token) if tokens.iter().any(|t| same(t.as_bytes(), token.as_bytes())) => {
             next.run(request).await

@@ -9,6 +9,7 @@ mod protocols;
 mod serving;
 
 pub(crate) use endpoints::load_all_deployed;
+pub(crate) use serving::explain as explain_on_endpoint;
 
 use std::collections::HashMap;
 use std::sync::Arc;

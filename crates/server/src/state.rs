@@ -86,6 +86,8 @@ pub struct AppState {
     pub mutation: tokio::sync::Mutex<()>,
     /// Request counters for `/metrics`.
     pub metrics: crate::metrics::Metrics,
+    /// The web UI's recent explanations (for redrawing their heatmaps).
+    pub ui: crate::ui::UiState,
 }
 
 impl AppState {

@@ -60,7 +60,10 @@ pub use heatmap::{
     clip_thresholds, heatmap, pixel_attributions, render, HeatmapOptions, MethodDefaults,
 };
 pub use image::{ImageSource, ImageView, Layout, ValueRange, MAX_DECODED_BYTES};
-pub use markup::{escape, html_document};
-pub use pictures::{image_attributions, pictures_at_least, pictures_for};
+pub use markup::{escape, html_document, number};
+pub use pictures::{
+    image_attributions, output_label, panels, pictures_at_least, pictures_for, ImagePanel, Panel,
+    Panels, TextPanel,
+};
 pub use raster::{encode_png, RgbaImage};
 pub use text::text_html;

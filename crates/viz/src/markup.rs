@@ -19,7 +19,7 @@ pub fn escape(text: &str) -> String {
 
 /// A number for a label: at most 4 decimals without trailing zeros, scientific notation
 /// below 0.001 in magnitude or from 10⁶ up, `NaN` / `inf` / `-inf` as such.
-pub(crate) fn number(x: f64) -> String {
+pub fn number(x: f64) -> String {
     if !x.is_finite() {
         return format!("{x}");
     }

@@ -2,7 +2,9 @@
 
 use std::collections::HashSet;
 
-use prism_spec::{Explanation, ExplanationMetadata, InputMetadata, Modality, Visualization};
+use prism_spec::{
+    Attribution, Explanation, ExplanationMetadata, InputMetadata, Modality, Visualization,
+};
 use serde_json::Value;
 
 use crate::bars::{bar_chart_svg, Bar};
@@ -62,61 +64,30 @@ pub fn pictures_at_least(
     let mut files = Vec::new();
     let mut used = HashSet::new();
     for attribution in &explanation.attributions {
-        let output = match &attribution.output_index {
-            Some(index) if !index.is_empty() => index
-                .iter()
-                .map(i32::to_string)
-                .collect::<Vec<_>>()
-                .join("_"),
-            _ => "out".to_string(),
-        };
-        let Value::Object(features) = &attribution.feature_attributions else {
-            continue;
-        };
-        let mut bars = Vec::new();
-        for (key, attr) in features {
-            let input = find_input(metadata, key);
-            let modality = input.map(|(_, i)| i.modality).unwrap_or_default();
-            let input_name = input.map_or(key.as_str(), |(name, _)| name);
-            // A group has no single value.
-            let value = if input_name == key.as_str() {
-                feature_value(instance, input_name, metadata)
-            } else {
-                None
-            };
-            match modality {
-                Modality::Image => {
-                    let value = value.ok_or_else(|| VizError::MissingInstance {
-                        feature: key.clone(),
-                    })?;
-                    let image = ImageView::from_value(value)?;
-                    let pixels = image_attributions(attr, &image)?;
-                    let default_vis = Visualization::default();
-                    let vis = input
-                        .and_then(|(_, i)| i.visualization.as_ref())
-                        .unwrap_or(&default_vis);
-                    let options = HeatmapOptions::resolve(vis, method);
-                    let picture = render(&pixels, &image, &options)?;
+        let output = output_label(attribution);
+        let panels = panels(attribution, instance, metadata)?;
+        for panel in &panels.features {
+            match panel {
+                Panel::Image(image) => {
+                    let options = HeatmapOptions::resolve(&image.visualization, method);
+                    let picture = render(&image.pixels, &image.image, &options)?;
                     let side = picture.width().max(picture.height()).max(1);
                     let png = encode_png(&picture.upscaled(min_side.div_ceil(side)))?;
-                    let name = file_name(&mut used, key, &output, "png");
+                    let name = file_name(&mut used, &image.feature, &output, "png");
                     files.push((name, png));
                 }
-                Modality::Text => {
-                    let (tokens, values) = text_tokens(value, attr)?;
-                    let fragment = text_html(&tokens, &values)?;
-                    let title = format!("{key}: attributions for output {output}");
+                Panel::Text(text) => {
+                    let fragment = text_html(&text.tokens, &text.attributions)?;
+                    let title = format!("{}: attributions for output {output}", text.feature);
                     let page = html_document(&title, &fragment);
-                    let name = file_name(&mut used, key, &output, "html");
+                    let name = file_name(&mut used, &text.feature, &output, "html");
                     files.push((name, page.into_bytes()));
                 }
-                // Numeric, categorical, and modalities added to the contract later.
-                _ => bars.extend(tabular_bars(key, attr, value, input.map(|(_, i)| i))?),
             }
         }
-        if !bars.is_empty() {
+        if !panels.bars.is_empty() {
             let svg = bar_chart_svg(
-                &bars,
+                &panels.bars,
                 attribution.baseline_output_value,
                 attribution.instance_output_value,
             );
@@ -125,6 +96,123 @@ pub fn pictures_at_least(
         }
     }
     Ok(files)
+}
+
+/// An attribution's output as a label: its `outputIndex` joined by `_` (`3`, `1_2`), or
+/// `out` for a scalar output.
+pub fn output_label(attribution: &Attribution) -> String {
+    match &attribution.output_index {
+        Some(index) if !index.is_empty() => index
+            .iter()
+            .map(i32::to_string)
+            .collect::<Vec<_>>()
+            .join("_"),
+        _ => "out".to_string(),
+    }
+}
+
+/// What one attribution shows, split by kind of feature: the pieces [`pictures_for`] draws,
+/// for a caller that lays them out itself (the server's web UI).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Panels {
+    /// Image and text features, in the attribution's key order.
+    pub features: Vec<Panel>,
+    /// Every other feature (numeric, categorical, groups, keys the metadata does not list),
+    /// one bar per scalar, in the attribution's key order (not sorted).
+    pub bars: Vec<Bar>,
+}
+
+/// An image or text feature of [`Panels`].
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Panel {
+    /// An image feature (`modality: image`).
+    Image(ImagePanel),
+    /// A text feature (`modality: text`).
+    Text(TextPanel),
+}
+
+/// An image feature's picture and attributions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImagePanel {
+    /// The feature's key in `featureAttributions`.
+    pub feature: String,
+    /// The instance's image.
+    pub image: ImageView,
+    /// One signed attribution per pixel, row-major (channels summed; see
+    /// [`image_attributions`]).
+    pub pixels: Vec<f64>,
+    /// The feature's `visualization` options from the metadata (default: none set).
+    pub visualization: Visualization,
+}
+
+/// A text feature's tokens and attributions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextPanel {
+    /// The feature's key in `featureAttributions`.
+    pub feature: String,
+    /// The tokens shown (see [`pictures_for`] for how they are read).
+    pub tokens: Vec<String>,
+    /// One attribution per token.
+    pub attributions: Vec<f64>,
+}
+
+/// Splits one attribution into [`Panels`], reading feature values from `instance` as
+/// [`pictures_for`] describes. Fails on an image or attribution that cannot be read.
+pub fn panels(
+    attribution: &Attribution,
+    instance: &Value,
+    metadata: &ExplanationMetadata,
+) -> Result<Panels, VizError> {
+    let mut out = Panels {
+        features: Vec::new(),
+        bars: Vec::new(),
+    };
+    let Value::Object(features) = &attribution.feature_attributions else {
+        return Ok(out);
+    };
+    for (key, attr) in features {
+        let input = find_input(metadata, key);
+        let modality = input.map(|(_, i)| i.modality).unwrap_or_default();
+        let input_name = input.map_or(key.as_str(), |(name, _)| name);
+        // A group has no single value.
+        let value = if input_name == key.as_str() {
+            feature_value(instance, input_name, metadata)
+        } else {
+            None
+        };
+        match modality {
+            Modality::Image => {
+                let value = value.ok_or_else(|| VizError::MissingInstance {
+                    feature: key.clone(),
+                })?;
+                let image = ImageView::from_value(value)?;
+                let pixels = image_attributions(attr, &image)?;
+                let visualization = input
+                    .and_then(|(_, i)| i.visualization.clone())
+                    .unwrap_or_default();
+                out.features.push(Panel::Image(ImagePanel {
+                    feature: key.clone(),
+                    image,
+                    pixels,
+                    visualization,
+                }));
+            }
+            Modality::Text => {
+                let (tokens, attributions) = text_tokens(value, attr)?;
+                out.features.push(Panel::Text(TextPanel {
+                    feature: key.clone(),
+                    tokens,
+                    attributions,
+                }));
+            }
+            // Numeric, categorical, and modalities added to the contract later.
+            _ => out
+                .bars
+                .extend(tabular_bars(key, attr, value, input.map(|(_, i)| i))?),
+        }
+    }
+    Ok(out)
 }
 
 /// The metadata input reported under `key`: the input of that name, or the first
