@@ -7,7 +7,7 @@ use prism_attribution::{Binder, ExplainPlan};
 use prism_model::{Backend, Model, OnnxModel, Signature};
 use prism_spec::{
     ExamplesOverride, Explanation, ExplanationMetadata, ExplanationParameters, ExplanationSpec,
-    ExplanationSpecOverride, Method,
+    ExplanationSpecOverride, InputMetadata, Method,
 };
 use rayon::prelude::*;
 use serde_json::Value;
@@ -163,7 +163,7 @@ impl Explainer {
                 (Mode::Examples(Arc::new(search), None), model.clone())
             }
             _ => {
-                let plan = ExplainPlan::new(&spec, model.signature())?;
+                let plan = plan_for(&spec, model_bytes, model.signature())?;
                 let explain_model = explain_model_for(model_bytes, &model, &plan, backend)?;
                 (Mode::Attribution(Box::new(plan)), explain_model)
             }
@@ -214,7 +214,7 @@ impl Explainer {
                 self.explain_model.clone(),
             ),
             (Mode::Attribution(current), method) if method.is_attribution() => {
-                let plan = ExplainPlan::new(&spec, self.model.signature())?;
+                let plan = plan_for(&spec, &self.bytes[..], self.model.signature())?;
                 // The explained output cannot change; whether gradients are needed can.
                 let same_model = plan.gradient_spec() == current.gradient_spec()
                     && plan.encoded_values() == current.encoded_values();
@@ -377,6 +377,56 @@ impl Explainer {
 
 /// The model `plan` runs: limited to the explained output, with gradients when the method
 /// needs them.
+/// The attribution plan of `spec`. Gradient methods cannot differentiate token or category
+/// ids: a feature on an integer model input that names no `encodedTensorName` is attributed
+/// at the float tensor its ids select, the output of its embedding `Gather`, when the graph
+/// has exactly one (the spec the user sees is left as written).
+fn plan_for(
+    spec: &ExplanationSpec,
+    model_bytes: &[u8],
+    signature: &Signature,
+) -> Result<ExplainPlan, EngineError> {
+    let integer_inputs: Vec<&str> = signature
+        .inputs
+        .iter()
+        .filter(|i| !i.elem_type.is_float())
+        .map(|i| i.name.as_str())
+        .collect();
+    if !spec.parameters.method.needs_gradients() || integer_inputs.is_empty() {
+        return Ok(ExplainPlan::new(spec, signature)?);
+    }
+    let mut metadata = spec.metadata.clone().unwrap_or_default();
+    if metadata.inputs.is_empty() {
+        // Without input metadata every model input is one feature named after it.
+        for input in &signature.inputs {
+            metadata
+                .inputs
+                .insert(input.name.clone(), InputMetadata::default());
+        }
+    }
+    let mut filled = false;
+    for (name, input) in metadata.inputs.iter_mut() {
+        let tensor = input.input_tensor_name.as_deref().unwrap_or(name);
+        if input.encoded_tensor_name.is_some() || !integer_inputs.contains(&tensor) {
+            continue;
+        }
+        // Zero or several lookups: the plan's error asks for encodedTensorName.
+        if let [embedding] = &prism_model::gradient::embedding_outputs_in(model_bytes, tensor)?[..]
+        {
+            input.encoded_tensor_name = Some(embedding.clone());
+            filled = true;
+        }
+    }
+    if !filled {
+        return Ok(ExplainPlan::new(spec, signature)?);
+    }
+    let spec = ExplanationSpec {
+        parameters: spec.parameters.clone(),
+        metadata: Some(metadata),
+    };
+    Ok(ExplainPlan::new(&spec, signature)?)
+}
+
 fn explain_model_for(
     bytes: &[u8],
     model: &OnnxModel,

@@ -261,3 +261,52 @@ fn switching_to_integrated_gradients_prepares_the_gradient_model() {
         .unwrap_err();
     assert!(err.to_string().contains("TreeEnsembleRegressor"), "{err}");
 }
+
+/// Token ids without `encodedTensorName`: gradient methods attribute them at the output of
+/// their embedding `Gather`, which is what the committed metadata names explicitly, so the
+/// numbers are the same; without any input metadata too.
+#[test]
+fn token_ids_are_attributed_at_their_embedding_lookup_by_default() {
+    let dir = model_dir("text_sentiment");
+    let named = Explainer::load(&dir).unwrap();
+    let mut metadata: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("explanation_metadata.json")).unwrap(),
+    )
+    .unwrap();
+    metadata["inputs"]["tokens"]
+        .as_object_mut()
+        .unwrap()
+        .remove("encodedTensorName");
+    let without_inputs = json!({"inputs": {}, "outputs": metadata["outputs"].clone()});
+    for metadata in [metadata, without_inputs] {
+        let tmp = tempfile::tempdir().unwrap();
+        for file in ["model.onnx", "explanation_spec.json"] {
+            std::fs::copy(dir.join(file), tmp.path().join(file)).unwrap();
+        }
+        std::fs::write(
+            tmp.path().join("explanation_metadata.json"),
+            metadata.to_string(),
+        )
+        .unwrap();
+        let defaulted = Explainer::load(tmp.path()).unwrap();
+        // The spec the user wrote is kept as written.
+        assert!(!serde_json::to_string(&defaulted.spec())
+            .unwrap()
+            .contains("token_embeddings"));
+        for instance in instances("text_sentiment") {
+            let want = serde_json::to_value(named.explain(&instance).unwrap()).unwrap();
+            let got = serde_json::to_value(defaulted.explain(&instance).unwrap()).unwrap();
+            let attribution = |e: &Value| e["attributions"][0]["featureAttributions"].clone();
+            let tokens = |v: Value| v.as_object().unwrap().values().next().unwrap().clone();
+            assert_eq!(
+                tokens(attribution(&got)),
+                tokens(attribution(&want)),
+                "{instance}"
+            );
+            assert_eq!(
+                got["attributions"][0]["instanceOutputValue"],
+                want["attributions"][0]["instanceOutputValue"]
+            );
+        }
+    }
+}

@@ -135,6 +135,13 @@ pub fn embedding_outputs(model: &pb::ModelProto, input: &str) -> Vec<String> {
     found
 }
 
+/// [`embedding_outputs`] of a serialised model.
+pub fn embedding_outputs_in(bytes: &[u8], input: &str) -> Result<Vec<String>> {
+    use prost::Message;
+    let model = pb::ModelProto::decode(bytes).map_err(|e| ModelError::Corrupt(e.to_string()))?;
+    Ok(embedding_outputs(&model, input))
+}
+
 /// `model` with the intermediate float `values` turned into graph inputs (appended after
 /// the existing ones, typed like the values): the nodes computing them, and whatever only
 /// those nodes needed, are removed; the other inputs stay. Cutting at an embedding output
