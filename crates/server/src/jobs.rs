@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prism_engine::batch::{BatchJob, BatchOptions, BatchStats, JobState, Progress, Shard};
-use prism_engine::{Explainer, ExplanationSpec, LoadOptions};
+use prism_engine::{EngineError, Explainer, ExplanationSpec, LoadOptions};
 use serde_json::{json, Value};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
@@ -233,7 +233,9 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
     let (progress_tx, mut progress) = tokio::sync::watch::channel(None::<Progress>);
     let cancel = handle.cancel.clone();
     let backend = state.config.backend;
-    let mut task = tokio::task::spawn_blocking(move || -> Result<BatchStats, ApiError> {
+    // `Ok(None)`: another process runs this job (a server node sharing the registry and
+    // the output folder); it keeps the document up to date.
+    let mut task = tokio::task::spawn_blocking(move || -> Result<Option<BatchStats>, ApiError> {
         let options = LoadOptions {
             backend,
             spec: work.spec,
@@ -241,10 +243,13 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
         let explainer = Explainer::load_with_options(&work.model_dir, &options)
             .map_err(|e| ApiError::FailedPrecondition(format!("the model does not load: {e}")))?;
         let job = BatchJob::new(explainer, work.options)?;
-        let stats = job.run(&cancel, &mut |p| {
+        match job.run(&cancel, &mut |p| {
             let _ = progress_tx.send(Some(*p));
-        })?;
-        Ok(stats)
+        }) {
+            Ok(stats) => Ok(Some(stats)),
+            Err(EngineError::ShardBusy { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     });
     let joined = loop {
         tokio::select! {
@@ -263,6 +268,10 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
         }
     };
     let outcome = joined.unwrap_or_else(|e| Err(ApiError::Internal(format!("the job's worker failed: {e}"))));
+    if matches!(outcome, Ok(None)) {
+        tracing::info!(job = %name, "another process runs this batch job");
+        return Ok(());
+    }
     let failures = partial_failures(&errors_path).await;
     let stopping = state.jobs.stopping.load(Ordering::SeqCst);
     update(state, &name, |doc| {
@@ -270,7 +279,8 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
             doc["partialFailures"] = Value::Array(failures);
         }
         let stats = match outcome {
-            Ok(stats) => stats,
+            Ok(Some(stats)) => stats,
+            Ok(None) => return,
             Err(e) => {
                 tracing::warn!(job = %name, error = %e, "batch job failed");
                 // The job's owner needs the real reason, server faults included.
