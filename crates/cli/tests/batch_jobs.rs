@@ -279,20 +279,20 @@ fn a_job_runs_with_exact_counts_files_and_explanations() {
 
     let job = server.finish(&created);
     assert_eq!(job["state"], "JOB_STATE_SUCCEEDED", "{job}");
-    assert_eq!(counts(&job), (58, 2, 0));
+    assert_eq!(counts(&job), (57, 3, 0));
     assert!(job.get("error").is_none(), "{job}");
     for key in ["startTime", "endTime", "updateTime"] {
         assert!(job[key].as_str().unwrap().ends_with('Z'), "{key}: {job}");
     }
     assert!(job["startTime"].as_str() <= job["endTime"].as_str());
     let failures = job["partialFailures"].as_array().unwrap();
-    assert_eq!(failures.len(), 2, "{job}");
+    assert_eq!(failures.len(), 3, "{job}");
     assert!(failures.iter().all(|f| f["code"] == json!(3)), "{job}");
 
     let lines = json_lines(&results(&job));
-    assert_eq!(lines.len(), 58);
+    assert_eq!(lines.len(), 57);
     let errs = json_lines(&errors(&job));
-    assert_eq!(errs.len(), 2);
+    assert_eq!(errs.len(), 3);
     let failed: BTreeSet<String> = errs.iter().map(line_id).collect();
     assert_eq!(failed, bad);
     assert!(errs[0]["error"]["message"]
@@ -324,9 +324,9 @@ fn a_job_runs_with_exact_counts_files_and_explanations() {
         json!([format!("file://{}/in.*", tmp.path().display())]);
     let job = server.finish(&server.create(body));
     assert_eq!(job["state"], "JOB_STATE_SUCCEEDED", "{job}");
-    assert_eq!(counts(&job), (58, 2, 0));
+    assert_eq!(counts(&job), (57, 3, 0));
     let lines = json_lines(&results(&job));
-    assert_eq!(lines.len(), 58);
+    assert_eq!(lines.len(), 57);
     assert!(lines.iter().all(|l| l.get("explanation").is_none()));
     assert_ne!(job_dir(&job), dir);
 }

@@ -660,3 +660,99 @@ fn local_uri(uri: &str) -> Result<(String, PathBuf), String> {
     };
     Ok((path.to_string_lossy().into_owned(), path))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body() -> Value {
+        json!({
+            "display_name": "j",
+            "model": "mlp",
+            "input_config": {"instances_format": "csv", "gcs_source": {"uris": ["in/*.csv", "file:///data/b.csv"]}},
+            "instance_config": {"instance_type": "object", "key_field": "id", "excluded_fields": ["note"]},
+            "output_config": {"predictions_format": "jsonl", "gcs_destination": {"output_uri_prefix": "file:///out/"}},
+            "manual_batch_tuning_parameters": {"batch_size": "8"},
+            "generate_explanation": true,
+            "explanation_spec": {"parameters": {"sampledShapleyAttribution": {"pathCount": 3}}},
+            "labels": {"team": "risk"},
+            "dedicated_resources": {"startingReplicaCount": 1},
+        })
+    }
+
+    #[test]
+    fn snake_case_in_camel_case_out_and_the_document_reads_back_the_same() {
+        let request = JobRequest::parse(&body(), "projects/p/locations/l").unwrap();
+        assert_eq!(request.model, "projects/p/locations/l/models/mlp");
+        assert_eq!(request.format, InputFormat::Csv);
+        assert_eq!(request.batch_size, 8);
+        assert_eq!(request.output_dir, PathBuf::from("/out/"));
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            request.uris,
+            [
+                cwd.join("in/*.csv").to_string_lossy().into_owned(),
+                "file:///data/b.csv".to_string()
+            ]
+        );
+        let doc = request.to_doc("projects/p/locations/l/batchPredictionJobs/1");
+        assert_eq!(doc["displayName"], "j");
+        assert_eq!(doc["inputConfig"]["instancesFormat"], "csv");
+        assert_eq!(
+            doc["instanceConfig"],
+            json!({"instanceType": "object", "keyField": "id", "excludedFields": ["note"]})
+        );
+        assert_eq!(doc["outputConfig"]["gcsDestination"]["outputUriPrefix"], "file:///out/");
+        assert_eq!(doc["manualBatchTuningParameters"]["batchSize"], json!(8));
+        assert_eq!(doc["dedicatedResources"]["startingReplicaCount"], json!(1));
+        let again = JobRequest::parse(&doc, "projects/p/locations/l").unwrap();
+        assert_eq!(
+            again.to_doc("projects/p/locations/l/batchPredictionJobs/1"),
+            doc
+        );
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: [(&str, Value, &str); 6] = [
+            ("/input_config/gcs_source/uris/1", json!("gs://b/x"), "batchPredictionJob.inputConfig.gcsSource.uris[1]: gs:// URIs are not supported yet"),
+            ("/input_config/instances_format", json!("bigquery"), "batchPredictionJob.inputConfig.instancesFormat: the input format bigquery is not supported yet"),
+            ("/generate_explanation", json!(false), "batchPredictionJob.explanationSpec: allowed only when generateExplanation is true"),
+            ("/manual_batch_tuning_parameters/batch_size", json!(-1), "batchPredictionJob.manualBatchTuningParameters.batchSize: must be an integer"),
+            ("/output_config/gcs_destination/output_uri_prefix", json!("out/*"), "batchPredictionJob.outputConfig.gcsDestination.outputUriPrefix: must name a folder"),
+            ("/explanation_spec/examples", json!({}), "batchPredictionJob.explanationSpec.examples: unknown field"),
+        ];
+        for (pointer, value, want) in cases {
+            let mut b = body();
+            match b.pointer_mut(pointer) {
+                Some(at) => *at = value,
+                None => b["explanation_spec"]["examples"] = value,
+            }
+            let e = JobRequest::parse(&b, "projects/p/locations/l").unwrap_err();
+            assert!(e.to_string().starts_with(want), "{pointer}: {e}");
+            assert_eq!(e.rpc_code(), 3);
+        }
+        let mut b = body();
+        b["input_config"]["instances_format"] = json!("file-list");
+        let e = JobRequest::parse(&b, "p").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "batchPredictionJob.instanceConfig: does not apply to file-list inputs"
+        );
+    }
+
+    #[test]
+    fn local_uris() {
+        assert_eq!(
+            local_uri("file:///a/b").unwrap(),
+            ("file:///a/b".to_string(), PathBuf::from("/a/b"))
+        );
+        assert_eq!(
+            local_uri("file://localhost/a").unwrap().1,
+            PathBuf::from("/a")
+        );
+        assert!(local_uri("file://a/b").unwrap_err().contains("absolute"));
+        assert!(local_uri("http://x/y").unwrap_err().contains("only local paths"));
+        assert_eq!(local_uri("/abs").unwrap().0, "/abs");
+    }
+}
