@@ -234,7 +234,10 @@ fn line_id(line: &Value) -> String {
     let raw = line["instance"]
         .as_str()
         .unwrap_or_else(|| panic!("no id in {line}"));
-    let start = raw.find("\"id\": \"").unwrap_or_else(|| panic!("no id in {raw}")) + 7;
+    let start = raw
+        .find("\"id\": \"")
+        .unwrap_or_else(|| panic!("no id in {raw}"))
+        + 7;
     raw[start..start + raw[start..].find('"').unwrap()].to_string()
 }
 
@@ -262,13 +265,17 @@ fn a_job_runs_with_exact_counts_files_and_explanations() {
 
     let mut body = job_body("explained", &input, &out);
     body["generateExplanation"] = json!(true);
-    body["explanationSpec"] = json!({"parameters": {"sampledShapleyAttribution": {"pathCount": 4}}});
+    body["explanationSpec"] =
+        json!({"parameters": {"sampledShapleyAttribution": {"pathCount": 4}}});
     body["labels"] = json!({"team": "risk"});
     let created = server.create(body);
     assert_eq!(created["state"], "JOB_STATE_QUEUED");
     assert_eq!(created["displayName"], "explained");
     assert_eq!(created["generateExplanation"], json!(true));
-    assert_eq!(created["manualBatchTuningParameters"]["batchSize"], json!(16));
+    assert_eq!(
+        created["manualBatchTuningParameters"]["batchSize"],
+        json!(16)
+    );
     let dir = job_dir(&created);
     let folder = dir.file_name().unwrap().to_str().unwrap().to_string();
     assert_eq!(dir.parent().unwrap(), out);
@@ -303,7 +310,10 @@ fn a_job_runs_with_exact_counts_files_and_explanations() {
     assert_eq!(seen.len(), 60);
     assert!(seen.values().all(|&n| n == 1));
     for line in &lines {
-        assert!(line.get("instance").is_none(), "keyField replaces instance: {line}");
+        assert!(
+            line.get("instance").is_none(),
+            "keyField replaces instance: {line}"
+        );
         assert!(line["prediction"].is_object(), "{line}");
         // Shapley efficiency: the attributions add up to output minus baseline output.
         let a = &line["explanation"]["attributions"][0];
@@ -393,7 +403,10 @@ fn jobs_list_filter_page_and_accept_snake_case() {
     assert_eq!(names(&by_model).len(), 3);
     let (status, e) = server.call("GET", &format!("{JOBS}?filter=color%3Dred"), None);
     assert_eq!(status, 400, "{e}");
-    assert!(e["error"]["message"].as_str().unwrap().contains("state"), "{e}");
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("state"),
+        "{e}"
+    );
     // Another location holds none of them.
     let other = server.get("projects/demo/locations/elsewhere/batchPredictionJobs");
     assert!(names(&other).is_empty());
@@ -411,14 +424,21 @@ fn jobs_list_filter_page_and_accept_snake_case() {
         .as_str()
         .unwrap()
         .ends_with("DeleteOperationMetadata"));
-    assert_eq!(op["response"]["@type"], "type.googleapis.com/google.protobuf.Empty");
+    assert_eq!(
+        op["response"]["@type"],
+        "type.googleapis.com/google.protobuf.Empty"
+    );
     let (status, e) = server.call("GET", name, None);
     assert_eq!(status, 404, "{e}");
     assert_eq!(e["error"]["status"], "NOT_FOUND");
     assert_eq!(names(&server.get(JOBS)), ["a2", "b1"]);
     assert_eq!(json_lines(&results(&jobs[0])).len(), 9);
     // Cancelling a job that has ended is refused.
-    let (status, e) = server.call("POST", &format!("{}:cancel", jobs[1]["name"].as_str().unwrap()), None);
+    let (status, e) = server.call(
+        "POST",
+        &format!("{}:cancel", jobs[1]["name"].as_str().unwrap()),
+        None,
+    );
     assert_eq!(status, 400, "{e}");
     assert_eq!(e["error"]["status"], "FAILED_PRECONDITION");
 }
@@ -525,7 +545,10 @@ fn bad_jobs_get_invalid_argument_naming_the_field() {
         assert_eq!(e["error"]["status"], "INVALID_ARGUMENT", "{e}");
         assert_eq!(e["error"]["code"], json!(400), "{e}");
         let message = e["error"]["message"].as_str().unwrap();
-        assert!(message.starts_with(want), "wanted {want:?}, got {message:?}");
+        assert!(
+            message.starts_with(want),
+            "wanted {want:?}, got {message:?}"
+        );
     }
     let (status, e) = server.call(
         "POST",
@@ -543,7 +566,10 @@ fn bad_jobs_get_invalid_argument_naming_the_field() {
     assert_eq!(status, 404, "{e}");
     // Nothing was created.
     let all = server.get(JOBS);
-    assert!(all["batchPredictionJobs"].as_array().unwrap().is_empty(), "{all}");
+    assert!(
+        all["batchPredictionJobs"].as_array().unwrap().is_empty(),
+        "{all}"
+    );
 }
 
 /// `value.pipe(f)`: a builder step inside an expression.
@@ -574,7 +600,10 @@ fn a_long_job_cancels_and_queued_jobs_wait_their_turn() {
     assert_eq!(counts(&running).2, -1, "{running}");
     assert!(running["startTime"].as_str().is_some(), "{running}");
     // One slot: the second job waits.
-    assert_eq!(server.get(queued["name"].as_str().unwrap())["state"], "JOB_STATE_QUEUED");
+    assert_eq!(
+        server.get(queued["name"].as_str().unwrap())["state"],
+        "JOB_STATE_QUEUED"
+    );
     let name = long["name"].as_str().unwrap();
     let (status, e) = server.call("DELETE", name, None);
     assert_eq!(status, 400, "{e}");
@@ -583,7 +612,11 @@ fn a_long_job_cancels_and_queued_jobs_wait_their_turn() {
     assert_eq!(status, 400, "a model in use stays: {e}");
 
     // Cancel the queued job: it ends without running.
-    let (status, empty) = server.call("POST", &format!("{}:cancel", queued["name"].as_str().unwrap()), None);
+    let (status, empty) = server.call(
+        "POST",
+        &format!("{}:cancel", queued["name"].as_str().unwrap()),
+        None,
+    );
     assert_eq!(status, 200, "{empty}");
     assert_eq!(empty, json!({}));
     let q = server.finish(&queued);
@@ -646,16 +679,19 @@ fn a_server_killed_mid_job_resumes_it_and_writes_every_line_once() {
     let (ok, failed, _) = counts(&running);
     let at_kill = json_lines(&results(&created)).len();
     assert!(at_kill < N - bad.len(), "the job ended before the kill");
-    eprintln!("killed at {} reported, {at_kill} results lines", ok + failed);
+    eprintln!(
+        "killed at {} reported, {at_kill} results lines",
+        ok + failed
+    );
 
     let server = Server::start(&data, &[]);
     let job = server.finish(&created);
     assert_eq!(job["state"], "JOB_STATE_SUCCEEDED", "{job}");
+    assert_eq!(counts(&job), ((N - bad.len()) as i64, bad.len() as i64, 0));
     assert_eq!(
-        counts(&job),
-        ((N - bad.len()) as i64, bad.len() as i64, 0)
+        job["startTime"], running["startTime"],
+        "startTime is the first start"
     );
-    assert_eq!(job["startTime"], running["startTime"], "startTime is the first start");
     assert_eq!(job["createTime"], created["createTime"]);
     let seen = id_counts(&job);
     assert_eq!(seen.len(), N);

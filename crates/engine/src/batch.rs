@@ -643,7 +643,11 @@ fn folder_name(name: &str) -> String {
 /// name): `prediction-<model>-<YYYY-MM-DDThh:mm:ss.sssZ>`, the model name made safe as a
 /// folder name and the time in UTC.
 pub fn default_job_id(model_name: &str, at: std::time::SystemTime) -> String {
-    format!("prediction-{}-{}", folder_name(model_name), utc_timestamp(at))
+    format!(
+        "prediction-{}-{}",
+        folder_name(model_name),
+        utc_timestamp(at)
+    )
 }
 
 /// A time as Vertex names job folders: `2026-11-22T15:30:00.123Z` (UTC).

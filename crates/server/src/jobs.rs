@@ -267,7 +267,8 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
             }
         }
     };
-    let outcome = joined.unwrap_or_else(|e| Err(ApiError::Internal(format!("the job's worker failed: {e}"))));
+    let outcome =
+        joined.unwrap_or_else(|e| Err(ApiError::Internal(format!("the job's worker failed: {e}"))));
     if matches!(outcome, Ok(None)) {
         tracing::info!(job = %name, "another process runs this batch job");
         return Ok(());
@@ -293,7 +294,10 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
         match stats.state {
             JobState::Succeeded => end(doc, SUCCEEDED, None),
             JobState::Failed => {
-                let error = stats.error.as_ref().map(|e| json!({"code": e.code, "message": e.message}));
+                let error = stats
+                    .error
+                    .as_ref()
+                    .map(|e| json!({"code": e.code, "message": e.message}));
                 end(doc, FAILED, error)
             }
             JobState::Cancelled if doc["state"] == json!(CANCELLING) || !stopping => {

@@ -13,6 +13,8 @@ pub fn now_rfc3339() -> String {
 /// A time in UTC to the microsecond, e.g. `2026-11-22T15:30:00.123456Z`.
 pub fn rfc3339(at: SystemTime) -> String {
     let t = OffsetDateTime::from(at);
-    let t = t.replace_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t);
+    let t = t
+        .replace_nanosecond(t.nanosecond() / 1000 * 1000)
+        .unwrap_or(t);
     t.format(&Rfc3339).unwrap_or_default()
 }

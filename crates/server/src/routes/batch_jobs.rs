@@ -10,7 +10,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use prism_engine::batch::{default_job_id, BatchOptions, InputFormat, InstanceConfig, InstanceType};
+use prism_engine::batch::{
+    default_job_id, BatchOptions, InputFormat, InstanceConfig, InstanceType,
+};
 use prism_engine::ExplanationSpec;
 use serde_json::{json, Map, Value};
 
@@ -115,7 +117,12 @@ pub(crate) async fn cancel(state: &AppState, name: &str) -> Result<Value, ApiErr
             doc["updateTime"] = json!(crate::time::now_rfc3339());
             state
                 .registry
-                .put(Table::BatchPredictionJobs, name, &jobs::parent_of(name), &doc)
+                .put(
+                    Table::BatchPredictionJobs,
+                    name,
+                    &jobs::parent_of(name),
+                    &doc,
+                )
                 .await?;
         }
     }
@@ -271,21 +278,20 @@ impl JobRequest {
         let (format, uris) = Self::input(body)?;
         let instance_config = Self::instance_config(body, format)?;
         let (output_prefix, output_dir) = Self::output(body)?;
-        let batch_size = match field(body, "manualBatchTuningParameters")
-            .and_then(|m| field(m, "batchSize"))
-        {
-            None => DEFAULT_BATCH_SIZE,
-            Some(v) => v
-                .as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                .filter(|n| (1..=MAX_BATCH_SIZE).contains(n))
-                .ok_or_else(|| {
-                    invalid(
-                        "manualBatchTuningParameters.batchSize",
-                        format!("must be an integer from 1 to {MAX_BATCH_SIZE}, got {v}"),
-                    )
-                })?,
-        };
+        let batch_size =
+            match field(body, "manualBatchTuningParameters").and_then(|m| field(m, "batchSize")) {
+                None => DEFAULT_BATCH_SIZE,
+                Some(v) => v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    .filter(|n| (1..=MAX_BATCH_SIZE).contains(n))
+                    .ok_or_else(|| {
+                        invalid(
+                            "manualBatchTuningParameters.batchSize",
+                            format!("must be an integer from 1 to {MAX_BATCH_SIZE}, got {v}"),
+                        )
+                    })?,
+            };
         let generate_explanation = match field(body, "generateExplanation") {
             None => false,
             Some(Value::Bool(b)) => *b,
@@ -348,10 +354,16 @@ impl JobRequest {
                 }
                 map.clone()
             }
-            Some(other) => return Err(invalid("labels", format!("must be an object, got {other}"))),
+            Some(other) => {
+                return Err(invalid("labels", format!("must be an object, got {other}")))
+            }
         };
         let mut passthrough = Map::new();
-        for key in ["dedicatedResources", "disableContainerLogging", "serviceAccount"] {
+        for key in [
+            "dedicatedResources",
+            "disableContainerLogging",
+            "serviceAccount",
+        ] {
             if let Some(v) = field(body, key) {
                 passthrough.insert(key.into(), v.clone());
             }
@@ -373,19 +385,21 @@ impl JobRequest {
     }
 
     fn input(body: &Value) -> Result<(InputFormat, Vec<String>), ApiError> {
-        let config = field(body, "inputConfig").ok_or_else(|| invalid("inputConfig", "is required"))?;
+        let config =
+            field(body, "inputConfig").ok_or_else(|| invalid("inputConfig", "is required"))?;
         let name = required_str(
             config,
             "instancesFormat",
             &format!("{ROOT}.inputConfig.instancesFormat"),
         )?;
-        let format: InputFormat = name
-            .parse()
-            .map_err(|e: prism_engine::EngineError| {
-                let message = e.to_string();
-                let message = message.strip_prefix("invalid batch job: ").unwrap_or(&message).to_string();
-                invalid("inputConfig.instancesFormat", message)
-            })?;
+        let format: InputFormat = name.parse().map_err(|e: prism_engine::EngineError| {
+            let message = e.to_string();
+            let message = message
+                .strip_prefix("invalid batch job: ")
+                .unwrap_or(&message)
+                .to_string();
+            invalid("inputConfig.instancesFormat", message)
+        })?;
         if field(config, "bigquerySource").is_some() {
             return Err(invalid(
                 "inputConfig.bigquerySource",
@@ -395,10 +409,12 @@ impl JobRequest {
         let uris = field(config, "gcsSource")
             .and_then(|g| field(g, "uris"))
             .ok_or_else(|| invalid("inputConfig.gcsSource.uris", "is required"))?;
-        let list = uris
-            .as_array()
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| invalid("inputConfig.gcsSource.uris", "must be a non-empty list of URIs"))?;
+        let list = uris.as_array().filter(|a| !a.is_empty()).ok_or_else(|| {
+            invalid(
+                "inputConfig.gcsSource.uris",
+                "must be a non-empty list of URIs",
+            )
+        })?;
         let mut out = Vec::with_capacity(list.len());
         for (i, uri) in list.iter().enumerate() {
             let path = format!("inputConfig.gcsSource.uris[{i}]");
@@ -416,7 +432,10 @@ impl JobRequest {
             return Ok(InstanceConfig::default());
         };
         if !config.is_object() {
-            return Err(invalid("instanceConfig", format!("must be an object, got {config}")));
+            return Err(invalid(
+                "instanceConfig",
+                format!("must be an object, got {config}"),
+            ));
         }
         let instance_type = match field(config, "instanceType") {
             None => None,
@@ -598,7 +617,12 @@ impl JobRequest {
         let spec = spec
             .map(ExplanationSpec::from_value)
             .transpose()
-            .map_err(|e| ApiError::InvalidArgument(e.with_prefix(&format!("{ROOT}.explanationSpec")).to_string()))?;
+            .map_err(|e| {
+                ApiError::InvalidArgument(
+                    e.with_prefix(&format!("{ROOT}.explanationSpec"))
+                        .to_string(),
+                )
+            })?;
         let model_name = model["name"].as_str().unwrap_or_default();
         let model_id = model_name.rsplit('/').next().unwrap_or_default();
         let display = model["displayName"].as_str().unwrap_or("model");
@@ -702,7 +726,10 @@ mod tests {
             doc["instanceConfig"],
             json!({"instanceType": "object", "keyField": "id", "excludedFields": ["note"]})
         );
-        assert_eq!(doc["outputConfig"]["gcsDestination"]["outputUriPrefix"], "file:///out/");
+        assert_eq!(
+            doc["outputConfig"]["gcsDestination"]["outputUriPrefix"],
+            "file:///out/"
+        );
         assert_eq!(doc["manualBatchTuningParameters"]["batchSize"], json!(8));
         assert_eq!(doc["dedicatedResources"]["startingReplicaCount"], json!(1));
         let again = JobRequest::parse(&doc, "projects/p/locations/l").unwrap();
@@ -752,7 +779,9 @@ mod tests {
             PathBuf::from("/a")
         );
         assert!(local_uri("file://a/b").unwrap_err().contains("absolute"));
-        assert!(local_uri("http://x/y").unwrap_err().contains("only local paths"));
+        assert!(local_uri("http://x/y")
+            .unwrap_err()
+            .contains("only local paths"));
         assert_eq!(local_uri("/abs").unwrap().0, "/abs");
     }
 }
