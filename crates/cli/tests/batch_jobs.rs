@@ -1,8 +1,8 @@
 //! End-to-end tests of Vertex `batchPredictionJobs` on `prism serve`: the real binary on a
 //! loopback port runs jobs over files and is polled like Vertex clients poll: exact counts
 //! and files, explanations, list filters and pages, validation errors, cancel, delete, and
-//! a server killed with SIGKILL in the middle of a job that finishes after a restart with
-//! every input line written exactly once.
+//! a server killed with SIGKILL (then stopped with SIGTERM) in the middle of a job that
+//! finishes after the restarts with every input line written exactly once.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
@@ -133,6 +133,29 @@ impl Server {
                 "JOB_STATE_SUCCEEDED" | "JOB_STATE_FAILED" | "JOB_STATE_CANCELLED"
             )
         })
+    }
+}
+
+impl Server {
+    /// Sends SIGTERM and waits for the process to exit; returns how long that took.
+    fn terminate(mut self) -> Duration {
+        let sent = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                assert!(status.success(), "{status}");
+                return sent.elapsed();
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(60),
+                "no exit on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -682,6 +705,22 @@ fn a_server_killed_mid_job_resumes_it_and_writes_every_line_once() {
     eprintln!(
         "killed at {} reported, {at_kill} results lines",
         ok + failed
+    );
+
+    // Started again, the job resumes from its checkpoint; SIGTERM then stops it after the
+    // batch in progress and leaves it for the next start.
+    let server = Server::start(&data, &[]);
+    let before = counts(&running).0;
+    let resumed = server.poll(&created, "running again", |j| {
+        j["state"] == "JOB_STATE_RUNNING" && counts(j).0 >= before + 100
+    });
+    let stopped_in = server.terminate();
+    assert!(stopped_in < Duration::from_secs(20), "took {stopped_in:?}");
+    let at_term = json_lines(&results(&created)).len();
+    assert!(at_term < N - bad.len(), "the job ended before SIGTERM");
+    eprintln!(
+        "resumed to {} reported, stopped by SIGTERM in {stopped_in:?}, {at_term} results lines",
+        counts(&resumed).0
     );
 
     let server = Server::start(&data, &[]);

@@ -124,11 +124,6 @@ impl Jobs {
         }
     }
 
-    /// Jobs with a worker in this process (queued or running).
-    pub fn active(&self) -> usize {
-        self.handles.lock().map(|h| h.len()).unwrap_or(0)
-    }
-
     /// Holds off other changes of job documents in this process while a caller
     /// reads, changes and writes one.
     pub(crate) async fn lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
