@@ -6,12 +6,14 @@
 //! `JobState` life cycle:
 //!
 //! ```text
-//! QUEUED ──(a slot frees)──▶ PENDING ──(model loaded, runner started)──▶ RUNNING
-//!    │                          │                                        │ completionStats
-//!    │ :cancel                  │ :cancel                                │ after each batch
-//!    ▼                          ▼                                        ▼
-//! CANCELLING ─────────────────────────────────────────────▶ SUCCEEDED | FAILED | CANCELLED
+//! QUEUED ──▶ PENDING ──▶ RUNNING ──▶ SUCCEEDED | FAILED
+//!   │           │           │
+//!   └───────────┴───────────┴──▶ CANCELLING ──▶ CANCELLED (or SUCCEEDED | FAILED, if first)
+//!                  :cancel
 //! ```
+//!
+//! QUEUED waits for a slot, PENDING for the model to load and the runner to open its
+//! checkpoint; RUNNING documents get `completionStats` after each batch.
 //!
 //! At most [`crate::ServerConfig::max_concurrent_jobs`] jobs run at once; the others wait
 //! QUEUED. Cancelling sets the runner's cancel flag: the batch in progress is finished and
@@ -218,34 +220,21 @@ async fn end_unrun(state: &AppState, name: &str) -> Result<(), ApiError> {
 
 async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result<(), ApiError> {
     let name = work.name.clone();
-    update(state, &name, |doc| {
+    let pending = update(state, &name, |doc| {
         if doc["state"] != json!(CANCELLING) {
             doc["state"] = json!(PENDING);
         }
     })
-    .await?;
+    .await;
+    if let Err(e) = pending {
+        tracing::warn!(job = %name, error = %e, "could not record a batch job's state");
+    }
     let errors_path = work.errors_path();
     let (progress_tx, mut progress) = tokio::sync::watch::channel(None::<Progress>);
     let cancel = handle.cancel.clone();
     let backend = state.config.backend;
-    // `Ok(None)`: another process runs this job (a server node sharing the registry and
-    // the output folder); it keeps the document up to date.
-    let mut task = tokio::task::spawn_blocking(move || -> Result<Option<BatchStats>, ApiError> {
-        let options = LoadOptions {
-            backend,
-            spec: work.spec,
-        };
-        let explainer = Explainer::load_with_options(&work.model_dir, &options)
-            .map_err(|e| ApiError::FailedPrecondition(format!("the model does not load: {e}")))?;
-        let job = BatchJob::new(explainer, work.options)?;
-        match job.run(&cancel, &mut |p| {
-            let _ = progress_tx.send(Some(*p));
-        }) {
-            Ok(stats) => Ok(Some(stats)),
-            Err(EngineError::ShardBusy { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    });
+    let mut task =
+        tokio::task::spawn_blocking(move || run_runner(work, backend, &cancel, progress_tx));
     let joined = loop {
         tokio::select! {
             joined = &mut task => break joined,
@@ -256,7 +245,11 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
                 }
                 let latest = *progress.borrow_and_update();
                 if let Some(p) = latest {
-                    record_progress(state, &name, &p, handle, &errors_path).await?;
+                    // A missed progress write is made good by the next one or the last.
+                    let recorded = record_progress(state, &name, &p, handle, &errors_path);
+                    if let Err(e) = recorded.await {
+                        tracing::warn!(job = %name, error = %e, "could not record progress");
+                    }
                 }
                 tokio::time::sleep(PROGRESS_INTERVAL).await;
             }
@@ -303,6 +296,32 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
         }
     })
     .await
+}
+
+/// Loads the model and runs (or resumes) the job on the batch runner, sending its
+/// progress. `Ok(None)`: another process runs this job (a server node sharing the registry
+/// and the output folder); that process keeps the document up to date.
+fn run_runner(
+    work: JobWork,
+    backend: prism_engine::Backend,
+    cancel: &AtomicBool,
+    progress: tokio::sync::watch::Sender<Option<Progress>>,
+) -> Result<Option<BatchStats>, ApiError> {
+    let options = LoadOptions {
+        backend,
+        spec: work.spec,
+    };
+    let explainer = Explainer::load_with_options(&work.model_dir, &options)
+        .map_err(|e| ApiError::FailedPrecondition(format!("the model does not load: {e}")))?;
+    let job = BatchJob::new(explainer, work.options)?;
+    let ran = job.run(cancel, &mut |p| {
+        let _ = progress.send(Some(*p));
+    });
+    match ran {
+        Ok(stats) => Ok(Some(stats)),
+        Err(EngineError::ShardBusy { .. }) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Writes a job's progress into its document: RUNNING (unless cancelling), `startTime`
