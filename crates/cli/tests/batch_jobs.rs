@@ -365,6 +365,84 @@ fn a_job_runs_with_exact_counts_files_and_explanations() {
 }
 
 #[test]
+fn csv_rows_become_keyed_objects_and_a_job_of_bad_lines_fails_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("data"), &[]);
+    server.upload_mlp();
+    let out = tmp.path().join("out");
+
+    // CSV: a header row, then rows; `id` names each result, the rest is the instance.
+    let fixture: Vec<serde_json::Map<String, Value>> =
+        std::fs::read_to_string(model_dir("breast_cancer_mlp").join("instances.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let features: Vec<&String> = fixture[0].keys().collect();
+    let mut csv = format!(
+        "id,{}\n",
+        features
+            .iter()
+            .map(|f| f.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    for i in 0..12 {
+        let row = &fixture[i % fixture.len()];
+        let values: Vec<String> = features.iter().map(|f| row[*f].to_string()).collect();
+        csv.push_str(&format!("c{i},{}\n", values.join(",")));
+    }
+    let input = tmp.path().join("rows.csv");
+    std::fs::write(&input, csv).unwrap();
+    let mut body = job_body("csv", &input, &out);
+    body["inputConfig"]["instancesFormat"] = json!("csv");
+    body["instanceConfig"] = json!({"instanceType": "object", "keyField": "id"});
+    let job = server.finish(&server.create(body));
+    assert_eq!(job["state"], "JOB_STATE_SUCCEEDED", "{job}");
+    assert_eq!(counts(&job), (12, 0, 0));
+    let lines = json_lines(&results(&job));
+    let keys: Vec<&str> = lines.iter().map(|l| l["key"].as_str().unwrap()).collect();
+    assert_eq!(keys, (0..12).map(|i| format!("c{i}")).collect::<Vec<_>>());
+    // The same rows through JSONL predict the same.
+    let jsonl = tmp.path().join("rows.jsonl");
+    let text: String = (0..12)
+        .map(|i| {
+            let mut o = fixture[i % fixture.len()].clone();
+            o.insert("id".into(), json!(format!("c{i}")));
+            format!("{}\n", Value::Object(o))
+        })
+        .collect();
+    std::fs::write(&jsonl, text).unwrap();
+    let again = server.finish(&server.create(job_body("jsonl", &jsonl, &out)));
+    let same: Vec<Value> = json_lines(&results(&again))
+        .iter()
+        .map(|l| l["prediction"].clone())
+        .collect();
+    let from_csv: Vec<Value> = lines.iter().map(|l| l["prediction"].clone()).collect();
+    assert_eq!(same, from_csv);
+
+    // Nothing but bad lines: judged after 7 batches of 16 (the first 100 records and
+    // more), the job fails with the runner's reason and an unknown incomplete count.
+    let garbage = tmp.path().join("garbage.jsonl");
+    std::fs::write(&garbage, "{\"id\": \"x\", oops\n".repeat(500)).unwrap();
+    let created = server.create(job_body("garbage", &garbage, &out));
+    // enum-encoding=int, as Google's client asks, is accepted.
+    let name = created["name"].as_str().unwrap();
+    server.get(&format!("{name}?$alt=json;enum-encoding=int"));
+    let job = server.finish(&created);
+    assert_eq!(job["state"], "JOB_STATE_FAILED", "{job}");
+    assert_eq!(counts(&job), (0, 112, -1));
+    assert_eq!(job["error"]["code"], json!(3), "{job}");
+    let message = job["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("112 of 112 instances failed"),
+        "{message}"
+    );
+    assert_eq!(job["partialFailures"].as_array().unwrap().len(), 20);
+    assert!(job["endTime"].as_str().is_some());
+}
+
+#[test]
 fn jobs_list_filter_page_and_accept_snake_case() {
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("data"), &[]);
