@@ -13,7 +13,7 @@ use std::time::SystemTime;
 use prism_engine::batch::{
     default_job_id, BatchOptions, InputFormat, InstanceConfig, InstanceType,
 };
-use prism_engine::ExplanationSpec;
+use prism_engine::{ExplanationMetadata, ExplanationParameters, ExplanationSpec};
 use serde_json::{json, Map, Value};
 
 use super::{field, required_str, FilterField, Params};
@@ -313,18 +313,28 @@ impl JobRequest {
             Some(Value::Object(spec)) => {
                 let mut kept = Map::new();
                 for (key, value) in spec {
-                    match key.as_str() {
-                        "parameters" | "metadata" if !value.is_null() => {
-                            kept.insert(key.clone(), value.clone());
-                        }
-                        "parameters" | "metadata" => {}
+                    let at = format!("{ROOT}.explanationSpec.{key}");
+                    let spell = |e: prism_engine::SpecError| {
+                        ApiError::InvalidArgument(e.with_prefix(&at).to_string())
+                    };
+                    // Checked on their own here (and merged over the model's spec later),
+                    // and kept as Vertex JSON: camelCase, enums by name.
+                    let normalized = match key.as_str() {
+                        _ if value.is_null() => continue,
+                        "parameters" => ExplanationParameters::from_value(value.clone())
+                            .map_err(spell)?
+                            .to_json_value(),
+                        "metadata" => ExplanationMetadata::from_value(value.clone())
+                            .map_err(spell)?
+                            .to_json_value(),
                         other => {
                             return Err(invalid(
                                 &format!("explanationSpec.{other}"),
                                 "unknown field (use parameters and metadata)",
                             ))
                         }
-                    }
+                    };
+                    kept.insert(key.clone(), normalized);
                 }
                 Some(kept)
             }
@@ -698,7 +708,7 @@ mod tests {
             "output_config": {"predictions_format": "jsonl", "gcs_destination": {"output_uri_prefix": "file:///out/"}},
             "manual_batch_tuning_parameters": {"batch_size": "8"},
             "generate_explanation": true,
-            "explanation_spec": {"parameters": {"sampledShapleyAttribution": {"pathCount": 3}}},
+            "explanation_spec": {"parameters": {"sampled_shapley_attribution": {"path_count": 3}}},
             "labels": {"team": "risk"},
             "dedicated_resources": {"startingReplicaCount": 1},
         })
@@ -732,6 +742,10 @@ mod tests {
         );
         assert_eq!(doc["manualBatchTuningParameters"]["batchSize"], json!(8));
         assert_eq!(doc["dedicatedResources"]["startingReplicaCount"], json!(1));
+        assert_eq!(
+            doc["explanationSpec"],
+            json!({"parameters": {"sampledShapleyAttribution": {"pathCount": 3}}})
+        );
         let again = JobRequest::parse(&doc, "projects/p/locations/l").unwrap();
         assert_eq!(
             again.to_doc("projects/p/locations/l/batchPredictionJobs/1"),
