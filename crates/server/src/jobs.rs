@@ -136,7 +136,11 @@ impl Jobs {
     /// the job was cancelled before this process ran it: it ends CANCELLED unrun.
     pub(crate) fn start(&self, state: Arc<AppState>, work: JobWork, cancelled: bool) {
         let handle = Arc::new(Handle::default());
-        handle.cancel.store(cancelled, Ordering::SeqCst);
+        if cancelled {
+            // Ends without waiting for a slot.
+            handle.cancel.store(true, Ordering::SeqCst);
+            handle.wake.notify_one();
+        }
         if let Ok(mut handles) = self.handles.lock() {
             handles.insert(work.name.clone(), handle.clone());
         }
