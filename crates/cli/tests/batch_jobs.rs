@@ -774,7 +774,7 @@ fn a_server_killed_mid_job_resumes_it_and_writes_every_line_once() {
     const N: usize = 3000;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let server = Server::start(&data, &[]);
+    let server = Server::start(&data, &["--max-concurrent-jobs", "1"]);
     server.upload_mlp();
     let input = tmp.path().join("in.jsonl");
     let (text, bad) = breast_cancer_lines(N);
@@ -783,9 +783,17 @@ fn a_server_killed_mid_job_resumes_it_and_writes_every_line_once() {
     let mut body = job_body("resumed", &input, &out);
     body["generateExplanation"] = json!(true);
     let created = server.create(body);
+    // A second job waits for the one slot, across the restarts too.
+    let small = tmp.path().join("small.jsonl");
+    std::fs::write(&small, breast_cancer_lines(10).0).unwrap();
+    let queued = server.create(job_body("queued", &small, &out));
     let running = server.poll(&created, "running with progress", |j| {
         j["state"] == "JOB_STATE_RUNNING" && counts(j).0 >= 100
     });
+    assert_eq!(
+        server.get(queued["name"].as_str().unwrap())["state"],
+        "JOB_STATE_QUEUED"
+    );
     drop(server); // SIGKILL, in the middle of the job
     let (ok, failed, _) = counts(&running);
     let at_kill = whole_lines(&results(&created));
@@ -797,7 +805,7 @@ fn a_server_killed_mid_job_resumes_it_and_writes_every_line_once() {
 
     // Started again, the job resumes from its checkpoint; SIGTERM then stops it after the
     // batch in progress and leaves it for the next start.
-    let server = Server::start(&data, &[]);
+    let server = Server::start(&data, &["--max-concurrent-jobs", "1"]);
     let before = counts(&running).0;
     let resumed = server.poll(&created, "running again", |j| {
         j["state"] == "JOB_STATE_RUNNING" && counts(j).0 >= before + 100
@@ -811,7 +819,7 @@ fn a_server_killed_mid_job_resumes_it_and_writes_every_line_once() {
         counts(&resumed).0
     );
 
-    let server = Server::start(&data, &[]);
+    let server = Server::start(&data, &["--max-concurrent-jobs", "1"]);
     let job = server.finish(&created);
     assert_eq!(job["state"], "JOB_STATE_SUCCEEDED", "{job}");
     assert_eq!(counts(&job), ((N - bad.len()) as i64, bad.len() as i64, 0));
@@ -826,4 +834,7 @@ fn a_server_killed_mid_job_resumes_it_and_writes_every_line_once() {
     let failed: BTreeSet<String> = json_lines(&errors(&job)).iter().map(line_id).collect();
     assert_eq!(failed, bad);
     assert_eq!(job["partialFailures"].as_array().unwrap().len(), 20);
+    let queued = server.finish(&queued);
+    assert_eq!(queued["state"], "JOB_STATE_SUCCEEDED", "{queued}");
+    assert_eq!(counts(&queued), (9, 1, 0));
 }
