@@ -34,7 +34,8 @@ enum Command {
     Metadata(MetadataCommand),
     /// Explain the built-in examples and print a readable table per instance.
     Demo(DemoArgs),
-    /// Serve the Vertex AI REST v1 API (models, endpoints, operations, predict, explain).
+    /// Serve the Vertex AI REST v1 API (models, endpoints, operations, predict, explain,
+    /// batch prediction jobs) and the web UI.
     Serve(ServeArgs),
     /// Build or extend the example index of an example-based model.
     #[command(subcommand)]
@@ -59,6 +60,9 @@ struct ServeArgs {
     /// The most instances in one predict or explain request.
     #[arg(long, env = "PRISM_MAX_INSTANCES", default_value_t = 1000)]
     max_instances: usize,
+    /// The most batch prediction jobs run at once; more wait in JOB_STATE_QUEUED.
+    #[arg(long, env = "PRISM_MAX_CONCURRENT_JOBS", default_value_t = 2)]
+    max_concurrent_jobs: usize,
     /// Per-request deadline for predict and explain, in seconds.
     #[arg(long, env = "PRISM_REQUEST_TIMEOUT", default_value_t = 120)]
     request_timeout: u64,
@@ -553,6 +557,7 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         config.max_concurrent_explanations = n;
     }
     config.max_instances = args.max_instances;
+    config.max_concurrent_jobs = args.max_concurrent_jobs;
     config.request_timeout = std::time::Duration::from_secs(args.request_timeout);
     if let Some(path) = &args.auth_tokens_file {
         let text =

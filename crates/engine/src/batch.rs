@@ -373,7 +373,7 @@ impl BatchJob {
         let model = folder_name(&options.model_name);
         let job_id = match &options.job_id {
             Some(id) => id.clone(),
-            None => format!("prediction-{model}-{}", utc_timestamp()),
+            None => default_job_id(&options.model_name, std::time::SystemTime::now()),
         };
         let job_dir = options.output_dir.join(&job_id);
         let spec = if options.generate_explanation {
@@ -613,6 +613,13 @@ impl BatchJob {
     }
 }
 
+/// Resolves input URIs as a job does (paths, `file://` URIs, globs) without reading the
+/// files, and returns how many files they name: a job's input errors
+/// ([`EngineError::NoInput`], [`EngineError::UnsupportedInput`]) found before it starts.
+pub fn check_inputs(uris: &[String]) -> Result<usize, EngineError> {
+    input::resolve(uris).map(|files| files.len())
+}
+
 /// A model name made safe as part of a folder name.
 fn folder_name(name: &str) -> String {
     let cleaned: String = name
@@ -632,9 +639,20 @@ fn folder_name(name: &str) -> String {
     }
 }
 
-/// The current UTC time as Vertex names job folders: `2026-11-22T15:30:00.123Z`.
-fn utc_timestamp() -> String {
-    let t = time::OffsetDateTime::now_utc();
+/// The job id a job of `model_name` started at `at` gets by default (Vertex's job folder
+/// name): `prediction-<model>-<YYYY-MM-DDThh:mm:ss.sssZ>`, the model name made safe as a
+/// folder name and the time in UTC.
+pub fn default_job_id(model_name: &str, at: std::time::SystemTime) -> String {
+    format!(
+        "prediction-{}-{}",
+        folder_name(model_name),
+        utc_timestamp(at)
+    )
+}
+
+/// A time as Vertex names job folders: `2026-11-22T15:30:00.123Z` (UTC).
+fn utc_timestamp(at: std::time::SystemTime) -> String {
+    let t = time::OffsetDateTime::from(at);
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
         t.year(),
@@ -680,11 +698,16 @@ mod tests {
 
     #[test]
     fn timestamps_and_folder_names() {
-        let t = utc_timestamp();
+        let t = utc_timestamp(std::time::SystemTime::now());
         assert_eq!(t.len(), "2026-11-22T15:30:00.123Z".len(), "{t}");
         assert!(t.ends_with('Z') && t.as_bytes()[10] == b'T', "{t}");
         assert_eq!(folder_name("my model/v2"), "my_model_v2");
         assert_eq!(folder_name(""), "model");
+        let at = std::time::UNIX_EPOCH + Duration::from_millis(1_795_000_000_123);
+        assert_eq!(
+            default_job_id("my model", at),
+            "prediction-my_model-2026-11-18T11:06:40.123Z"
+        );
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Prism's HTTP server: the Vertex AI REST v1 surface (models, endpoints, operations,
-//! predict and explain) over a registry that survives restarts, and a web UI at `/ui`
-//! (the `ui` module: pages for models, endpoints and operations, and explanations drawn in
-//! the browser).
+//! predict and explain, batch prediction jobs) over a registry that survives restarts, and a
+//! web UI at `/ui` (the `ui` module: pages for models, endpoints and operations, and
+//! explanations drawn in the browser).
 //!
 //! `router(state)` builds the axum `Router`; `serve(config, addr)` opens the registry, ends
-//! operations a previous process left running, loads every deployed model, and serves until
-//! Ctrl-C / SIGTERM, finishing requests in flight.
+//! operations a previous process left running, loads every deployed model, resumes the
+//! batch prediction jobs it left unfinished, and serves until Ctrl-C / SIGTERM, finishing
+//! requests in flight and stopping running jobs at a checkpoint.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,6 +17,7 @@
 #![deny(missing_docs)]
 
 mod error;
+mod jobs;
 mod metrics;
 mod names;
 mod operations;
@@ -35,6 +37,7 @@ use serde_json::json;
 use tokio::sync::{Notify, RwLock, Semaphore};
 
 pub use error::ApiError;
+pub use jobs::Jobs;
 pub use metrics::Metrics;
 pub use registry::Registry;
 pub use state::{AppState, ServerConfig};
@@ -90,6 +93,7 @@ pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
             source,
         })?;
     let permits = Arc::new(Semaphore::new(config.max_concurrent_explanations.max(1)));
+    let jobs = jobs::Jobs::new(config.max_concurrent_jobs);
     let state = Arc::new(AppState {
         config,
         registry,
@@ -99,6 +103,7 @@ pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
         mutation: tokio::sync::Mutex::new(()),
         metrics: Default::default(),
         ui: Default::default(),
+        jobs,
     });
     let interrupted = operations::fail_interrupted(&state)
         .await
@@ -113,6 +118,12 @@ pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
         .await
         .map_err(ServerError::Startup)?;
     tracing::info!(loaded, "deployed models loaded");
+    let resumed = routes::resume_jobs(&state)
+        .await
+        .map_err(ServerError::Startup)?;
+    if resumed > 0 {
+        tracing::info!(resumed, "batch prediction jobs resumed");
+    }
     Ok(state)
 }
 
@@ -138,7 +149,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Serves on `addr` until Ctrl-C or SIGTERM; requests in flight finish first.
+/// Serves on `addr` until Ctrl-C or SIGTERM; requests in flight finish first, and running
+/// batch jobs stop after their batch in progress (the next start resumes them).
 pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
     let state = open(config).await?;
     let listener = tokio::net::TcpListener::bind(addr)
@@ -153,13 +165,15 @@ pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerE
         .unwrap_or_default();
     tracing::info!(addr = %local, "prism serve listening");
     eprintln!("prism serve: listening on http://{local}");
-    axum::serve(listener, router(state))
+    let served = axum::serve(listener, router(state.clone()))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .map_err(|source| ServerError::Listen {
             addr: local,
             source,
-        })
+        });
+    state.jobs.shutdown().await;
+    served
 }
 
 async fn shutdown_signal() {

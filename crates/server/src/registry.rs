@@ -1,4 +1,4 @@
-//! The registry: models, endpoints and operations as JSON documents in SQL (SQLite by
+//! The registry: models, endpoints, operations and batch prediction jobs as JSON documents in SQL (SQLite by
 //! default, PostgreSQL for several server nodes), through sqlx's `Any` driver so one set of
 //! queries serves both.
 
@@ -18,6 +18,8 @@ pub enum Table {
     Endpoints,
     /// `operations`
     Operations,
+    /// `batch_prediction_jobs`
+    BatchPredictionJobs,
 }
 
 impl Table {
@@ -26,6 +28,7 @@ impl Table {
             Table::Models => "model",
             Table::Endpoints => "endpoint",
             Table::Operations => "operation",
+            Table::BatchPredictionJobs => "batch prediction job",
         }
     }
 
@@ -34,16 +37,18 @@ impl Table {
             Table::Models => "models",
             Table::Endpoints => "endpoints",
             Table::Operations => "operations",
+            Table::BatchPredictionJobs => "batch_prediction_jobs",
         }
     }
 }
 
 /// Schema, applied at start (idempotent). `parent` is the collection's parent name
 /// (`projects/p/locations/l`, or the resource an operation belongs to).
-const SCHEMA: [&str; 3] = [
+const SCHEMA: [&str; 4] = [
     "CREATE TABLE IF NOT EXISTS models (name TEXT PRIMARY KEY, parent TEXT NOT NULL, body TEXT NOT NULL, seq BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS endpoints (name TEXT PRIMARY KEY, parent TEXT NOT NULL, body TEXT NOT NULL, seq BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS operations (name TEXT PRIMARY KEY, parent TEXT NOT NULL, body TEXT NOT NULL, seq BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS batch_prediction_jobs (name TEXT PRIMARY KEY, parent TEXT NOT NULL, body TEXT NOT NULL, seq BIGINT NOT NULL)",
 ];
 
 /// A handle on the registry database.

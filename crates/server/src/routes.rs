@@ -2,12 +2,14 @@
 //! (`endpoints/42:explain`), which path templates cannot express, so every `/v1/…` request is
 //! parsed into a [`ResourcePath`] and dispatched here on (method, collection shape, verb).
 
+mod batch_jobs;
 mod endpoints;
 mod models;
 mod operations;
 mod protocols;
 mod serving;
 
+pub(crate) use batch_jobs::resume_all as resume_jobs;
 pub(crate) use endpoints::load_all_deployed;
 pub(crate) use serving::explain as explain_on_endpoint;
 
@@ -139,6 +141,21 @@ async fn dispatch(
         (&Method::POST, ["endpoints", _], Some("explain")) => {
             serving::explain(&state, &p.name(2), json_body(&body)?).await
         }
+        (&Method::POST, ["batchPredictionJobs"], None) => {
+            batch_jobs::create(&state, &p.parent, json_body(&body)?).await
+        }
+        (&Method::GET, ["batchPredictionJobs"], None) => {
+            batch_jobs::list(&state, &p.parent, &params).await
+        }
+        (&Method::GET, ["batchPredictionJobs", _], None) => {
+            batch_jobs::get(&state, &p.name(2)).await
+        }
+        (&Method::POST, ["batchPredictionJobs", _], Some("cancel")) => {
+            batch_jobs::cancel(&state, &p.name(2)).await
+        }
+        (&Method::DELETE, ["batchPredictionJobs", _], None) => {
+            batch_jobs::delete(&state, &p.name(2)).await
+        }
         (&Method::GET, [.., "operations", _], None) => {
             operations::get(&state, &p.name(rest.len())).await
         }
@@ -218,14 +235,18 @@ pub(crate) fn required_str<'a>(v: &'a Value, camel: &str, path: &str) -> Result<
 }
 
 /// A collection under `parent`, filtered by `filter` and paginated, as `{plural: [...]}`.
+/// `fields` are the filter keys the collection allows beyond `display_name` and
+/// `labels.<key>`, each with the document field it compares.
 pub(crate) async fn list_filtered(
     state: &AppState,
     table: crate::registry::Table,
     parent: &str,
     params: &Params,
     plural: &str,
+    fields: &[FilterField],
 ) -> Result<Value, ApiError> {
-    let filter = ListFilter::parse(params.get("filter").map(String::as_str).unwrap_or(""))?;
+    let text = params.get("filter").map(String::as_str).unwrap_or("");
+    let filter = ListFilter::parse(text, fields)?;
     let items: Vec<Value> = state
         .registry
         .list(table, parent)
@@ -272,13 +293,18 @@ pub(crate) fn paginate(
     Ok(Value::Object(out))
 }
 
-/// The subset of the list filter grammar Prism understands.
+/// A filter key a list allows, and the (top-level, string) document field it compares.
+pub(crate) type FilterField = (&'static str, &'static str);
+
+/// The subset of the list filter grammar Prism understands: `key="value"` terms joined by
+/// `AND`, the keys `display_name`, `labels.<key>` and those a collection adds.
 pub(crate) struct ListFilter {
+    /// (document field or `labels.<key>`, wanted value).
     terms: Vec<(String, String)>,
 }
 
 impl ListFilter {
-    pub(crate) fn parse(text: &str) -> Result<Self, ApiError> {
+    pub(crate) fn parse(text: &str, fields: &[FilterField]) -> Result<Self, ApiError> {
         let mut terms = Vec::new();
         for part in text.split(" AND ").map(str::trim).filter(|p| !p.is_empty()) {
             let (key, value) = part.split_once('=').ok_or_else(|| {
@@ -286,22 +312,31 @@ impl ListFilter {
             })?;
             let key = key.trim();
             let value = value.trim().trim_matches('"').to_string();
-            let known = key == "display_name" || key == "displayName" || key.starts_with("labels.");
-            if !known {
+            let field = if key == "display_name" || key == "displayName" {
+                "displayName".to_string()
+            } else if key.starts_with("labels.") {
+                key.to_string()
+            } else if let Some((_, field)) = fields.iter().find(|(k, _)| *k == key) {
+                field.to_string()
+            } else {
+                let mut known = vec!["display_name"];
+                known.extend(fields.iter().map(|(k, _)| *k));
+                known.push("labels.<key>");
                 return Err(ApiError::InvalidArgument(format!(
-                    "filter: unsupported field '{key}' (use display_name or labels.<key>)"
+                    "filter: unsupported field '{key}' (use {})",
+                    known.join(", ")
                 )));
-            }
-            terms.push((key.to_string(), value));
+            };
+            terms.push((field, value));
         }
         Ok(Self { terms })
     }
 
     pub(crate) fn matches(&self, doc: &Value) -> bool {
-        self.terms.iter().all(|(key, want)| {
-            let got = match key.strip_prefix("labels.") {
+        self.terms.iter().all(|(field, want)| {
+            let got = match field.strip_prefix("labels.") {
                 Some(label) => doc["labels"][label].as_str(),
-                None => doc["displayName"].as_str(),
+                None => doc[field.as_str()].as_str(),
             };
             got == Some(want.as_str())
         })

@@ -30,6 +30,8 @@ pub struct ServerConfig {
     pub auth_tokens: Vec<String>,
     /// The runtime models are loaded on.
     pub backend: prism_engine::Backend,
+    /// The most batch prediction jobs run at once; others wait `JOB_STATE_QUEUED`.
+    pub max_concurrent_jobs: usize,
 }
 
 impl ServerConfig {
@@ -46,6 +48,7 @@ impl ServerConfig {
             auth_tokens: Vec::new(),
             request_timeout: Duration::from_secs(120),
             backend: prism_engine::Backend::default(),
+            max_concurrent_jobs: 2,
         }
     }
 
@@ -74,7 +77,7 @@ pub struct Deployed {
 pub struct AppState {
     /// The configuration.
     pub config: ServerConfig,
-    /// Models, endpoints, operations.
+    /// Models, endpoints, operations, batch prediction jobs.
     pub registry: Registry,
     /// Deployed models by DeployedModel id.
     pub deployed: RwLock<HashMap<String, Deployed>>,
@@ -88,6 +91,8 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
     /// The web UI's recent explanations (for redrawing their heatmaps).
     pub ui: crate::ui::UiState,
+    /// The batch prediction job workers.
+    pub jobs: crate::jobs::Jobs,
 }
 
 impl AppState {

@@ -1,13 +1,20 @@
 //! RFC 3339 timestamps, as Vertex writes them.
 
+use std::time::SystemTime;
+
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// The current time, e.g. `2026-11-22T15:30:00.123456Z`.
 pub fn now_rfc3339() -> String {
-    let now = OffsetDateTime::now_utc();
-    let now = now
-        .replace_nanosecond(now.nanosecond() / 1000 * 1000)
-        .unwrap_or(now);
-    now.format(&Rfc3339).unwrap_or_default()
+    rfc3339(SystemTime::now())
+}
+
+/// A time in UTC to the microsecond, e.g. `2026-11-22T15:30:00.123456Z`.
+pub fn rfc3339(at: SystemTime) -> String {
+    let t = OffsetDateTime::from(at);
+    let t = t
+        .replace_nanosecond(t.nanosecond() / 1000 * 1000)
+        .unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
 }

@@ -70,7 +70,7 @@ pub(crate) async fn list(
     parent: &str,
     params: &Params,
 ) -> Result<Value, ApiError> {
-    super::list_filtered(state, Table::Endpoints, parent, params, "endpoints").await
+    super::list_filtered(state, Table::Endpoints, parent, params, "endpoints", &[]).await
 }
 
 /// `DELETE …/endpoints/{id}` → Operation; refused while models are deployed on it.

@@ -223,12 +223,19 @@ pub(crate) async fn list(
     parent: &str,
     params: &Params,
 ) -> Result<Value, ApiError> {
-    super::list_filtered(state, Table::Models, parent, params, "models").await
+    super::list_filtered(state, Table::Models, parent, params, "models", &[]).await
 }
 
-/// `DELETE …/models/{id}` → Operation; refused while the model is deployed.
+/// `DELETE …/models/{id}` → Operation; refused while the model is deployed or a batch
+/// prediction job that has not ended uses it.
 pub(crate) async fn delete(state: &Arc<AppState>, name: &str) -> Result<Value, ApiError> {
     let model = get(state, name).await?;
+    let name = model["name"].as_str().unwrap_or(name);
+    if super::batch_jobs::model_in_use(state, name).await? {
+        return Err(ApiError::FailedPrecondition(format!(
+            "model {name} is used by a batch prediction job that has not ended; cancel it first"
+        )));
+    }
     if model["deployedModels"]
         .as_array()
         .is_some_and(|d| !d.is_empty())
