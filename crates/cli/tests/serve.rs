@@ -690,3 +690,41 @@ fn bearer_tokens_guard_everything_but_health() {
     assert_eq!(get("/v2/health/live", None), (200, json!({"live": true})));
     assert_eq!(get("/healthz", None).0, 200);
 }
+
+/// google-cloud-aiplatform polls operations at `/ui/{operation name}`: those paths answer as
+/// under `/v1/`, while the rest of `/ui` stays the web UI.
+#[test]
+fn operations_answer_at_the_client_librarys_ui_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(tmp.path());
+    let (status, op) = server.call(
+        "POST",
+        &format!("{PARENT}/models:upload"),
+        Some(json!({"modelId": "mlp", "model": {
+            "displayName": "mlp",
+            "artifactUri": model_dir("breast_cancer_mlp").to_str().unwrap(),
+        }})),
+    );
+    assert_eq!(status, 200, "{op}");
+    let name = op["name"].as_str().unwrap().to_string();
+    assert!(name.contains("/models/mlp/operations/"), "{name}");
+    let ui = |path: &str| format!("{}/ui/{path}", server.base);
+    let (status, waited) = server.call_url(
+        "POST",
+        &ui(&format!("{name}:wait")),
+        Some(json!({"timeout": "30s"})),
+    );
+    assert_eq!(status, 200, "{waited}");
+    assert_eq!(waited["done"], json!(true), "{waited}");
+    let (status, got) = server.call_url("GET", &ui(&name), None);
+    assert_eq!(status, 200, "{got}");
+    assert_eq!(got, server.call("GET", &name, None).1);
+    assert_eq!(
+        got["response"]["model"],
+        json!(format!("{PARENT}/models/mlp"))
+    );
+    // An unknown operation is the API's NOT_FOUND, in the google.rpc shape.
+    let (status, missing) = server.call_url("GET", &ui(&format!("{PARENT}/operations/404")), None);
+    assert_eq!(status, 404, "{missing}");
+    assert_eq!(missing["error"]["status"], json!("NOT_FOUND"), "{missing}");
+}

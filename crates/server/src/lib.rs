@@ -136,6 +136,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2/{*path}", any(routes::v2))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics::serve_metrics))
+        .route(
+            "/ui/projects/{project}/locations/{location}/operations/{operation}",
+            any(routes::operation_alias),
+        )
+        .route(
+            "/ui/projects/{project}/locations/{location}/models/{model}/operations/{operation}",
+            any(routes::operation_alias),
+        )
+        .route(
+            "/ui/projects/{project}/locations/{location}/endpoints/{endpoint}/operations/{operation}",
+            any(routes::operation_alias),
+        )
         .merge(ui::router())
         .layer(DefaultBodyLimit::max(limit))
         .layer(axum::middleware::from_fn_with_state(

@@ -51,6 +51,21 @@ pub(crate) async fn v1(
     }
 }
 
+/// Handles `/ui/projects/…/operations/{id}` (and `:wait`, `:cancel`): Google's client
+/// libraries (google-cloud-aiplatform's REST transport) poll long-running operations at
+/// `/ui/{operation name}` rather than `/v1/…`, so these paths answer exactly as under
+/// `/v1/`. Every other `/ui/…` path is the web UI.
+pub(crate) async fn operation_alias(
+    State(state): State<Arc<AppState>>,
+    method: Method,
+    uri: axum::http::Uri,
+    Query(params): Query<Params>,
+    body: Bytes,
+) -> Response {
+    let path = uri.path().trim_start_matches("/ui/").to_string();
+    v1(State(state), method, Path(path), Query(params), body).await
+}
+
 /// Handles `/v2/{*path}` (Open Inference Protocol v2).
 pub(crate) async fn v2(
     State(state): State<Arc<AppState>>,
