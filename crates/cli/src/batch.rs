@@ -55,6 +55,8 @@ struct JobArgs {
     /// Write explanations beside the predictions.
     #[arg(long)]
     explain: bool,
+    #[command(flatten)]
+    backend: crate::BackendArgs,
     /// An ExplanationSpecOverride JSON file applied to the model's spec (with --explain).
     #[arg(long)]
     spec: Option<PathBuf>,
@@ -145,7 +147,11 @@ fn run_job(args: JobArgs) -> Result<ExitCode> {
     let (Some(model_dir), Some(output)) = (args.model_dir, args.output) else {
         anyhow::bail!("MODEL_DIR and --output are required");
     };
-    let explainer = Explainer::load(&model_dir)
+    let options = prism_engine::LoadOptions {
+        backend: args.backend.backend()?,
+        ..prism_engine::LoadOptions::default()
+    };
+    let explainer = Explainer::load_with_options(&model_dir, &options)
         .with_context(|| format!("loading model directory {}", model_dir.display()))?;
     let model_name = match args.model_name {
         Some(name) => name,

@@ -76,7 +76,7 @@ struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
-struct BackendArgs {
+pub(crate) struct BackendArgs {
     /// The runtime for neural-network graphs: tract (built in) or ort (ONNX Runtime: needs a
     /// build with `--features ort`, and ORT_DYLIB_PATH naming libonnxruntime.so). Tree
     /// ensembles always run on Prism's own evaluator.
@@ -94,7 +94,7 @@ enum BackendArg {
 
 impl BackendArgs {
     /// The backend asked for, once it is known to work in this build on this machine.
-    fn backend(&self) -> Result<Backend> {
+    pub(crate) fn backend(&self) -> Result<Backend> {
         let backend = match self.backend {
             BackendArg::Tract => Backend::Tract,
             BackendArg::Ort => Backend::Ort,

@@ -370,10 +370,22 @@ fn check_ort_backend(_tract: &Output) {
         .arg(tmp.path())
         .output()
         .unwrap();
+    let jobs = tmp.path().join("jobs");
+    let batch = prism()
+        .arg("batch")
+        .arg(model_dir("digits_cnn"))
+        .args(["--backend", "ort", "--explain", "--output"])
+        .arg(&jobs)
+        .arg("--input")
+        .arg(model_dir("digits_cnn").join("instances.jsonl"))
+        .output()
+        .unwrap();
+    assert!(!jobs.exists(), "a refused batch job writes nothing");
     for out in [
         run_digits(&["predict", "--backend", "ort"], &[]),
         run_digits(&["explain"], &[("PRISM_BACKEND", "ort")]),
         serve,
+        batch,
     ] {
         assert_eq!(out.status.code(), Some(1));
         let err = String::from_utf8_lossy(&out.stderr);
