@@ -418,3 +418,50 @@ test("a protected server asks for a token and then works", async () => {
     await secured.stop();
   }
 });
+
+test("batch jobs: a job's progress, its counts as the API's, and its results download", async () => {
+  const os = require("node:os");
+  const work = fs.mkdtempSync(path.join(os.tmpdir(), "prism-ui-batch-"));
+  try {
+    const lines = prism.instances("breast_cancer_mlp").map((i) => JSON.stringify(i));
+    const input = path.join(work, "in.jsonl");
+    fs.writeFileSync(input, lines.join("\n") + "\nnot json at all\n");
+    const [status, job] = await server.api("POST", `${PARENT}/batchPredictionJobs`, {
+      displayName: "ui batch",
+      model: `${PARENT}/models/mlp`,
+      inputConfig: { instancesFormat: "jsonl", gcsSource: { uris: [input] } },
+      outputConfig: { predictionsFormat: "jsonl", gcsDestination: { outputUriPrefix: path.join(work, "out") } },
+      manualBatchTuningParameters: { batchSize: 2 },
+    });
+    assert.equal(status, 200, JSON.stringify(job));
+    const id = job.name.split("/").pop();
+    const page = await newPage();
+    await page.goto(`${server.base}/ui/batch-jobs`);
+    const row = `#job-${id}`;
+    // The page reloads itself while the job runs.
+    await page.waitForSelector(`${row}[data-state="JOB_STATE_SUCCEEDED"]`, { timeout: 60_000 });
+    await page.waitForLoadState("load");
+    assert.equal(await page.$("[data-auto-refresh]"), null);
+    const [, done] = await server.api("GET", job.name);
+    assert.equal(done.state, "JOB_STATE_SUCCEEDED");
+    const shown = async (cls) => (await page.textContent(`${row} td.${cls}`)).trim();
+    assert.equal(await shown("successful"), done.completionStats.successfulCount);
+    assert.equal(await shown("failed"), done.completionStats.failedCount);
+    assert.equal(await shown("incomplete"), done.completionStats.incompleteCount);
+    assert.equal(done.completionStats.successfulCount, String(lines.length));
+    assert.equal(done.completionStats.failedCount, "1");
+    assert.equal((await page.textContent(`${row} .badge`)).trim(), "succeeded");
+    assert.equal((await page.textContent(`${row} .output-dir`)).trim(), done.outputInfo.gcsOutputDirectory);
+    await prism.screenshot(page, "batch-jobs");
+    const link = page.locator(`${row} a.file`, { hasText: "prediction.results-" });
+    const [download] = await Promise.all([page.waitForEvent("download"), link.click()]);
+    const saved = path.join(work, "results.jsonl");
+    await download.saveAs(saved);
+    const got = fs.readFileSync(saved, "utf8").split("\n").filter((l) => l.trim() !== "");
+    assert.equal(got.length, lines.length);
+    for (const l of got) assert.ok("prediction" in JSON.parse(l), l);
+    assert.deepEqual(page.problems, []);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+});

@@ -8,6 +8,8 @@
 //! | `POST …/models/{id}/explain` | runs `:explain` on an endpoint the model is deployed on; an HTML fragment |
 //! | `GET /ui/explanations/{key}/{n}/heatmap.png` | an image attribution redrawn with other visualization options |
 //! | `GET /ui/endpoints`, `GET /ui/operations` | endpoints (deployed models, traffic split) and operations (state, error) |
+//! | `GET /ui/batch-jobs` | batch prediction jobs (state, counts, times, error, output files); reloads while one runs |
+//! | `GET /ui/…/batchPredictionJobs/{id}/files/{file}` | a results, errors or stats file of the job's output folder, as an attachment |
 //! | `GET|POST /ui/login`, `POST /ui/logout` | the token prompt, when the server has tokens |
 //!
 //! Templates (`crates/server/templates/`) and static files (`crates/server/static/`) are
@@ -21,6 +23,7 @@
 //! the UI's own routes accept in place of the `Authorization` header (the REST API does not).
 
 mod auth;
+mod batch_jobs;
 mod explain;
 mod form;
 mod pages;
@@ -44,8 +47,6 @@ use crate::state::AppState;
 
 /// The UI's routes (full paths, merged into the server's router).
 pub(crate) fn router() -> Router<Arc<AppState>> {
-    // Batch jobs: when the server grows batch prediction jobs, their list page goes here
-    // (`/ui/batch-jobs`, a `pages::batch_jobs` handler and a nav entry in `base.html`).
     Router::new()
         .route("/ui", get(pages::home))
         .route("/ui/", get(pages::home))
@@ -68,6 +69,11 @@ pub(crate) fn router() -> Router<Arc<AppState>> {
         )
         .route("/ui/endpoints", get(pages::endpoints))
         .route("/ui/operations", get(pages::operations))
+        .route("/ui/batch-jobs", get(batch_jobs::batch_jobs))
+        .route(
+            "/ui/projects/{project}/locations/{location}/batchPredictionJobs/{job}/files/{file}",
+            get(batch_jobs::file),
+        )
         .route("/ui/login", get(auth::login_page).post(auth::login))
         .route("/ui/logout", post(auth::logout))
         .route("/ui/static/{file}", get(static_file))

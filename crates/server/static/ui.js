@@ -175,5 +175,11 @@
   document.addEventListener("DOMContentLoaded", function () {
     var form = document.getElementById("try-form");
     if (form) setupTryForm(form);
+    // The batch jobs page, while a job runs: reload it to show progress.
+    var live = document.querySelector("[data-auto-refresh]");
+    if (live) {
+      var ms = Number(live.getAttribute("data-auto-refresh")) || 2000;
+      setTimeout(function () { window.location.reload(); }, ms);
+    }
   });
 })();

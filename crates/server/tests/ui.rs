@@ -373,3 +373,133 @@ async fn a_model_page_explains_with_the_apis_numbers() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(body.contains("has no deployment 123"), "{body}");
 }
+
+#[tokio::test]
+async fn the_batch_jobs_page_is_empty_at_first() {
+    let (app, _dir) = app(&[]).await;
+    let (status, body, _) = send(&app, get("/ui/batch-jobs")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.contains("No batch jobs yet"), "{body}");
+    assert!(body.contains("href=\"/ui/batch-jobs\" aria-current=\"page\""));
+    assert!(!body.contains("data-auto-refresh"));
+}
+
+/// A finished job's row: its counts, its state, links to its files; the files download as
+/// attachments, and nothing outside the job's listed result files does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_batch_job_is_listed_with_its_counts_and_files() {
+    let (app, dir) = app(&[]).await;
+    let model_dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../testdata/models/breast_cancer_mlp"
+    );
+    let upload = serde_json::json!({"modelId": "mlp", "model": {
+        "displayName": "mlp", "artifactUri": model_dir}});
+    let op = call_json(
+        &app,
+        "POST",
+        &format!("/v1/{PARENT}/models:upload"),
+        &upload.to_string(),
+    )
+    .await;
+    wait(&app, &op).await;
+    let mut input = std::fs::read_to_string(format!("{model_dir}/instances.jsonl")).unwrap();
+    let good = input.lines().filter(|l| !l.trim().is_empty()).count();
+    input.push_str("this is not json\n");
+    let input_path = dir.path().join("in.jsonl");
+    std::fs::write(&input_path, input).unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "TOP-SECRET-CONTENT").unwrap();
+    let out = dir.path().join("out");
+    let body = serde_json::json!({
+        "displayName": "<b>nightly</b>",
+        "model": "mlp",
+        "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": [input_path]}},
+        "outputConfig": {"predictionsFormat": "jsonl",
+                         "gcsDestination": {"outputUriPrefix": out}},
+    });
+    let job = call_json(
+        &app,
+        "POST",
+        &format!("/v1/{PARENT}/batchPredictionJobs"),
+        &body.to_string(),
+    )
+    .await;
+    let name = job["name"].as_str().unwrap().to_string();
+    let mut done = job;
+    for _ in 0..600 {
+        done = call_json(&app, "GET", &format!("/v1/{name}"), "").await;
+        if done["state"] == "JOB_STATE_SUCCEEDED" || done["state"] == "JOB_STATE_FAILED" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(done["state"], "JOB_STATE_SUCCEEDED", "{done}");
+    assert_eq!(done["completionStats"]["successfulCount"], good.to_string());
+    assert_eq!(done["completionStats"]["failedCount"], "1");
+
+    let (status, page, _) = send(&app, get("/ui/batch-jobs")).await;
+    assert_eq!(status, StatusCode::OK);
+    // minijinja writes `/` as `&#x2f;` in values.
+    let page = page.replace("&#x2f;", "/");
+    assert!(page.contains("&lt;b&gt;nightly"), "{page}");
+    assert!(!page.contains("data-auto-refresh"), "{page}");
+    assert!(page.contains(">succeeded</span>"), "{page}");
+    assert!(
+        page.contains(&format!("<td class=\"num successful\">{good}</td>")),
+        "{page}"
+    );
+    assert!(page.contains("<td class=\"num failed\">1</td>"), "{page}");
+    assert!(
+        page.contains("<td class=\"num incomplete\">0</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains(&format!("href=\"/ui/{PARENT}/models/mlp\"")),
+        "{page}"
+    );
+    let at = page
+        .find("/files/prediction.results-")
+        .expect("a results link");
+    let start = page[..at].rfind('"').unwrap() + 1;
+    let results = page[start..at + page[at..].find('"').unwrap()].to_string();
+    let response = app.clone().oneshot(get(&results)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{results}");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/x-ndjson"
+    );
+    let disposition = response.headers()[header::CONTENT_DISPOSITION]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(disposition.starts_with("attachment"), "{disposition}");
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    assert_eq!(bytes.iter().filter(|b| **b == b'\n').count(), good);
+    let files = format!("/ui/{name}/files");
+    let (status, _, headers) = send(&app, get(&format!("{files}/stats-00000-of-00001.json"))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CONTENT_TYPE], "application/json");
+
+    for bad in [
+        "..%2F..%2Fsecret.txt",
+        "..",
+        "prediction.results-..%2F..%2Fsecret.txt",
+        "stats-..%2F..%2Fin.jsonl",
+        "secret.txt",
+        "prediction.results-99999-of-99999",
+        "%2Fetc%2Fpasswd",
+    ] {
+        let (status, body, _) = send(&app, get(&format!("{files}/{bad}"))).await;
+        assert!(
+            status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST,
+            "{bad}: {status}"
+        );
+        assert!(!body.contains("TOP-SECRET"), "{bad}: {body}");
+    }
+    let (status, _, _) = send(&app, get(&format!("{files}/../../secret.txt"))).await;
+    assert!(status == StatusCode::NOT_FOUND || status == StatusCode::BAD_REQUEST);
+    let other = format!("/ui/{PARENT}/batchPredictionJobs/123/files/stats-00000-of-00001.json");
+    assert_eq!(send(&app, get(&other)).await.0, StatusCode::NOT_FOUND);
+}

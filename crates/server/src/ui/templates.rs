@@ -13,7 +13,7 @@ use minijinja::{Environment, Value};
 use crate::error::ApiError;
 
 /// Every template: (name, source).
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
     ("base.html", include_str!("../../templates/base.html")),
     ("alert.html", include_str!("../../templates/alert.html")),
     ("error.html", include_str!("../../templates/error.html")),
@@ -28,6 +28,10 @@ const TEMPLATES: [(&str, &str); 9] = [
     (
         "operations.html",
         include_str!("../../templates/operations.html"),
+    ),
+    (
+        "batch_jobs.html",
+        include_str!("../../templates/batch_jobs.html"),
     ),
 ];
 
