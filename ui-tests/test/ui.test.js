@@ -423,7 +423,9 @@ test("batch jobs: a job's progress, its counts as the API's, and its results dow
   const os = require("node:os");
   const work = fs.mkdtempSync(path.join(os.tmpdir(), "prism-ui-batch-"));
   try {
-    const lines = prism.instances("breast_cancer_mlp").map((i) => JSON.stringify(i));
+    // Enough explained lines that the page usually sees the job run and reloads itself.
+    const one = prism.instances("breast_cancer_mlp").map((i) => JSON.stringify(i));
+    const lines = Array.from({ length: 40 }, () => one).flat();
     const input = path.join(work, "in.jsonl");
     fs.writeFileSync(input, lines.join("\n") + "\nnot json at all\n");
     const [status, job] = await server.api("POST", `${PARENT}/batchPredictionJobs`, {
@@ -432,16 +434,21 @@ test("batch jobs: a job's progress, its counts as the API's, and its results dow
       inputConfig: { instancesFormat: "jsonl", gcsSource: { uris: [input] } },
       outputConfig: { predictionsFormat: "jsonl", gcsDestination: { outputUriPrefix: path.join(work, "out") } },
       manualBatchTuningParameters: { batchSize: 2 },
+      generateExplanation: true,
     });
     assert.equal(status, 200, JSON.stringify(job));
     const id = job.name.split("/").pop();
     const page = await newPage();
+    let loads = 0;
+    page.on("load", () => loads++);
     await page.goto(`${server.base}/ui/batch-jobs`);
     const row = `#job-${id}`;
+    const first = await page.getAttribute(row, "data-state");
     // The page reloads itself while the job runs.
     await page.waitForSelector(`${row}[data-state="JOB_STATE_SUCCEEDED"]`, { timeout: 60_000 });
     await page.waitForLoadState("load");
     assert.equal(await page.$("[data-auto-refresh]"), null);
+    if (first !== "JOB_STATE_SUCCEEDED") assert.ok(loads >= 2, `seen ${first}, ${loads} loads`);
     const [, done] = await server.api("GET", job.name);
     assert.equal(done.state, "JOB_STATE_SUCCEEDED");
     const shown = async (cls) => (await page.textContent(`${row} td.${cls}`)).trim();
@@ -459,7 +466,11 @@ test("batch jobs: a job's progress, its counts as the API's, and its results dow
     await download.saveAs(saved);
     const got = fs.readFileSync(saved, "utf8").split("\n").filter((l) => l.trim() !== "");
     assert.equal(got.length, lines.length);
-    for (const l of got) assert.ok("prediction" in JSON.parse(l), l);
+    for (const l of got) {
+      const r = JSON.parse(l);
+      assert.ok("prediction" in r && "explanation" in r, l.slice(0, 200));
+    }
+    console.log(`batch jobs: first seen ${first}, ${loads} page loads`);
     assert.deepEqual(page.problems, []);
   } finally {
     fs.rmSync(work, { recursive: true, force: true });
