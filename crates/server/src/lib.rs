@@ -1,6 +1,6 @@
 //! Prism's HTTP server: the Vertex AI REST v1 surface (models, endpoints, operations,
 //! predict and explain, batch prediction jobs) over a registry that survives restarts, and a
-//! web UI at `/ui` (the `ui` module: pages for models, endpoints and operations, and
+//! web UI at `/ui` (the `ui` module: pages for models, endpoints, operations and batch jobs, and
 //! explanations drawn in the browser).
 //!
 //! `router(state)` builds the axum `Router`; `serve(config, addr)` opens the registry, ends

@@ -1,4 +1,4 @@
-//! The pages: models, one model, endpoints, operations.
+//! The pages: models, one model, endpoints, operations (batch jobs are in `batch_jobs`).
 
 use std::sync::Arc;
 
