@@ -7,7 +7,8 @@
 //! ```
 //!
 //! `sweep` measures the recall / speed sweep only (no filters, crowding or appends);
-//! `filters` measures filters, crowding and appends only.
+//! `filters` measures filters, crowding and appends only; `brute` the batched exact search
+//! only.
 
 use std::path::Path;
 use std::time::Instant;
@@ -322,6 +323,19 @@ fn main() -> Result<(), String> {
     let queries: Vec<&[f32]> = queries.chunks_exact(dims).collect();
     let tmp = std::env::temp_dir().join(format!("prism-bench-{}.idx", std::process::id()));
 
+    if args.get(3).is_some_and(|m| m == "brute") {
+        // Exact batched search only (quick to rerun while tuning the kernel).
+        let config = IndexConfig::new(dims)
+            .norm(FeatureNorm::UnitL2)
+            .algorithm(Algorithm::BruteForce);
+        let index = Index::build(config, examples).map_err(|e| e.to_string())?;
+        let (found, qps, qps_wall) = run_batch(&index, &queries[..500]);
+        println!(
+            "{{\"system\": \"prism brute force\", \"params\": \"exact, batch of 500\", \"recall10\": {:.4}, \"qps\": {qps:.1}, \"qps_wall\": {qps_wall:.1}}}",
+            recall_at_10(&found, &gt, gt_k)
+        );
+        return Ok(());
+    }
     if args.get(3).is_some_and(|m| m == "filters") {
         return filtered_and_appends(dir, &base, dims, &queries, leaf, (0.1, 30));
     }

@@ -378,7 +378,7 @@ impl TreeAh {
         let block_bytes = self.block_bytes();
         let part = &mut self.partitions[p];
         let slot = part.rows.len();
-        if slot % BLOCK == 0 {
+        if slot.is_multiple_of(BLOCK) {
             part.codes.resize(part.codes.len() + block_bytes, 0);
         }
         let block = &mut part.codes[(slot / BLOCK) * block_bytes..(slot / BLOCK + 1) * block_bytes];
