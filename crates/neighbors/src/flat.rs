@@ -19,33 +19,40 @@ pub(crate) fn scan(
     top: &mut TopK<'_>,
 ) {
     let dims = store.dims();
+    let floats = store.float_vectors();
+    let mut scratch = Vec::new();
     match allowed {
         Some(rows) => {
             // Allowed rows are scattered: request each row a few rows ahead of scoring it.
             const AHEAD: usize = 4;
+            let prefetch = |row: usize| {
+                if let Some(all) = floats {
+                    simd::prefetch(&all[row * dims..(row + 1) * dims]);
+                }
+            };
             let mut ahead = rows.iter().skip(AHEAD);
             for row in rows.iter().take(AHEAD) {
-                simd::prefetch(store.vector(row));
+                prefetch(row);
             }
             for row in rows.iter() {
                 if let Some(next) = ahead.next() {
-                    simd::prefetch(store.vector(next));
+                    prefetch(next);
                 }
                 top.push(
-                    measure.exact(query, query_norm, store.vector(row)),
+                    measure.exact(query, query_norm, store.vector(row, &mut scratch)),
                     row as u32,
                 );
             }
         }
-        None if store.live_count() == store.rows() => {
-            for (row, x) in store.all_vectors().chunks_exact(dims).enumerate() {
+        None if store.live_count() == store.rows() && floats.is_some() => {
+            for (row, x) in floats.unwrap_or(&[]).chunks_exact(dims).enumerate() {
                 top.push(measure.exact(query, query_norm, x), row as u32);
             }
         }
         None => {
             for row in store.live().iter() {
                 top.push(
-                    measure.exact(query, query_norm, store.vector(row)),
+                    measure.exact(query, query_norm, store.vector(row, &mut scratch)),
                     row as u32,
                 );
             }
@@ -116,6 +123,7 @@ fn scan_panels(
         })
         .collect();
     let mut dots = vec![0f32; PANEL_BLOCK_ROWS * width];
+    let mut scratch = Vec::new();
     let mut x_term = [0f32; PANEL_BLOCK_ROWS];
     let mut dist = vec![0f32; width];
     let mut thr = vec![0f32; width];
@@ -123,7 +131,7 @@ fn scan_panels(
     while start < rows {
         let end = (start + PANEL_BLOCK_ROWS).min(rows);
         let n = end - start;
-        let block = &store.all_vectors()[start * dims..end * dims];
+        let block = store.block(start, end, &mut scratch);
         match measure {
             DistanceMeasure::SquaredL2 => {
                 for (t, x) in x_term.iter_mut().zip(block.chunks_exact(dims)) {
@@ -209,10 +217,11 @@ fn scan_blocks(
     let rows = store.rows();
     let all_live = store.live_count() == rows;
     let mut norms = vec![0f32; BATCH_ROWS];
+    let mut scratch = Vec::new();
     let mut start = 0;
     while start < rows {
         let end = (start + BATCH_ROWS).min(rows);
-        let block = &store.all_vectors()[start * dims..end * dims];
+        let block = store.block(start, end, &mut scratch);
         let n = end - start;
         if matches!(
             measure,

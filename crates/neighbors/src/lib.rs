@@ -56,5 +56,5 @@ pub use example::{
     Example, Neighbor, NumericOp, NumericRestrict, NumericRestriction, NumericValue, Query,
     TokenRestrict,
 };
-pub use index::{Algorithm, Index, IndexConfig, IndexStats, MAX_DIMENSIONS};
+pub use index::{Algorithm, Index, IndexConfig, IndexStats, VectorStorage, MAX_DIMENSIONS};
 pub use presets::{PresetModality, PresetQuery};

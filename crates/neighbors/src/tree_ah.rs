@@ -70,6 +70,21 @@ fn argmin(values: impl Iterator<Item = f32>) -> (usize, f32) {
     )
 }
 
+/// Writes one vector's `m` codes into slot `slot` of codes laid out in blocks (see `simd`),
+/// adding a zeroed block when the slot starts one (slots are filled in order).
+pub(crate) fn put_code(codes: &mut Vec<u8>, slot: usize, m: usize, code: &[u8]) {
+    let block_bytes = m / 2 * BLOCK;
+    if slot.is_multiple_of(BLOCK) {
+        codes.resize(codes.len() + block_bytes, 0);
+    }
+    let block = &mut codes[(slot / BLOCK) * block_bytes..(slot / BLOCK + 1) * block_bytes];
+    let (lane, shift) = (slot % BLOCK % 16, if slot % BLOCK < 16 { 0 } else { 4 });
+    for (s, &c) in code.iter().enumerate().take(m) {
+        let byte = (s / 2) * 32 + (s % 2) * 16 + lane;
+        block[byte] |= (c & 15) << shift;
+    }
+}
+
 /// Rows already offered as candidates (only tracked when rows are spilled).
 enum Seen {
     Off,
@@ -186,8 +201,9 @@ impl TreeAh {
         };
         let train_rows = pick(&mut rng, k.saturating_mul(TRAIN_SAMPLE_PER_PARTITION));
         let mut train_data = Vec::with_capacity(train_rows.len() * dims);
+        let mut scratch = Vec::new();
         for &r in &train_rows {
-            train_data.extend(to_space(store.vector(r)));
+            train_data.extend(to_space(store.vector(r, &mut scratch)));
         }
         let centroids = kmeans::train(
             &train_data,
@@ -204,7 +220,7 @@ impl TreeAh {
         let pq_rows = pick(&mut rng, PQ_TRAIN_SAMPLE);
         let mut residuals = Vec::with_capacity(pq_rows.len() * dims);
         for &r in &pq_rows {
-            let v = to_space(store.vector(r));
+            let v = to_space(store.vector(r, &mut scratch));
             let (c, _) = kmeans::nearest(&centroids, &centroid_norms, dims, &v);
             residuals.extend(
                 v.iter()
@@ -227,7 +243,7 @@ impl TreeAh {
             gram: Vec::new(),
         };
         for &r in &live {
-            tree.insert(r as u32, store.vector(r));
+            tree.insert(r as u32, store.vector(r, &mut scratch));
         }
         for p in &mut tree.partitions {
             p.rows.shrink_to_fit();
@@ -235,21 +251,6 @@ impl TreeAh {
             p.sq_norms.shrink_to_fit();
         }
         tree
-    }
-
-    /// The same trained structure with empty partitions.
-    pub(crate) fn clone_without_partitions(&self) -> TreeAh {
-        TreeAh {
-            measure: self.measure,
-            spill: self.spill,
-            unit_vectors: self.unit_vectors,
-            dims: self.dims,
-            centroids: self.centroids.clone(),
-            centroid_norms: self.centroid_norms.clone(),
-            pq: self.pq.clone(),
-            partitions: vec![Partition::default(); self.partitions.len()],
-            gram: self.gram.clone(),
-        }
     }
 
     pub(crate) fn partitions(&self) -> usize {
@@ -375,18 +376,9 @@ impl TreeAh {
 
     /// Appends one row's codes to partition `p`.
     pub(crate) fn append(&mut self, p: usize, row: u32, codes: &[u8], sq_norm: Option<f32>) {
-        let block_bytes = self.block_bytes();
+        let m = self.pq.m;
         let part = &mut self.partitions[p];
-        let slot = part.rows.len();
-        if slot.is_multiple_of(BLOCK) {
-            part.codes.resize(part.codes.len() + block_bytes, 0);
-        }
-        let block = &mut part.codes[(slot / BLOCK) * block_bytes..(slot / BLOCK + 1) * block_bytes];
-        let (lane, shift) = (slot % BLOCK % 16, if slot % BLOCK < 16 { 0 } else { 4 });
-        for (s, &c) in codes.iter().enumerate() {
-            let byte = (s / 2) * 32 + (s % 2) * 16 + lane;
-            block[byte] |= (c & 15) << shift;
-        }
+        put_code(&mut part.codes, part.rows.len(), m, codes);
         part.rows.push(row);
         if let Some(n) = sq_norm {
             part.sq_norms.push(n);
@@ -550,9 +542,10 @@ impl TreeAh {
             }
         }
         let mut top = TopK::new(store, k, crowding);
+        let mut scratch = Vec::new();
         for (_, row) in approx.into_sorted() {
             top.push(
-                measure.exact(query, query_norm, store.vector(row as usize)),
+                measure.exact(query, query_norm, store.vector(row as usize, &mut scratch)),
                 row,
             );
         }
