@@ -8,14 +8,14 @@
 //!
 //! `sweep` measures the recall / speed sweep only (no filters, crowding or appends);
 //! `filters` measures filters, crowding and appends only; `brute` the batched exact search
-//! only.
+//! only; `quick` a few tree-AH settings, float32 and int8 re-ranking.
 
 use std::path::Path;
 use std::time::Instant;
 
 use prism_neighbors::{
     Algorithm, DistanceMeasure, Example, FeatureNorm, Index, IndexConfig, Neighbor, Query,
-    TokenRestrict,
+    TokenRestrict, VectorStorage,
 };
 
 /// CPU time this thread has used, in seconds (from `/proc/thread-self/schedstat`), so that
@@ -334,6 +334,35 @@ fn main() -> Result<(), String> {
             "{{\"system\": \"prism brute force\", \"params\": \"exact, batch of 500\", \"recall10\": {:.4}, \"qps\": {qps:.1}, \"qps_wall\": {qps_wall:.1}}}",
             recall_at_10(&found, &gt, gt_k)
         );
+        return Ok(());
+    }
+    if args.get(3).is_some_and(|m| m == "quick") {
+        // A few tree-AH settings only (quick to rerun while tuning the scan).
+        for (label, vectors) in [
+            ("float32", VectorStorage::Float32),
+            ("int8", VectorStorage::Int8),
+        ] {
+            let config = IndexConfig::new(dims)
+                .norm(FeatureNorm::UnitL2)
+                .vectors(vectors)
+                .algorithm(Algorithm::TreeAh {
+                    leaf_node_embedding_count: leaf,
+                    fraction_leaf_nodes_to_search: 0.1,
+                    approximate_neighbors_count: 30,
+                });
+            let index = Index::build(config, examples.clone()).map_err(|e| e.to_string())?;
+            index.save(&tmp).map_err(|e| e.to_string())?;
+            let file_bytes = std::fs::metadata(&tmp).map_err(|e| e.to_string())?.len();
+            let _ = std::fs::remove_file(&tmp);
+            for fraction in [0.08, 0.1, 0.12] {
+                let (found, qps, _) = run(&index, &queries, fraction, 30);
+                println!(
+                    "{label} fraction={fraction}: recall {:.4} qps {qps:.0} bytes/vector {:.1}",
+                    recall_at_10(&found, &gt, gt_k),
+                    file_bytes as f64 / n as f64
+                );
+            }
+        }
         return Ok(());
     }
     if args.get(3).is_some_and(|m| m == "filters") {

@@ -295,6 +295,13 @@ pub(crate) fn scan_blocks(codes: &[u8], lut: &[u8], m: usize, out: &mut [u16]) {
     let codes = &codes[..blocks * block_bytes];
     let out = &mut out[..blocks * BLOCK];
     #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512bw") {
+        // SAFETY: AVX-512BW (and so AVX2) is present (checked above); the lengths are as
+        // for `scan_avx2` below, which is all `scan_avx512` reads and writes.
+        unsafe { x86::scan_avx512(codes, lut, pairs, out) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2() {
         // SAFETY: AVX2 is present (checked above). `codes` holds exactly `blocks` blocks of
         // `pairs * 32` bytes, `lut` at least `pairs * 32` bytes and `out` exactly
@@ -303,6 +310,23 @@ pub(crate) fn scan_blocks(codes: &[u8], lut: &[u8], m: usize, out: &mut [u16]) {
         return;
     }
     scan_blocks_portable(codes, lut, m, out);
+}
+
+/// Bit `j` is set where `sums[j] <= bound`, for the 32 sums of one block (fewer sums leave
+/// the high bits clear): lets the tree-AH scan skip, 32 codes at a time, those that cannot
+/// enter the candidates.
+#[inline]
+pub(crate) fn block_mask(sums: &[u16], bound: u16) -> u32 {
+    #[cfg(target_arch = "x86_64")]
+    if sums.len() == BLOCK && has_avx2() {
+        // SAFETY: AVX2 is present (checked above) and `sums` holds 32 entries, all the
+        // function reads.
+        return unsafe { x86::block_mask_avx2(sums, bound) };
+    }
+    sums.iter()
+        .take(BLOCK)
+        .enumerate()
+        .fold(0, |m, (j, &s)| m | (u32::from(s <= bound) << j))
 }
 
 /// Portable version of [`scan_blocks`], also the reference its SIMD version is tested with.
@@ -693,22 +717,116 @@ mod x86 {
                 hi_even = _mm256_add_epi16(hi_even, r_hi);
                 hi_odd = _mm256_add_epi16(hi_odd, _mm256_srli_epi16(r_hi, 8));
             }
-            lo_even = _mm256_sub_epi16(lo_even, _mm256_slli_epi16(lo_odd, 8));
-            hi_even = _mm256_sub_epi16(hi_even, _mm256_slli_epi16(hi_odd, 8));
-            // Lane 0 holds sub-space 2p's sums, lane 1 sub-space 2p+1's, for the same vectors.
-            let fold = |v: __m256i| {
-                _mm_add_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1))
-            };
-            let (le, lo_, he, ho) = (fold(lo_even), fold(lo_odd), fold(hi_even), fold(hi_odd));
-            let po = out.as_mut_ptr();
-            // SAFETY: `out` has 32 u16 entries; the four 8-entry stores cover 0..32.
-            unsafe {
-                _mm_storeu_si128(po.cast::<__m128i>(), _mm_unpacklo_epi16(le, lo_));
-                _mm_storeu_si128(po.add(8).cast::<__m128i>(), _mm_unpackhi_epi16(le, lo_));
-                _mm_storeu_si128(po.add(16).cast::<__m128i>(), _mm_unpacklo_epi16(he, ho));
-                _mm_storeu_si128(po.add(24).cast::<__m128i>(), _mm_unpackhi_epi16(he, ho));
-            }
+            // SAFETY: AVX2 is present (the caller's guarantee); `out` has 32 entries.
+            unsafe { finish_block(lo_even, lo_odd, hi_even, hi_odd, out) };
         }
+    }
+
+    /// Turns a block's four accumulators (see `scan_avx2`) into its 32 sums.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, and `out` must have 32 entries.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    unsafe fn finish_block(
+        lo_even: __m256i,
+        lo_odd: __m256i,
+        hi_even: __m256i,
+        hi_odd: __m256i,
+        out: &mut [u16],
+    ) {
+        let lo_even = _mm256_sub_epi16(lo_even, _mm256_slli_epi16(lo_odd, 8));
+        let hi_even = _mm256_sub_epi16(hi_even, _mm256_slli_epi16(hi_odd, 8));
+        // Lane 0 holds sub-space 2p's sums, lane 1 sub-space 2p+1's, for the same vectors.
+        let fold =
+            |v: __m256i| _mm_add_epi16(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+        let (le, lo_, he, ho) = (fold(lo_even), fold(lo_odd), fold(hi_even), fold(hi_odd));
+        let po = out[..32].as_mut_ptr();
+        // SAFETY: `out` has 32 u16 entries; the four 8-entry stores cover 0..32.
+        unsafe {
+            _mm_storeu_si128(po.cast::<__m128i>(), _mm_unpacklo_epi16(le, lo_));
+            _mm_storeu_si128(po.add(8).cast::<__m128i>(), _mm_unpackhi_epi16(le, lo_));
+            _mm_storeu_si128(po.add(16).cast::<__m128i>(), _mm_unpacklo_epi16(he, ho));
+            _mm_storeu_si128(po.add(24).cast::<__m128i>(), _mm_unpackhi_epi16(he, ho));
+        }
+    }
+
+    /// [`scan_avx2`] two pairs of sub-spaces at a time: a 512-bit shuffle looks up four
+    /// 16-entry tables (sub-spaces 2p … 2p + 3) in its four 128-bit lanes, and the two
+    /// 256-bit halves of the accumulators are added before the AVX2 epilogue.
+    ///
+    /// # Safety
+    /// As for [`scan_avx2`], with AVX-512BW instead of AVX2.
+    #[target_feature(enable = "avx512bw")]
+    pub(super) unsafe fn scan_avx512(codes: &[u8], lut: &[u8], pairs: usize, out: &mut [u16]) {
+        let block_bytes = pairs * 32;
+        let mask = _mm512_set1_epi8(0x0f);
+        let mask256 = _mm256_set1_epi8(0x0f);
+        let pl = lut.as_ptr();
+        for (block, out) in codes
+            .chunks_exact(block_bytes)
+            .zip(out.chunks_exact_mut(32))
+        {
+            let pc = block.as_ptr();
+            let mut acc = [_mm512_setzero_si512(); 4];
+            let mut p = 0;
+            while p + 2 <= pairs {
+                // SAFETY: p * 32 + 64 <= block_bytes = block.len() and <= lut.len().
+                let (c, t) = unsafe {
+                    (
+                        _mm512_loadu_si512(pc.add(p * 32).cast()),
+                        _mm512_loadu_si512(pl.add(p * 32).cast()),
+                    )
+                };
+                let lo = _mm512_and_si512(c, mask);
+                let hi = _mm512_and_si512(_mm512_srli_epi16(c, 4), mask);
+                let r_lo = _mm512_shuffle_epi8(t, lo);
+                let r_hi = _mm512_shuffle_epi8(t, hi);
+                acc[0] = _mm512_add_epi16(acc[0], r_lo);
+                acc[1] = _mm512_add_epi16(acc[1], _mm512_srli_epi16(r_lo, 8));
+                acc[2] = _mm512_add_epi16(acc[2], r_hi);
+                acc[3] = _mm512_add_epi16(acc[3], _mm512_srli_epi16(r_hi, 8));
+                p += 2;
+            }
+            let half = |v: __m512i| {
+                _mm256_add_epi16(_mm512_castsi512_si256(v), _mm512_extracti64x4_epi64(v, 1))
+            };
+            let mut h = [half(acc[0]), half(acc[1]), half(acc[2]), half(acc[3])];
+            if p < pairs {
+                // SAFETY: p * 32 + 32 <= block_bytes and <= lut.len().
+                let (c, t) = unsafe {
+                    (
+                        _mm256_loadu_si256(pc.add(p * 32).cast::<__m256i>()),
+                        _mm256_loadu_si256(pl.add(p * 32).cast::<__m256i>()),
+                    )
+                };
+                let r_lo = _mm256_shuffle_epi8(t, _mm256_and_si256(c, mask256));
+                let r_hi =
+                    _mm256_shuffle_epi8(t, _mm256_and_si256(_mm256_srli_epi16(c, 4), mask256));
+                h[0] = _mm256_add_epi16(h[0], r_lo);
+                h[1] = _mm256_add_epi16(h[1], _mm256_srli_epi16(r_lo, 8));
+                h[2] = _mm256_add_epi16(h[2], r_hi);
+                h[3] = _mm256_add_epi16(h[3], _mm256_srli_epi16(r_hi, 8));
+            }
+            // SAFETY: AVX2 is implied by AVX-512BW; `out` has 32 entries.
+            unsafe { finish_block(h[0], h[1], h[2], h[3], out) };
+        }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2, and `sums` must hold 32 entries.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn block_mask_avx2(sums: &[u16], bound: u16) -> u32 {
+        let b = _mm256_set1_epi16(bound as i16);
+        let p = sums.as_ptr().cast::<__m256i>();
+        // SAFETY: `sums` holds 32 u16 = two 256-bit loads.
+        let (x0, x1) = unsafe { (_mm256_loadu_si256(p), _mm256_loadu_si256(p.add(1))) };
+        // Unsigned x <= b exactly where min(x, b) == x.
+        let c0 = _mm256_cmpeq_epi16(_mm256_min_epu16(x0, b), x0);
+        let c1 = _mm256_cmpeq_epi16(_mm256_min_epu16(x1, b), x1);
+        // Pack the 16-bit masks to bytes (lane-interleaved), restore the order, take bits.
+        let packed = _mm256_permute4x64_epi64(_mm256_packs_epi16(c0, c1), 0b11_01_10_00);
+        _mm256_movemask_epi8(packed) as u32
     }
 }
 
@@ -780,7 +898,7 @@ mod tests {
     #[test]
     fn scan_matches_portable() {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
-        for m in [2usize, 4, 6, 192] {
+        for m in [2usize, 4, 6, 8, 10, 192, 194] {
             let blocks = 3;
             let codes: Vec<u8> = (0..blocks * m / 2 * BLOCK).map(|_| rng.random()).collect();
             let max = (u16::MAX as usize / m).min(255) as u8;
@@ -790,6 +908,15 @@ mod tests {
             scan_blocks(&codes, &lut, m, &mut fast);
             scan_blocks_portable(&codes, &lut, m, &mut slow);
             assert_eq!(fast, slow, "m = {m}");
+            for bound in [0u16, 1, 700, 3000, u16::MAX] {
+                for sums in slow.chunks(BLOCK) {
+                    let want = sums
+                        .iter()
+                        .enumerate()
+                        .fold(0u32, |a, (j, &s)| a | (u32::from(s <= bound) << j));
+                    assert_eq!(block_mask(sums, bound), want, "bound {bound}");
+                }
+            }
         }
     }
 }

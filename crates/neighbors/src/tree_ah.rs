@@ -525,18 +525,45 @@ impl TreeAh {
             let blocks = part.rows.len().div_ceil(BLOCK);
             sums.resize(blocks * BLOCK, 0u16);
             simd::scan_blocks(&part.codes, &lut.bytes, self.pq.m, &mut sums);
-            for (slot, (&row, &sum)) in part.rows.iter().zip(&sums).enumerate() {
-                let mut d = base + scale * f32::from(sum);
-                if measure == DistanceMeasure::SquaredL2 {
-                    d += part.sq_norms.get(slot).copied().unwrap_or(0.0);
+            // The largest byte sum that can still enter the candidates (one step of slack
+            // for rounding; ‖x‖² ≥ 0 only adds for SquaredL2): blocks are tested 32 sums at
+            // a time against it and only the codes under it are looked at.
+            let bound = |threshold: f32| -> Option<u16> {
+                let b = ((threshold - base) / scale).ceil() + 1.0;
+                if b.is_nan() || b < 0.0 {
+                    None
+                } else {
+                    Some(b.min(f32::from(u16::MAX)) as u16)
                 }
-                if d <= approx.threshold() {
-                    let ok = match allowed {
-                        Some(a) => a.contains(row as usize),
-                        None => store.is_live(row as usize),
+            };
+            let Some(mut limit) = bound(approx.threshold()) else {
+                continue;
+            };
+            for (b, block) in sums.chunks_exact(BLOCK).enumerate() {
+                let mut bits = simd::block_mask(block, limit);
+                while bits != 0 {
+                    let j = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    let slot = b * BLOCK + j;
+                    let Some(&row) = part.rows.get(slot) else {
+                        break;
                     };
-                    if ok && pushed.first_time(row) {
-                        approx.push(d, row);
+                    let mut d = base + scale * f32::from(block[j]);
+                    if measure == DistanceMeasure::SquaredL2 {
+                        d += part.sq_norms.get(slot).copied().unwrap_or(0.0);
+                    }
+                    if d <= approx.threshold() {
+                        let ok = match allowed {
+                            Some(a) => a.contains(row as usize),
+                            None => store.is_live(row as usize),
+                        };
+                        if ok && pushed.first_time(row) {
+                            approx.push(d, row);
+                            match bound(approx.threshold()) {
+                                Some(l) => limit = l,
+                                None => break,
+                            }
+                        }
                     }
                 }
             }
