@@ -381,18 +381,35 @@ fn main() -> Result<(), String> {
         fraction_leaf_nodes_to_search: 0.05,
         approximate_neighbors_count: 100,
     };
-    for (name, algorithm, spill, settings) in [
-        ("prism tree-AH", tree, true, tree_settings),
+    let f32s = VectorStorage::Float32;
+    for (name, algorithm, spill, vectors, settings) in [
+        ("prism tree-AH", tree, true, f32s, tree_settings),
         (
             "prism tree-AH, no spill",
             tree,
             false,
-            vec![(0.1, 30), (0.18, 30), (0.26, 30), (0.4, 30)],
+            f32s,
+            vec![(0.1, 30), (0.18, 30), (0.26, 30), (0.3, 30), (0.4, 30)],
+        ),
+        (
+            "prism tree-AH, int8 re-ranking",
+            tree,
+            true,
+            VectorStorage::Int8,
+            vec![(0.08, 30), (0.1, 30), (0.12, 30), (0.15, 30), (0.3, 50)],
+        ),
+        (
+            "prism tree-AH, no spill, int8 re-ranking",
+            tree,
+            false,
+            VectorStorage::Int8,
+            vec![(0.18, 30), (0.26, 30), (0.3, 30), (0.4, 30)],
         ),
         (
             "prism brute force",
             Algorithm::BruteForce,
             false,
+            f32s,
             vec![(1.0, 1), (1.0, 500)],
         ),
     ] {
@@ -400,6 +417,7 @@ fn main() -> Result<(), String> {
             .distance(DistanceMeasure::DotProduct)
             .norm(FeatureNorm::UnitL2)
             .spill(spill)
+            .vectors(vectors)
             .algorithm(algorithm);
         let (c0, w0) = (thread_cpu_s(), Instant::now());
         let index = Index::build(config, examples.clone()).map_err(|e| e.to_string())?;
