@@ -8,7 +8,8 @@
 //!
 //! `sweep` measures the recall / speed sweep only (no filters, crowding or appends);
 //! `filters` measures filters, crowding and appends only; `brute` the batched exact search
-//! only; `quick` a few tree-AH settings, float32 and int8 re-ranking.
+//! only; `quick` a few tree-AH settings, float32 and int8 re-ranking; `crowd` crowding's
+//! cost against the plain search.
 
 use std::path::Path;
 use std::time::Instant;
@@ -363,6 +364,43 @@ fn main() -> Result<(), String> {
                 );
             }
         }
+        return Ok(());
+    }
+    if args.get(3).is_some_and(|m| m == "crowd") {
+        // Crowding against the plain search, alternating, all queries (tuning its cost).
+        let meta = read_meta(&dir.join("meta_base.tsv"))?;
+        let tagged: Vec<Example> = examples
+            .into_iter()
+            .zip(&meta)
+            .map(|(e, m)| e.with_crowding_tag(m[2].as_str()))
+            .collect();
+        let config =
+            IndexConfig::new(dims)
+                .norm(FeatureNorm::UnitL2)
+                .algorithm(Algorithm::TreeAh {
+                    leaf_node_embedding_count: leaf,
+                    fraction_leaf_nodes_to_search: 0.1,
+                    approximate_neighbors_count: 30,
+                });
+        let index = Index::build(config, tagged).map_err(|e| e.to_string())?;
+        let (mut plain, mut crowd) = (0f64, 0f64);
+        for _ in 0..5 {
+            for (crowding, best) in [(None, &mut plain), (Some(1), &mut crowd)] {
+                let c0 = thread_cpu_s();
+                for q in &queries {
+                    let mut query = Query::new(q, 10);
+                    if let Some(c) = crowding {
+                        query = query.crowding(c);
+                    }
+                    std::hint::black_box(index.search(&query).unwrap_or_default());
+                }
+                *best = best.max(queries.len() as f64 / (thread_cpu_s() - c0));
+            }
+        }
+        println!(
+            "plain {plain:.0}/s, crowding_count=1 {crowd:.0}/s: {:.3}x",
+            crowd / plain
+        );
         return Ok(());
     }
     if args.get(3).is_some_and(|m| m == "filters") {
