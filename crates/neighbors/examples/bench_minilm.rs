@@ -8,7 +8,8 @@
 //!
 //! `sweep` measures the recall / speed sweep only (no filters, crowding or appends);
 //! `filters` measures filters, crowding and appends only; `brute` the batched exact search
-//! only; `quick` a few tree-AH settings, float32 and int8 re-ranking; `crowd` crowding's
+//! only; `quick` a few tree-AH settings, float32 and int8 re-ranking (`NO_SPILL=1`: without
+//! spilling); `crowd` crowding's
 //! cost against the plain search.
 
 use std::path::Path;
@@ -339,12 +340,14 @@ fn main() -> Result<(), String> {
     }
     if args.get(3).is_some_and(|m| m == "quick") {
         // A few tree-AH settings only (quick to rerun while tuning the scan).
+        let spill = std::env::var_os("NO_SPILL").is_none();
         for (label, vectors) in [
             ("float32", VectorStorage::Float32),
             ("int8", VectorStorage::Int8),
         ] {
             let config = IndexConfig::new(dims)
                 .norm(FeatureNorm::UnitL2)
+                .spill(spill)
                 .vectors(vectors)
                 .algorithm(Algorithm::TreeAh {
                     leaf_node_embedding_count: leaf,
@@ -355,7 +358,12 @@ fn main() -> Result<(), String> {
             index.save(&tmp).map_err(|e| e.to_string())?;
             let file_bytes = std::fs::metadata(&tmp).map_err(|e| e.to_string())?.len();
             let _ = std::fs::remove_file(&tmp);
-            for fraction in [0.08, 0.1, 0.12] {
+            let fractions: &[f64] = if spill {
+                &[0.08, 0.1, 0.12]
+            } else {
+                &[0.2, 0.25, 0.3]
+            };
+            for &fraction in fractions {
                 let (found, qps, _) = run(&index, &queries, fraction, 30);
                 println!(
                     "{label} fraction={fraction}: recall {:.4} qps {qps:.0} bytes/vector {:.1}",

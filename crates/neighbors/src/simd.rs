@@ -175,6 +175,22 @@ pub(crate) fn panel_dots_portable(
     }
 }
 
+/// Decodes one row of scalar-quantised bytes: `out[d] = min[d] + scale[d] × codes[d]`.
+#[inline]
+pub(crate) fn decode_u8(codes: &[u8], min: &[f32], scale: &[f32], out: &mut [f32]) {
+    let n = codes.len().min(min.len()).min(scale.len()).min(out.len());
+    let (codes, min, scale, out) = (&codes[..n], &min[..n], &scale[..n], &mut out[..n]);
+    #[cfg(target_arch = "x86_64")]
+    if has_avx2_fma() {
+        // SAFETY: AVX2 and FMA are present (checked above); all four slices have length `n`.
+        unsafe { x86::decode_u8_avx2(codes, min, scale, out) };
+        return;
+    }
+    for (((o, &c), &lo), &s) in out.iter_mut().zip(codes).zip(min).zip(scale) {
+        *o = lo + s * f32::from(c);
+    }
+}
+
 /// Asks the CPU to start loading the first cache lines of `data` (a hint that never faults;
 /// nothing happens on other architectures). The hardware prefetcher streams the rest of a
 /// row once its start is requested.
@@ -608,6 +624,34 @@ mod x86 {
     }
 
     /// # Safety
+    /// The CPU must support AVX2 and FMA, and all four slices must have one length.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn decode_u8_avx2(codes: &[u8], min: &[f32], scale: &[f32], out: &mut [f32]) {
+        let n = codes.len();
+        let (pc, pm, ps, po) = (
+            codes.as_ptr(),
+            min.as_ptr(),
+            scale.as_ptr(),
+            out.as_mut_ptr(),
+        );
+        let mut i = 0;
+        while i + 8 <= n {
+            // SAFETY: i + 8 <= n, the length of every slice.
+            unsafe {
+                let c = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(
+                    pc.add(i).cast::<__m128i>(),
+                )));
+                let v = _mm256_fmadd_ps(_mm256_loadu_ps(ps.add(i)), c, _mm256_loadu_ps(pm.add(i)));
+                _mm256_storeu_ps(po.add(i), v);
+            }
+            i += 8;
+        }
+        for j in i..n {
+            out[j] = scale[j].mul_add(f32::from(codes[j]), min[j]);
+        }
+    }
+
+    /// # Safety
     /// The CPU must support AVX2 and FMA, and `a.len() == b.len()`.
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn l2sq_avx2(a: &[f32], b: &[f32]) -> f32 {
@@ -851,6 +895,12 @@ mod tests {
             let four = dot4(&a, [&b, &a, &b, &a]);
             assert!((four[0] - naive).abs() < tol && (four[2] - naive).abs() < tol);
             assert!((four[1] - dot_portable(&a, &a)).abs() < tol);
+            let codes: Vec<u8> = (0..n).map(|i| (i * 37 % 256) as u8).collect();
+            let mut decoded = vec![0f32; n];
+            decode_u8(&codes, &a, &b, &mut decoded);
+            for i in 0..n {
+                assert!((decoded[i] - (a[i] + b[i] * f32::from(codes[i]))).abs() < 1e-3);
+            }
             let grid = dot_4x3([&a, &b, &a, &b], [&b, &a, &b]);
             assert!((grid[0][0] - naive).abs() < tol && (grid[3][1] - naive).abs() < tol);
             assert!((grid[2][1] - dot_portable(&a, &a)).abs() < tol);

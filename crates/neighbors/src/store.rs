@@ -11,6 +11,7 @@ use std::hash::BuildHasher;
 use crate::bitset::Bitset;
 use crate::example::{Example, NumericRestrict, NumericValue, TokenRestrict};
 use crate::mapped::MappedF32;
+use crate::simd;
 
 /// Marks a row without a crowding tag.
 pub(crate) const NO_TAG: u32 = u32::MAX;
@@ -92,9 +93,7 @@ impl Sq8 {
     pub(crate) fn decode(&self, codes: &[u8], out: &mut [f32]) {
         let dims = self.min.len();
         for (o, c) in out.chunks_exact_mut(dims).zip(codes.chunks_exact(dims)) {
-            for (((o, &c), &lo), &s) in o.iter_mut().zip(c).zip(&self.min).zip(&self.scale) {
-                *o = lo + s * f32::from(c);
-            }
+            simd::decode_u8(c, &self.min, &self.scale, o);
         }
     }
 }
