@@ -9,7 +9,7 @@
 //! `sweep` measures the recall / speed sweep only (no filters, crowding or appends);
 //! `filters` measures filters, crowding and appends only; `brute` the batched exact search
 //! only; `quick` a few tree-AH settings, float32 and int8 re-ranking (`NO_SPILL=1`: without
-//! spilling); `crowd` crowding's
+//! spilling, `ANISO=T`: anisotropic threshold T, `CANDS=N`: N candidates); `crowd` crowding's
 //! cost against the plain search.
 
 use std::path::Path;
@@ -348,6 +348,7 @@ fn main() -> Result<(), String> {
             let config = IndexConfig::new(dims)
                 .norm(FeatureNorm::UnitL2)
                 .spill(spill)
+                .anisotropic(std::env::var("ANISO").ok().and_then(|t| t.parse().ok()))
                 .vectors(vectors)
                 .algorithm(Algorithm::TreeAh {
                     leaf_node_embedding_count: leaf,
@@ -363,8 +364,12 @@ fn main() -> Result<(), String> {
             } else {
                 &[0.2, 0.25, 0.3]
             };
+            let candidates = std::env::var("CANDS")
+                .ok()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(30);
             for &fraction in fractions {
-                let (found, qps, _) = run(&index, &queries, fraction, 30);
+                let (found, qps, _) = run(&index, &queries, fraction, candidates);
                 println!(
                     "{label} fraction={fraction}: recall {:.4} qps {qps:.0} bytes/vector {:.1}",
                     recall_at_10(&found, &gt, gt_k),

@@ -23,7 +23,8 @@
 //!    norm u8 (0 None, 1 UnitL2), algorithm u8 (0 brute force, 1 tree-AH), tree present u8,
 //!    seed u64, leaf_node_embedding_count u64, fraction_leaf_nodes_to_search f64,
 //!    approximate_neighbors_count u64, rows n u64, spill u8 (1: tree-AH stores each row in
-//!    one or two partitions), vector storage u8 (0 float32, 1 int8; absent in version 1).
+//!    one or two partitions), vector storage u8 (0 float32, 1 int8), anisotropic
+//!    quantisation threshold f32 (0: none) (these two absent in version 1).
 //! 2. **ids**: n lengths as LEB128 varints, then the UTF-8 ids back to back (version 1: n
 //!    end offsets u64).
 //! 3. **vectors** (float32 storage): n × dimensions f32, row-major (after the feature norm).
@@ -267,6 +268,7 @@ fn encode(index: &Index) -> Vec<(u32, Vec<u8>)> {
     c.u8(u8::from(config.spill));
     let int8 = store.int8();
     c.u8(u8::from(int8.is_some()));
+    c.0.extend_from_slice(&config.anisotropic.unwrap_or(0.0).to_le_bytes());
 
     let mut ids = Buf::default();
     for &r in &order {
@@ -638,6 +640,12 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
     let n = c.usize()?;
     let spill = c.u8()? != 0;
     let storage = if v1 { 0 } else { c.u8()? };
+    let anisotropic = if v1 {
+        None
+    } else {
+        let t = f32::from_le_bytes(c.take(4)?.try_into().map_err(|_| "config")?);
+        (t != 0.0).then_some(t)
+    };
     c.finish()?;
     let vector_storage = match storage {
         0 => VectorStorage::Float32,
@@ -661,6 +669,7 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
         seed,
         spill,
         vectors: vector_storage,
+        anisotropic,
     };
     config.validate().map_err(|e| e.to_string())?;
     if n > crate::store::MAX_ROWS {
@@ -950,6 +959,7 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
             pq: Pq { dims, m, codebooks },
             partitions,
             gram: Vec::new(),
+            anisotropic,
         })
         .map(|mut tree| {
             for (p, tail) in tails {

@@ -45,6 +45,12 @@ impl Default for Algorithm {
     }
 }
 
+/// The default anisotropic quantisation threshold: on MiniLM embeddings (384-d, unit
+/// norm; η ≈ 3.9) it re-orders the same 12 candidates with recall@10 0.904 instead of 0.882
+/// (0.2, ScaNN's usual value, gives 0.893; 0.07 gives 0.897); with 30 candidates 0.960
+/// instead of 0.959. On vectors of few dimensions it has no effect (η < 1).
+pub const DEFAULT_ANISOTROPIC_THRESHOLD: f32 = 0.1;
+
 /// How the vectors used for re-ordering candidates (and for exact scans) are kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -78,6 +84,12 @@ pub struct IndexConfig {
     pub spill: bool,
     /// How the vectors are kept for re-ordering and exact scans (default float32).
     pub vectors: VectorStorage,
+    /// tree-AH with `DotProduct` or `Cosine`: ScaNN's `anisotropic_quantization_threshold`.
+    /// With `Some(t)` each 4-bit code is chosen under ScaNN's score-aware loss, which weights
+    /// the quantisation error along the vector η = (d − 1) (t/‖x‖)² / (1 − (t/‖x‖)²) times
+    /// more than across it (ScaNN's usual t = 0.2 gives η ≈ 16 on unit 384-d vectors).
+    /// Default `Some(`[`DEFAULT_ANISOTROPIC_THRESHOLD`]`)`; `None`: nearest centroids.
+    pub anisotropic: Option<f32>,
 }
 
 impl IndexConfig {
@@ -91,7 +103,15 @@ impl IndexConfig {
             seed: 0x5eed,
             spill: true,
             vectors: VectorStorage::Float32,
+            anisotropic: Some(DEFAULT_ANISOTROPIC_THRESHOLD),
         }
+    }
+
+    /// Sets the anisotropic quantisation threshold (builder style; see
+    /// [`IndexConfig::anisotropic`]).
+    pub fn anisotropic(mut self, threshold: Option<f32>) -> Self {
+        self.anisotropic = threshold;
+        self
     }
 
     /// Sets how vectors are kept for re-ordering (builder style).
@@ -131,6 +151,14 @@ impl IndexConfig {
                 field: "dimensions",
                 reason: format!("must be in 1..={MAX_DIMENSIONS}, got {}", self.dimensions),
             });
+        }
+        if let Some(t) = self.anisotropic {
+            if !(t.is_finite() && t > 0.0) {
+                return Err(NeighborsError::InvalidConfig {
+                    field: "anisotropic",
+                    reason: format!("the threshold must be positive and finite, got {t}"),
+                });
+            }
         }
         if let Algorithm::TreeAh {
             leaf_node_embedding_count,
@@ -235,6 +263,7 @@ impl Index {
                     index.config.spill,
                     leaf_node_embedding_count,
                     index.config.seed,
+                    index.config.anisotropic,
                 ));
             }
         }
@@ -382,6 +411,7 @@ impl Index {
                     self.config.spill,
                     leaf_node_embedding_count,
                     self.config.seed,
+                    self.config.anisotropic,
                 ));
             }
         }

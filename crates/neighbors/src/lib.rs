@@ -58,6 +58,9 @@ pub use example::{
     Example, Neighbor, NumericOp, NumericRestrict, NumericRestriction, NumericValue, Query,
     TokenRestrict,
 };
-pub use index::{Algorithm, Index, IndexConfig, IndexStats, VectorStorage, MAX_DIMENSIONS};
+pub use index::{
+    Algorithm, Index, IndexConfig, IndexStats, VectorStorage, DEFAULT_ANISOTROPIC_THRESHOLD,
+    MAX_DIMENSIONS,
+};
 pub use presets::{PresetModality, PresetQuery};
 pub use shards::{ShardSize, ShardedIndex};

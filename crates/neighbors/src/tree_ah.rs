@@ -148,6 +148,10 @@ pub(crate) struct TreeAh {
     /// when k ≤ [`GRAM_MAX_PARTITIONS`]; lets spilling score all partitions in O(k) per
     /// vector. Empty until then (never saved).
     pub(crate) gram: Vec<f32>,
+    /// ScaNN's `anisotropic_quantization_threshold` T: codes are chosen under the
+    /// score-aware loss (see [`Pq::encode_anisotropic`]) with η = (d − 1) (T/‖x‖)² /
+    /// (1 − (T/‖x‖)²), for DotProduct and Cosine; `None`: nearest centroids.
+    pub(crate) anisotropic: Option<f32>,
 }
 
 /// Up to this many partitions the centroid Gram matrix (k² floats) is kept for spilling.
@@ -176,6 +180,7 @@ impl TreeAh {
         spill: bool,
         leaf_node_embedding_count: usize,
         seed: u64,
+        anisotropic: Option<f32>,
     ) -> TreeAh {
         let dims = store.dims();
         let live: Vec<usize> = store.live().iter().collect();
@@ -241,6 +246,7 @@ impl TreeAh {
             pq,
             partitions: vec![Partition::default(); k],
             gram: Vec::new(),
+            anisotropic,
         };
         for &r in &live {
             tree.insert(r as u32, store.vector(r, &mut scratch));
@@ -335,8 +341,29 @@ impl TreeAh {
             .map(|(a, b)| a - b)
             .collect();
         let mut codes = vec![0u8; self.pq.m];
-        self.pq.encode(&residual, &mut codes);
+        match self.eta(v) {
+            Some((eta, norm)) => {
+                let dir: Vec<f32> = v.iter().map(|x| x / norm).collect();
+                self.pq.encode_anisotropic(&residual, &dir, eta, &mut codes);
+            }
+            None => self.pq.encode(&residual, &mut codes),
+        }
         self.append(p, row, &codes, sq_norm);
+    }
+
+    /// ScaNN's η for `v` (and ‖v‖), when anisotropic encoding applies to it.
+    fn eta(&self, v: &[f32]) -> Option<(f32, f32)> {
+        let t = self.anisotropic?;
+        if !matches!(
+            self.measure,
+            DistanceMeasure::DotProduct | DistanceMeasure::Cosine
+        ) {
+            return None;
+        }
+        let norm = simd::dot(v, v).sqrt();
+        let ratio = (t / norm) * (t / norm);
+        (norm > t && ratio.is_finite())
+            .then(|| ((self.dims as f32 - 1.0) * ratio / (1.0 - ratio), norm))
     }
 
     /// The second partition of a spilled vector (SOAR, Sun et al. 2023): the one minimising
@@ -602,6 +629,7 @@ mod tests {
             pq,
             partitions: vec![Partition::default()],
             gram: Vec::new(),
+            anisotropic: None,
         };
         let codes: Vec<Vec<u8>> = (0..70u8)
             .map(|i| (0..4u8).map(|s| (i * 3 + s * 5) % 16).collect())
