@@ -956,7 +956,7 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
             dims,
             centroids,
             centroid_norms,
-            pq: Pq { dims, m, codebooks },
+            pq: Pq::new(dims, m, codebooks),
             partitions,
             gram: Vec::new(),
             anisotropic,

@@ -46,9 +46,11 @@ impl Default for Algorithm {
 }
 
 /// The default anisotropic quantisation threshold: on MiniLM embeddings (384-d, unit
-/// norm; η ≈ 3.9) it re-orders the same 12 candidates with recall@10 0.904 instead of 0.882
-/// (0.2, ScaNN's usual value, gives 0.893; 0.07 gives 0.897); with 30 candidates 0.960
-/// instead of 0.959. On vectors of few dimensions it has no effect (η < 1).
+/// norm; η ≈ 3.9), 10% of the leaves searched and 12 candidates re-ordered, recall@10 is
+/// 0.901 instead of 0.882 with nearest-centroid codes (0.2, ScaNN's usual value, did worse
+/// than 0.1 here: 0.893 against 0.904 with 4 descent rounds; 0.07 gave 0.897); with 30
+/// candidates 0.960 instead of 0.959. On vectors of few dimensions it has no effect
+/// (η < 1).
 pub const DEFAULT_ANISOTROPIC_THRESHOLD: f32 = 0.1;
 
 /// How the vectors used for re-ordering candidates (and for exact scans) are kept.
@@ -88,6 +90,8 @@ pub struct IndexConfig {
     /// With `Some(t)` each 4-bit code is chosen under ScaNN's score-aware loss, which weights
     /// the quantisation error along the vector η = (d − 1) (t/‖x‖)² / (1 − (t/‖x‖)²) times
     /// more than across it (ScaNN's usual t = 0.2 gives η ≈ 16 on unit 384-d vectors).
+    /// Applied when the tree is built or retrained; [`Index::add`] encodes with the nearest
+    /// centroids (3x cheaper) until the next [`Index::retrain`].
     /// Default `Some(`[`DEFAULT_ANISOTROPIC_THRESHOLD`]`)`; `None`: nearest centroids.
     pub anisotropic: Option<f32>,
 }
@@ -348,7 +352,7 @@ impl Index {
         for (example, vector) in examples.iter().zip(vectors) {
             let row = self.store.push(example, vector);
             if let Some(tree) = &mut self.tree {
-                tree.insert(row as u32, vector);
+                tree.insert(row as u32, vector, false);
             }
         }
     }

@@ -8,6 +8,10 @@
 
 use crate::kmeans;
 
+/// Rounds of coordinate descent of the anisotropic encoding (most codes settle in the
+/// first).
+const ANISOTROPIC_ROUNDS: usize = 2;
+
 /// Lloyd iterations of each sub-space's k-means.
 const SUB_ITERATIONS: usize = 10;
 
@@ -52,6 +56,17 @@ fn train_subspace(points: &[f32], seed: u64) -> [f32; KSUB * DSUB] {
     c
 }
 
+/// The position of the smallest of 16 values (the first of equals): a minimum the compiler
+/// vectorises, then a search for it.
+#[inline]
+fn argmin16(v: &[f32]) -> usize {
+    let v = &v[..KSUB];
+    let lowest = v
+        .iter()
+        .fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
+    v.iter().position(|&x| x == lowest).unwrap_or(0)
+}
+
 /// Dimensions per sub-space.
 pub(crate) const DSUB: usize = 2;
 /// Centroids per sub-space (4-bit codes).
@@ -65,6 +80,9 @@ pub(crate) struct Pq {
     pub(crate) m: usize,
     /// `m × KSUB × DSUB` floats; a 1-dimensional last sub-space has 0 in its second slot.
     pub(crate) codebooks: Vec<f32>,
+    /// The same, sub-space by sub-space as the 16 first coordinates then the 16 second
+    /// ones, so that the anisotropic encoding's loops over 16 centroids vectorise.
+    soa: Vec<f32>,
 }
 
 /// The sub-spaces a `dims`-long vector is cut into, rounded up to even.
@@ -74,6 +92,26 @@ pub(crate) fn subspaces(dims: usize) -> usize {
 }
 
 impl Pq {
+    /// A quantiser from its codebooks (`m × KSUB × DSUB` floats).
+    pub(crate) fn new(dims: usize, m: usize, codebooks: Vec<f32>) -> Pq {
+        let mut soa = vec![0f32; codebooks.len()];
+        for (book, out) in codebooks
+            .chunks_exact(KSUB * DSUB)
+            .zip(soa.chunks_exact_mut(KSUB * DSUB))
+        {
+            for j in 0..KSUB {
+                out[j] = book[j * DSUB];
+                out[KSUB + j] = book[j * DSUB + 1];
+            }
+        }
+        Pq {
+            dims,
+            m,
+            codebooks,
+            soa,
+        }
+    }
+
     /// Trains on `data` (row-major, `dims` each).
     pub(crate) fn train(data: &[f32], dims: usize, seed: u64) -> Pq {
         let m = subspaces(dims);
@@ -94,7 +132,7 @@ impl Pq {
             let c = train_subspace(&sub, seed ^ (s as u64).wrapping_mul(0x9e37_79b9));
             codebooks[s * KSUB * DSUB..(s + 1) * KSUB * DSUB].copy_from_slice(&c);
         }
-        Pq { dims, m, codebooks }
+        Pq::new(dims, m, codebooks)
     }
 
     #[cfg(test)]
@@ -131,44 +169,58 @@ impl Pq {
     /// loss `‖e‖² + (η − 1) ⟨e, dir⟩²`. Starts from the nearest centroids, then a few
     /// rounds of coordinate descent over the sub-spaces (the loss couples them through
     /// `⟨e, dir⟩`), as ScaNN encodes.
+    #[allow(clippy::needless_range_loop)]
     pub(crate) fn encode_anisotropic(&self, x: &[f32], dir: &[f32], eta: f32, codes: &mut [u8]) {
-        const ROUNDS: usize = 4;
-        self.encode(x, codes);
         let w = eta - 1.0;
         if w <= 0.0 || !w.is_finite() {
+            self.encode(x, codes);
             return;
         }
         let m = self.m.min(codes.len());
         let at = |v: &[f32], s: usize, d: usize| v.get(s * DSUB + d).copied().unwrap_or(0.0);
-        let books: Vec<&[f32]> = self.codebooks.chunks_exact(KSUB * DSUB).take(m).collect();
-        // ⟨e_s, dir_s⟩ per sub-space and their sum.
+        // Per sub-space: ‖x_s − c_j‖² and ⟨x_s − c_j, dir_s⟩ for the 16 centroids.
+        let mut dist = vec![0f32; m * KSUB];
+        let mut along = vec![0f32; m * KSUB];
         let mut par = vec![0f32; m];
-        for (s, p) in par.iter_mut().enumerate() {
-            let c = &books[s][usize::from(codes[s]) * DSUB..];
-            *p = (at(x, s, 0) - c[0]) * at(dir, s, 0) + (at(x, s, 1) - c[1]) * at(dir, s, 1);
+        for s in 0..m {
+            let book = &self.soa[s * KSUB * DSUB..(s + 1) * KSUB * DSUB];
+            let (c0, c1) = book.split_at(KSUB);
+            let (x0, x1, d0, d1) = (at(x, s, 0), at(x, s, 1), at(dir, s, 0), at(dir, s, 1));
+            let dist = &mut dist[s * KSUB..(s + 1) * KSUB];
+            let along = &mut along[s * KSUB..(s + 1) * KSUB];
+            for j in 0..KSUB {
+                let (e0, e1) = (x0 - c0[j], x1 - c1[j]);
+                dist[j] = e0 * e0 + e1 * e1;
+                along[j] = e0 * d0 + e1 * d1;
+            }
+            let best = argmin16(dist);
+            codes[s] = best as u8;
+            par[s] = along[best];
         }
         let mut total: f32 = par.iter().sum();
-        for _ in 0..ROUNDS {
+        for _ in 0..ANISOTROPIC_ROUNDS {
             let mut changed = false;
             for s in 0..m {
                 let rest = total - par[s];
-                let (x0, x1, d0, d1) = (at(x, s, 0), at(x, s, 1), at(dir, s, 0), at(dir, s, 1));
-                let mut best = (codes[s], f32::INFINITY, par[s]);
-                for (j, c) in books[s].chunks_exact(DSUB).enumerate() {
-                    let (e0, e1) = (x0 - c[0], x1 - c[1]);
-                    let p = e0 * d0 + e1 * d1;
-                    let along = rest + p;
-                    let loss = e0 * e0 + e1 * e1 + w * along * along;
-                    if loss < best.1 {
-                        best = (j as u8, loss, p);
-                    }
+                let (dist, along) = (
+                    &dist[s * KSUB..(s + 1) * KSUB],
+                    &along[s * KSUB..(s + 1) * KSUB],
+                );
+                let mut loss = [0f32; KSUB];
+                for j in 0..KSUB {
+                    let a = rest + along[j];
+                    loss[j] = dist[j] + w * a * a;
                 }
-                if best.0 != codes[s] {
-                    codes[s] = best.0;
+                let mut best = argmin16(&loss);
+                if loss[best] >= loss[usize::from(codes[s])] {
+                    best = usize::from(codes[s]);
+                }
+                if best != usize::from(codes[s]) {
+                    codes[s] = best as u8;
                     changed = true;
                 }
-                par[s] = best.2;
-                total = rest + best.2;
+                par[s] = along[best];
+                total = rest + along[best];
             }
             if !changed {
                 break;
