@@ -375,7 +375,9 @@ fn main() -> Result<(), String> {
                     fraction_leaf_nodes_to_search: 0.1,
                     approximate_neighbors_count: 30,
                 });
+            let c0 = thread_cpu_s();
             let index = Index::build(config, examples.clone()).map_err(|e| e.to_string())?;
+            println!("{label}: build {:.2} s (CPU)", thread_cpu_s() - c0);
             index.save(&tmp).map_err(|e| e.to_string())?;
             let file_bytes = std::fs::metadata(&tmp).map_err(|e| e.to_string())?.len();
             let _ = std::fs::remove_file(&tmp);

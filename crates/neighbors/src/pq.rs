@@ -178,22 +178,23 @@ impl Pq {
         }
         let m = self.m.min(codes.len());
         let at = |v: &[f32], s: usize, d: usize| v.get(s * DSUB + d).copied().unwrap_or(0.0);
-        // Per sub-space: ‖x_s − c_j‖² and ⟨x_s − c_j, dir_s⟩ for the 16 centroids.
-        let mut dist = vec![0f32; m * KSUB];
-        let mut along = vec![0f32; m * KSUB];
-        let mut par = vec![0f32; m];
-        for s in 0..m {
+        // ‖x_s − c_j‖² and ⟨x_s − c_j, dir_s⟩ for the 16 centroids of sub-space s
+        // (recomputed rather than stored: two dimensions make that cheaper than memory).
+        let sub = |s: usize, dist: &mut [f32; KSUB], along: &mut [f32; KSUB]| {
             let book = &self.soa[s * KSUB * DSUB..(s + 1) * KSUB * DSUB];
             let (c0, c1) = book.split_at(KSUB);
             let (x0, x1, d0, d1) = (at(x, s, 0), at(x, s, 1), at(dir, s, 0), at(dir, s, 1));
-            let dist = &mut dist[s * KSUB..(s + 1) * KSUB];
-            let along = &mut along[s * KSUB..(s + 1) * KSUB];
             for j in 0..KSUB {
                 let (e0, e1) = (x0 - c0[j], x1 - c1[j]);
                 dist[j] = e0 * e0 + e1 * e1;
                 along[j] = e0 * d0 + e1 * d1;
             }
-            let best = argmin16(dist);
+        };
+        let (mut dist, mut along) = ([0f32; KSUB], [0f32; KSUB]);
+        let mut par = vec![0f32; m];
+        for s in 0..m {
+            sub(s, &mut dist, &mut along);
+            let best = argmin16(&dist);
             codes[s] = best as u8;
             par[s] = along[best];
         }
@@ -202,10 +203,7 @@ impl Pq {
             let mut changed = false;
             for s in 0..m {
                 let rest = total - par[s];
-                let (dist, along) = (
-                    &dist[s * KSUB..(s + 1) * KSUB],
-                    &along[s * KSUB..(s + 1) * KSUB],
-                );
+                sub(s, &mut dist, &mut along);
                 let mut loss = [0f32; KSUB];
                 for j in 0..KSUB {
                     let a = rest + along[j];
