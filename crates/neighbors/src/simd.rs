@@ -538,20 +538,24 @@ mod x86 {
         let n = rows.len() / dims;
         let (pp, pr, po) = (panel.as_ptr(), rows.as_ptr(), out.as_mut_ptr());
         let mut r = 0;
-        // SAFETY (every call below): rows r..r + R exist (r + R <= n), so the kernel reads
-        // within `rows` and writes within `out`; the panel holds dims × 16 floats.
         while r + R <= n {
+            // SAFETY: rows r..r + R exist (r + R <= n), so the kernel reads within `rows`
+            // and writes within `out`; the panel holds dims × 16 floats.
             unsafe { panel_rows_avx2::<R>(pp, pr.add(r * dims), dims, po.add(r * 16)) };
             r += R;
         }
-        let (x, o) = (unsafe { pr.add(r * dims) }, unsafe { po.add(r * 16) });
-        match n - r {
-            1 => unsafe { panel_rows_avx2::<1>(pp, x, dims, o) },
-            2 => unsafe { panel_rows_avx2::<2>(pp, x, dims, o) },
-            3 => unsafe { panel_rows_avx2::<3>(pp, x, dims, o) },
-            4 => unsafe { panel_rows_avx2::<4>(pp, x, dims, o) },
-            5 => unsafe { panel_rows_avx2::<5>(pp, x, dims, o) },
-            _ => {}
+        // SAFETY: rows r..n exist (fewer than R), so the kernel for n − r rows reads within
+        // `rows` and writes within `out`; the panel holds dims × 16 floats.
+        unsafe {
+            let (x, o) = (pr.add(r * dims), po.add(r * 16));
+            match n - r {
+                1 => panel_rows_avx2::<1>(pp, x, dims, o),
+                2 => panel_rows_avx2::<2>(pp, x, dims, o),
+                3 => panel_rows_avx2::<3>(pp, x, dims, o),
+                4 => panel_rows_avx2::<4>(pp, x, dims, o),
+                5 => panel_rows_avx2::<5>(pp, x, dims, o),
+                _ => {}
+            }
         }
     }
 
@@ -604,22 +608,26 @@ mod x86 {
         let n = rows.len() / dims;
         let (pp, pr, po) = (panel.as_ptr(), rows.as_ptr(), out.as_mut_ptr());
         let mut r = 0;
-        // SAFETY (every call below): rows r..r + R exist (r + R <= n), so the kernel reads
-        // within `rows` and writes within `out`; the panel holds dims × 32 floats.
         while r + R <= n {
+            // SAFETY: rows r..r + R exist (r + R <= n), so the kernel reads within `rows`
+            // and writes within `out`; the panel holds dims × 32 floats.
             unsafe { panel_rows_avx512::<R>(pp, pr.add(r * dims), dims, po.add(r * 32)) };
             r += R;
         }
-        let (x, o) = (unsafe { pr.add(r * dims) }, unsafe { po.add(r * 32) });
-        match n - r {
-            1 => unsafe { panel_rows_avx512::<1>(pp, x, dims, o) },
-            2 => unsafe { panel_rows_avx512::<2>(pp, x, dims, o) },
-            3 => unsafe { panel_rows_avx512::<3>(pp, x, dims, o) },
-            4 => unsafe { panel_rows_avx512::<4>(pp, x, dims, o) },
-            5 => unsafe { panel_rows_avx512::<5>(pp, x, dims, o) },
-            6 => unsafe { panel_rows_avx512::<6>(pp, x, dims, o) },
-            7 => unsafe { panel_rows_avx512::<7>(pp, x, dims, o) },
-            _ => {}
+        // SAFETY: rows r..n exist (fewer than R), so the kernel for n − r rows reads within
+        // `rows` and writes within `out`; the panel holds dims × 32 floats.
+        unsafe {
+            let (x, o) = (pr.add(r * dims), po.add(r * 32));
+            match n - r {
+                1 => panel_rows_avx512::<1>(pp, x, dims, o),
+                2 => panel_rows_avx512::<2>(pp, x, dims, o),
+                3 => panel_rows_avx512::<3>(pp, x, dims, o),
+                4 => panel_rows_avx512::<4>(pp, x, dims, o),
+                5 => panel_rows_avx512::<5>(pp, x, dims, o),
+                6 => panel_rows_avx512::<6>(pp, x, dims, o),
+                7 => panel_rows_avx512::<7>(pp, x, dims, o),
+                _ => {}
+            }
         }
     }
 
