@@ -60,6 +60,11 @@ pub(crate) fn dot4(x: &[f32], c: [&[f32]; 4]) -> [f32; 4] {
     let x = &x[..n];
     let c = [&c[0][..n], &c[1][..n], &c[2][..n], &c[3][..n]];
     #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F is present (checked above); all five slices have length `n`.
+        return unsafe { x86::dot4_avx512(x, c) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if has_avx2_fma() {
         // SAFETY: AVX2 and FMA are present (checked above); all five slices have length `n`.
         return unsafe { x86::dot4_avx2(x, c) };
@@ -445,6 +450,40 @@ mod x86 {
         let mut out = [0f32; 4];
         for j in 0..4 {
             out[j] = hsum256(_mm256_add_ps(acc[j], acc[4 + j]));
+            for t in i..n {
+                out[j] += x[t] * c[j][t];
+            }
+        }
+        out
+    }
+
+    /// [`dot4_avx2`] with 16-float registers.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, and every `c[i]` must be as long as `x`.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn dot4_avx512(x: &[f32], c: [&[f32]; 4]) -> [f32; 4] {
+        let n = x.len();
+        let px = x.as_ptr();
+        let pc = [c[0].as_ptr(), c[1].as_ptr(), c[2].as_ptr(), c[3].as_ptr()];
+        let mut acc = [_mm512_setzero_ps(); 8];
+        let mut i = 0;
+        while i + 32 <= n {
+            // SAFETY: i + 32 <= n, the length of `x` and of every `c[j]`.
+            unsafe {
+                let x0 = _mm512_loadu_ps(px.add(i));
+                let x1 = _mm512_loadu_ps(px.add(i + 16));
+                for j in 0..4 {
+                    acc[j] = _mm512_fmadd_ps(x0, _mm512_loadu_ps(pc[j].add(i)), acc[j]);
+                    acc[4 + j] =
+                        _mm512_fmadd_ps(x1, _mm512_loadu_ps(pc[j].add(i + 16)), acc[4 + j]);
+                }
+            }
+            i += 32;
+        }
+        let mut out = [0f32; 4];
+        for j in 0..4 {
+            out[j] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j], acc[4 + j]));
             for t in i..n {
                 out[j] += x[t] * c[j][t];
             }
