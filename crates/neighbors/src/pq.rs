@@ -258,15 +258,28 @@ impl Lut {
         let mut range = 0f32;
         let mut mins = vec![0f32; m];
         for (s, t) in floats.chunks_exact(KSUB).enumerate().take(m) {
-            // Plain comparisons (not f32::min) so that the loop vectorises; entries are finite.
-            let (mut lo, mut hi) = (t[0], t[0]);
-            for &v in &t[1..] {
-                lo = if v < lo { v } else { lo };
-                hi = if v > hi { v } else { hi };
+            // Minimum and maximum as a tree of element-wise operations on halves (which the
+            // compiler vectorises) rather than a chain of 15 dependent comparisons; plain
+            // comparisons, not f32::min, and entries are finite.
+            let (mut lo, mut hi) = ([0f32; KSUB / 2], [0f32; KSUB / 2]);
+            for j in 0..KSUB / 2 {
+                let (a, b) = (t[j], t[j + KSUB / 2]);
+                lo[j] = if a < b { a } else { b };
+                hi[j] = if a > b { a } else { b };
             }
-            mins[s] = lo;
-            bias += lo;
-            range = range.max(hi - lo);
+            let mut width = KSUB / 4;
+            while width >= 1 {
+                for j in 0..width {
+                    let (a, b) = (lo[j], lo[j + width]);
+                    lo[j] = if a < b { a } else { b };
+                    let (a, b) = (hi[j], hi[j + width]);
+                    hi[j] = if a > b { a } else { b };
+                }
+                width /= 2;
+            }
+            mins[s] = lo[0];
+            bias += lo[0];
+            range = range.max(hi[0] - lo[0]);
         }
         let step = if range > 0.0 { range / max_entry } else { 1.0 };
         let inv = 1.0 / step;
@@ -276,11 +289,15 @@ impl Lut {
             .zip(floats.chunks_exact(KSUB))
             .zip(&mins)
         {
-            for (o, &v) in out.iter_mut().zip(t) {
-                // Non-negative, so adding 0.5 and truncating rounds to nearest; going through
-                // i32 avoids the saturating float-to-u8 conversion, which does not vectorise.
-                let x = ((v - lo) * inv + 0.5).min(max_entry);
-                *o = x as i32 as u8;
+            // Non-negative, so adding 0.5 and truncating rounds to nearest; going through
+            // i32 avoids the saturating float-to-u8 conversion, which does not vectorise.
+            let mut wide = [0i32; KSUB];
+            for (w, &v) in wide.iter_mut().zip(t) {
+                let x = (v - lo) * inv + 0.5;
+                *w = (if x < max_entry { x } else { max_entry }) as i32;
+            }
+            for (o, &w) in out.iter_mut().zip(&wide) {
+                *o = w as u8;
             }
         }
         Lut { bytes, bias, step }
