@@ -8,9 +8,62 @@
 //! farther than it are dropped at once and the result is exact.
 
 use std::cmp::Ordering;
-use std::collections::HashMap;
 
 use crate::store::{Store, NO_TAG};
+
+/// A key whose integer order is `(distance.total_cmp, row)`'s order.
+#[inline]
+fn sort_key(distance: f32, row: u32) -> u64 {
+    let bits = distance.to_bits();
+    let ordered = if bits >> 31 == 1 {
+        !bits
+    } else {
+        bits | 0x8000_0000
+    };
+    (u64::from(ordered) << 32) | u64::from(row)
+}
+
+/// Rows taken per tag during one crowding compaction: a small open-addressing table (at
+/// most `k` tags are ever in it), cleared by a fill rather than reallocated.
+#[derive(Default)]
+struct TagCounts {
+    /// `tag << 32 | count`, or `u64::MAX` for an empty slot.
+    slots: Vec<u64>,
+}
+
+impl TagCounts {
+    /// Empties the table, sized for up to `k` tags.
+    fn reset(&mut self, k: usize) {
+        let size = (2 * k).next_power_of_two().max(16);
+        self.slots.clear();
+        self.slots.resize(size, u64::MAX);
+    }
+
+    /// Counts one more row of `tag` if fewer than `limit` are counted; false otherwise.
+    #[inline]
+    fn take(&mut self, tag: u32, limit: usize) -> bool {
+        let mask = self.slots.len() - 1;
+        let mut i = (tag.wrapping_mul(0x9e37_79b9) >> 8) as usize & mask;
+        loop {
+            let slot = self.slots[i];
+            if slot == u64::MAX {
+                if limit == 0 {
+                    return false;
+                }
+                self.slots[i] = (u64::from(tag) << 32) | 1;
+                return true;
+            }
+            if (slot >> 32) as u32 == tag {
+                if (slot & 0xffff_ffff) as usize >= limit {
+                    return false;
+                }
+                self.slots[i] = slot + 1;
+                return true;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+}
 
 /// The k nearest rows seen so far.
 pub(crate) struct TopK<'a> {
@@ -21,6 +74,9 @@ pub(crate) struct TopK<'a> {
     threshold: f32,
     cap: usize,
     ties_by_id: bool,
+    /// Rows kept per tag during a crowding compaction (kept between compactions so that
+    /// its table is allocated once).
+    counts: TagCounts,
 }
 
 impl<'a> TopK<'a> {
@@ -34,6 +90,7 @@ impl<'a> TopK<'a> {
             threshold: f32::INFINITY,
             cap,
             ties_by_id: true,
+            counts: TagCounts::default(),
         }
     }
 
@@ -81,25 +138,28 @@ impl<'a> TopK<'a> {
                 }
             }
             Some(limit) => {
-                self.pool.sort_by(|a, b| Self::order(ids, a, b));
-                let mut counts: HashMap<u32, usize> = HashMap::new();
-                let k = self.k;
+                if ids.is_some() {
+                    self.pool.sort_unstable_by(|a, b| Self::order(ids, a, b));
+                } else {
+                    // (distance, row) as one integer key: the same order, sorted faster.
+                    self.pool.sort_unstable_by_key(|&(d, row)| sort_key(d, row));
+                }
+                // Greedy, nearest first: at most `limit` rows per tag, `k` in all.
+                let counts = &mut self.counts;
+                counts.reset(self.k);
                 let mut taken = 0;
-                self.pool.retain(|&(_, row)| {
-                    if taken >= k {
-                        return false;
+                for i in 0..self.pool.len() {
+                    if taken >= self.k {
+                        break;
                     }
-                    let tag = store.tag(row as usize);
-                    if tag != NO_TAG {
-                        let c = counts.entry(tag).or_insert(0);
-                        if *c >= limit {
-                            return false;
-                        }
-                        *c += 1;
+                    let entry = self.pool[i];
+                    let tag = store.tag(entry.1 as usize);
+                    if tag == NO_TAG || counts.take(tag, limit) {
+                        self.pool[taken] = entry;
+                        taken += 1;
                     }
-                    taken += 1;
-                    true
-                });
+                }
+                self.pool.truncate(taken);
             }
         }
         if self.pool.len() == self.k && self.k > 0 {

@@ -4,7 +4,7 @@
 //! offset  size  field
 //! ------  ----  ---------------------------------------------------------------
 //!      0     8  magic  b"PRSMNBRS"
-//!      8     4  FORMAT_VERSION (u32, currently 1)
+//!      8     4  FORMAT_VERSION (u32, currently 2; version 1 is read too)
 //!     12     4  header length (u32, 64)
 //!     16     4  section count S (u32)
 //!     20     4  flags (u32, 0)
@@ -17,29 +17,45 @@
 //!      …        payloads, each starting at a multiple of 64 bytes, zero padding between
 //! ```
 //!
-//! Sections (kind: content), every number little-endian:
+//! Sections (kind: content), every number little-endian (version 2; version 1 files, which
+//! differ where noted, still load):
 //! 1. **config**: dimensions u32, distance u8 (0 SquaredL2, 1 L1, 2 DotProduct, 3 Cosine),
 //!    norm u8 (0 None, 1 UnitL2), algorithm u8 (0 brute force, 1 tree-AH), tree present u8,
 //!    seed u64, leaf_node_embedding_count u64, fraction_leaf_nodes_to_search f64,
 //!    approximate_neighbors_count u64, rows n u64, spill u8 (1: tree-AH stores each row in
-//!    two partitions).
-//! 2. **ids**: n end offsets u64 into the bytes that follow, then the UTF-8 ids back to back.
-//! 3. **vectors**: n × dimensions f32, row-major (after the feature norm). Mapped, not
-//!    copied, on load.
-//! 4. **tags**: n × u32 crowding tag numbers (0xFFFF_FFFF: none), then a string table.
-//! 5. **attributes**: a string table (namespaces and tokens), n end offsets u32 into the
-//!    records that follow, then 16-byte records: kind u8 (0 allow token, 1 deny token,
-//!    2 int, 3 float, 4 double), 3 zero bytes, namespace u32, value u64 (token number, i64,
-//!    f32 bits in the low half, or f64 bits).
+//!    one or two partitions), vector storage u8 (0 float32, 1 int8), anisotropic
+//!    quantisation threshold f32 (0: none) (these two absent in version 1).
+//! 2. **ids**: n lengths as LEB128 varints, then the UTF-8 ids back to back (version 1: n
+//!    end offsets u64).
+//! 3. **vectors** (float32 storage): n × dimensions f32, row-major (after the feature norm).
+//!    Mapped, not copied, on load.
+//! 7. **int8 vectors** (int8 storage, instead of 3): dimensions × f32 minima, dimensions ×
+//!    f32 steps, then n × dimensions u8 codes, row-major (component = minimum + step × code).
+//! 4. **tags**: has-tags u8 (absent in version 1), then if 1 (always in version 1) n × u32
+//!    crowding tag numbers (0xFFFF_FFFF: none), then a string table.
+//! 5. **attributes**: a string table (namespaces and tokens), has-attributes u8 (absent in
+//!    version 1), then if 1 (always in version 1) n end offsets u32 into the records that
+//!    follow, then 16-byte records: kind u8 (0 allow token, 1 deny token, 2 int, 3 float,
+//!    4 double), 3 zero bytes, namespace u32, value u64 (token number, i64, f32 bits in the
+//!    low half, or f64 bits).
 //! 6. **tree** (tree-AH only, once trained): partitions P u32, sub-spaces m u32, P ×
-//!    dimensions f32 centroids, m × 16 × 2 f32 codebooks, then per partition: count c u32,
-//!    c row numbers u32, ⌈c / 32⌉ × m / 2 × 32 bytes of 4-bit codes (the `simd` layout), and
-//!    for SquaredL2 c × f32 squared norms. Every row appears in exactly one partition, or
-//!    with spill in one or two.
+//!    dimensions f32 centroids, m × 16 × 2 f32 codebooks, then per partition:
+//!    - version 2: home count h u32, extra count e u32, e extra row numbers u32; the
+//!      partition holds rows `s .. s + h` (`s`: the home counts of the partitions before it;
+//!      rows are saved grouped by their first partition, so the home counts add up to n)
+//!      then the extra rows (a spilled row's second copy), c = h + e in all; its codes:
+//!      ⌊c / 32⌋ full blocks of m / 2 × 32 bytes (the `simd` layout) then c mod 32 codes
+//!      of m / 2 bytes (sub-space 2i in the low nibble of byte i, 2i + 1 in the high one),
+//!      so that no padding is stored; for SquaredL2, c × f32 squared norms.
+//!    - version 1: count c u32, c row numbers u32, ⌈c / 32⌉ blocks of codes, the last one
+//!      zero-padded, and for SquaredL2 c × f32 squared norms.
+//!
+//!    Every row appears in exactly one partition, or with spill in one or two.
 //!
 //! A string table is: count u32, count end offsets u64, then the UTF-8 strings back to back.
 //!
-//! Saving writes live rows only (deleted rows are dropped, rows renumbered), to a temporary
+//! Saving writes live rows only (deleted rows are dropped, rows renumbered and, for tree-AH,
+//! grouped by partition, which also makes re-ordering read nearby rows), to a temporary
 //! file in the same directory that is synced and then renamed over the target, so readers
 //! see the old file or the new one, never a mix. Loading checks the magic, version, lengths,
 //! every CRC-32 and every cross-reference, and refuses the file whole on any mismatch.
@@ -51,17 +67,19 @@ use std::path::{Path, PathBuf};
 use crate::distance::{DistanceMeasure, FeatureNorm};
 use crate::error::{NeighborsError, Result};
 use crate::example::{Example, NumericRestrict, NumericValue, TokenRestrict};
-use crate::index::{Algorithm, Index, IndexConfig};
+use crate::index::{Algorithm, Index, IndexConfig, VectorStorage};
 use crate::mapped::{MappedF32, MappedFile};
 use crate::pq::{subspaces, Pq, DSUB, KSUB};
 use crate::simd::BLOCK;
-use crate::store::{Attr, Store, Strings, Vectors, NO_TAG};
-use crate::tree_ah::{Partition, TreeAh};
+use crate::store::{Attr, Sq8, Store, Strings, Vectors, NO_TAG};
+use crate::tree_ah::{put_code, Partition, TreeAh};
 
 /// The first 8 bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"PRSMNBRS";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes; it reads this one and version 1.
+pub const FORMAT_VERSION: u32 = 2;
+/// The oldest format version this build reads.
+pub const OLDEST_READABLE_VERSION: u32 = 1;
 const HEADER_LEN: usize = 64;
 const ENTRY_LEN: usize = 32;
 const ALIGN: usize = 64;
@@ -72,6 +90,7 @@ const VECTORS: u32 = 3;
 const TAGS: u32 = 4;
 const ATTRS: u32 = 5;
 const TREE: u32 = 6;
+const VECTORS_INT8: u32 = 7;
 
 fn section_name(kind: u32) -> &'static str {
     match kind {
@@ -81,6 +100,7 @@ fn section_name(kind: u32) -> &'static str {
         TAGS => "tags",
         ATTRS => "attributes",
         TREE => "tree",
+        VECTORS_INT8 => "int8 vectors",
         _ => "unknown",
     }
 }
@@ -97,6 +117,13 @@ impl Buf {
     }
     fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn varint(&mut self, mut v: u64) {
+        while v >= 0x80 {
+            self.0.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        self.0.push(v as u8);
     }
     fn f32s(&mut self, v: &[f32]) {
         self.0.reserve(v.len() * 4);
@@ -187,16 +214,35 @@ pub(crate) fn save(index: &Index, path: &Path) -> Result<()> {
 fn encode(index: &Index) -> Vec<(u32, Vec<u8>)> {
     let store = &index.store;
     let config = &index.config;
-    let live: Vec<usize> = store.live().iter().collect();
-    let n = live.len();
-    // Old row → new row.
+    let dims = config.dimensions;
+    // The live rows in their new order: grouped by the first partition holding them (so that
+    // each partition's home rows are a range), or as they are without a tree.
+    let mut order: Vec<usize> = Vec::with_capacity(store.live_count());
     let mut renumber = vec![u32::MAX; store.rows()];
-    for (new, &old) in live.iter().enumerate() {
-        renumber[old] = new as u32;
+    let mut home_counts = Vec::new();
+    if let Some(tree) = &index.tree {
+        for part in &tree.partitions {
+            let before = order.len();
+            for &row in &part.rows {
+                let row = row as usize;
+                if store.is_live(row) && renumber[row] == u32::MAX {
+                    renumber[row] = order.len() as u32;
+                    order.push(row);
+                }
+            }
+            home_counts.push(order.len() - before);
+        }
     }
+    for row in store.live().iter() {
+        if renumber[row] == u32::MAX {
+            renumber[row] = order.len() as u32;
+            order.push(row);
+        }
+    }
+    let n = order.len();
 
     let mut c = Buf::default();
-    c.u32(config.dimensions as u32);
+    c.u32(dims as u32);
     c.u8(config.distance.code());
     c.u8(config.norm.code());
     let (alg, leaf, fraction, approx) = match config.algorithm {
@@ -220,37 +266,62 @@ fn encode(index: &Index) -> Vec<(u32, Vec<u8>)> {
     c.u64(approx);
     c.u64(n as u64);
     c.u8(u8::from(config.spill));
+    let int8 = store.int8();
+    c.u8(u8::from(int8.is_some()));
+    c.0.extend_from_slice(&config.anisotropic.unwrap_or(0.0).to_le_bytes());
 
     let mut ids = Buf::default();
-    let mut end = 0u64;
-    for &r in &live {
-        end += store.id(r).len() as u64;
-        ids.u64(end);
+    for &r in &order {
+        ids.varint(store.id(r).len() as u64);
     }
-    for &r in &live {
+    for &r in &order {
         ids.0.extend_from_slice(store.id(r).as_bytes());
     }
 
-    let mut vectors = Buf::default();
-    vectors.0.reserve(n * config.dimensions * 4);
-    for &r in &live {
-        vectors.f32s(store.vector(r));
-    }
+    let vectors = match int8 {
+        Some(q) => {
+            let mut v = Buf::default();
+            v.f32s(&q.min);
+            v.f32s(&q.scale);
+            v.0.reserve(n * dims);
+            for &r in &order {
+                v.0.extend_from_slice(&q.codes[r * dims..(r + 1) * dims]);
+            }
+            (VECTORS_INT8, v.0)
+        }
+        None => {
+            let mut v = Buf::default();
+            v.0.reserve(n * dims * 4);
+            let mut scratch = Vec::new();
+            for &r in &order {
+                v.f32s(store.vector(r, &mut scratch));
+            }
+            (VECTORS, v.0)
+        }
+    };
 
     let mut tags = Buf::default();
-    for &r in &live {
-        tags.u32(store.tag(r));
+    let tagged = order.iter().any(|&r| store.tag(r) != NO_TAG);
+    tags.u8(u8::from(tagged));
+    if tagged {
+        for &r in &order {
+            tags.u32(store.tag(r));
+        }
     }
     tags.strings(&store.tag_names.names);
 
     let mut attrs = Buf::default();
     attrs.strings(&store.strings.names);
-    let mut end = 0u32;
-    for &r in &live {
-        end += store.attrs(r).len() as u32;
-        attrs.u32(end);
+    let has_attrs = order.iter().any(|&r| !store.attrs(r).is_empty());
+    attrs.u8(u8::from(has_attrs));
+    if has_attrs {
+        let mut end = 0u32;
+        for &r in &order {
+            end += store.attrs(r).len() as u32;
+            attrs.u32(end);
+        }
     }
-    for &r in &live {
+    for &r in &order {
         for a in store.attrs(r) {
             let (kind, ns, value) = match *a {
                 Attr::Allow { ns, token } => (0u8, ns, u64::from(token)),
@@ -271,7 +342,7 @@ fn encode(index: &Index) -> Vec<(u32, Vec<u8>)> {
     let mut sections = vec![
         (CONFIG, c.0),
         (IDS, ids.0),
-        (VECTORS, vectors.0),
+        vectors,
         (TAGS, tags.0),
         (ATTRS, attrs.0),
     ];
@@ -282,25 +353,47 @@ fn encode(index: &Index) -> Vec<(u32, Vec<u8>)> {
         t.f32s(&tree.centroids);
         t.f32s(&tree.pq.codebooks);
         let l2 = tree.measure == DistanceMeasure::SquaredL2;
-        // Rebuild each partition without its deleted rows.
-        let mut fresh = tree.clone_without_partitions();
+        let block_bytes = tree.pq.m / 2 * BLOCK;
+        let mut start = 0u32;
         for (p, part) in tree.partitions.iter().enumerate() {
-            for (slot, &row) in part.rows.iter().enumerate() {
-                let new = renumber[row as usize];
-                if new != u32::MAX {
-                    let sq = l2.then(|| part.sq_norms.get(slot).copied().unwrap_or(0.0));
-                    fresh.append(p, new, &tree.codes_of(p, slot), sq);
-                }
-            }
-        }
-        for part in &fresh.partitions {
-            t.u32(part.rows.len() as u32);
-            for &r in &part.rows {
+            // Home rows (a range, in order) first, then the extra copies.
+            let home = home_counts[p] as u32;
+            let range = start..start + home;
+            start += home;
+            let mut entries: Vec<(u32, usize)> = part
+                .rows
+                .iter()
+                .enumerate()
+                .map(|(slot, &row)| (renumber[row as usize], slot))
+                .filter(|&(new, _)| new != u32::MAX)
+                .collect();
+            entries.sort_by_key(|&(new, _)| (!range.contains(&new), new));
+            let extras: Vec<u32> = entries
+                .iter()
+                .map(|e| e.0)
+                .filter(|r| !range.contains(r))
+                .collect();
+            t.u32(home);
+            t.u32(extras.len() as u32);
+            for &r in &extras {
                 t.u32(r);
             }
-            t.0.extend_from_slice(&part.codes);
+            let full = entries.len() / BLOCK;
+            let mut blocks = Vec::with_capacity(full * block_bytes);
+            for (i, &(_, slot)) in entries[..full * BLOCK].iter().enumerate() {
+                put_code(&mut blocks, i, tree.pq.m, &tree.codes_of(p, slot));
+            }
+            t.0.extend_from_slice(&blocks);
+            for &(_, slot) in &entries[full * BLOCK..] {
+                let codes = tree.codes_of(p, slot);
+                for pair in codes.chunks(2) {
+                    t.u8(pair[0] | (pair.get(1).copied().unwrap_or(0) << 4));
+                }
+            }
             if l2 {
-                t.f32s(&part.sq_norms);
+                for &(_, slot) in &entries {
+                    t.f32s(&[part.sq_norms.get(slot).copied().unwrap_or(0.0)]);
+                }
             }
         }
         sections.push((TREE, t.0));
@@ -351,6 +444,17 @@ impl<'a> Reader<'a> {
     fn usize(&mut self) -> Parse<usize> {
         usize::try_from(self.u64()?)
             .map_err(|_| format!("section {}: a length overflows", self.section))
+    }
+    fn varint(&mut self) -> Parse<u64> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(format!("section {}: a varint is too long", self.section))
     }
     fn f32s(&mut self, n: usize) -> Parse<Vec<f32>> {
         let bytes = self.take(n.checked_mul(4).ok_or("a length overflows")?)?;
@@ -428,6 +532,9 @@ pub(crate) fn load(path: &Path) -> Result<Index> {
     Ok(index)
 }
 
+/// A row of a partition's last, partial block of codes: row, codes, squared norm.
+type TailEntry = (u32, Vec<u8>, Option<f32>);
+
 fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
     let bytes = mapped.bytes();
     let mut h = Reader::new(&bytes[..HEADER_LEN], "header");
@@ -435,11 +542,13 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
         return Err("not a Prism index file (bad magic)".into());
     }
     let version = h.u32()?;
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(format!(
-            "format version {version}, this build reads version {FORMAT_VERSION}"
+            "format version {version}, this build reads versions \
+             {OLDEST_READABLE_VERSION} to {FORMAT_VERSION}"
         ));
     }
+    let v1 = version == 1;
     if crc32fast::hash(&bytes[..60])
         != u32::from_le_bytes([bytes[60], bytes[61], bytes[62], bytes[63]])
     {
@@ -530,7 +639,19 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
     let approx = c.usize()?;
     let n = c.usize()?;
     let spill = c.u8()? != 0;
+    let storage = if v1 { 0 } else { c.u8()? };
+    let anisotropic = if v1 {
+        None
+    } else {
+        let t = f32::from_le_bytes(c.take(4)?.try_into().map_err(|_| "config")?);
+        (t != 0.0).then_some(t)
+    };
     c.finish()?;
+    let vector_storage = match storage {
+        0 => VectorStorage::Float32,
+        1 => VectorStorage::Int8,
+        other => return Err(format!("unknown vector storage {other}")),
+    };
     let algorithm = match alg {
         0 => Algorithm::BruteForce,
         1 => Algorithm::TreeAh {
@@ -547,6 +668,8 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
         algorithm,
         seed,
         spill,
+        vectors: vector_storage,
+        anisotropic,
     };
     config.validate().map_err(|e| e.to_string())?;
     if n > crate::store::MAX_ROWS {
@@ -554,40 +677,72 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
     }
 
     // Vectors.
-    let (vec_offset, vec_bytes) = find(VECTORS)?;
     let floats = n.checked_mul(dims).ok_or("vector count overflows")?;
-    if vec_bytes.len() != floats * 4 {
-        return Err(format!(
-            "section vectors holds {} bytes, {n} rows × {dims} dimensions need {}",
-            vec_bytes.len(),
-            floats * 4
-        ));
-    }
-    let vectors = match MappedF32::new(mapped.clone(), vec_offset, floats) {
-        Some(m) => Vectors::Mapped(m),
-        None => Vectors::Owned(Reader::new(vec_bytes, "vectors").f32s(floats)?),
+    let vectors = match vector_storage {
+        VectorStorage::Float32 => {
+            let (vec_offset, vec_bytes) = find(VECTORS)?;
+            if vec_bytes.len() != floats * 4 {
+                return Err(format!(
+                    "section vectors holds {} bytes, {n} rows × {dims} dimensions need {}",
+                    vec_bytes.len(),
+                    floats * 4
+                ));
+            }
+            let vectors = match MappedF32::new(mapped.clone(), vec_offset, floats) {
+                Some(m) => Vectors::Mapped(m),
+                None => Vectors::Owned(Reader::new(vec_bytes, "vectors").f32s(floats)?),
+            };
+            if let Some(i) = vectors
+                .floats()
+                .unwrap_or(&[])
+                .iter()
+                .position(|x| !x.is_finite())
+            {
+                return Err(format!(
+                    "section vectors: row {} has a non-finite value",
+                    i / dims
+                ));
+            }
+            vectors
+        }
+        VectorStorage::Int8 => {
+            let mut r = Reader::new(find(VECTORS_INT8)?.1, "int8 vectors");
+            let min = r.f32s(dims)?;
+            let scale = r.f32s(dims)?;
+            if min.iter().chain(&scale).any(|x| !x.is_finite()) {
+                return Err("section int8 vectors: a range is not finite".into());
+            }
+            let codes = r.take(floats)?.to_vec();
+            r.finish()?;
+            Vectors::Int8(Sq8 { min, scale, codes })
+        }
     };
-    if let Some(i) = vectors.as_slice().iter().position(|x| !x.is_finite()) {
-        return Err(format!(
-            "section vectors: row {} has a non-finite value",
-            i / dims
-        ));
-    }
 
     // Ids.
     let mut r = Reader::new(find(IDS)?.1, "ids");
     let mut id_ends = Vec::with_capacity(n);
+    let mut end = 0usize;
     for _ in 0..n {
-        id_ends.push(r.usize()?);
+        if v1 {
+            id_ends.push(r.usize()?);
+        } else {
+            let len =
+                usize::try_from(r.varint()?).map_err(|_| "section ids: a length overflows")?;
+            end = end
+                .checked_add(len)
+                .ok_or("section ids: lengths overflow")?;
+            id_ends.push(end);
+        }
     }
     let id_bytes = r.take(id_ends.last().copied().unwrap_or(0))?;
     r.finish()?;
 
     // Tags.
     let mut r = Reader::new(find(TAGS)?.1, "tags");
+    let tagged = v1 || r.u8()? != 0;
     let mut tags = Vec::with_capacity(n);
     for _ in 0..n {
-        tags.push(r.u32()?);
+        tags.push(if tagged { r.u32()? } else { NO_TAG });
     }
     let tag_names = r.strings()?;
     r.finish()?;
@@ -595,9 +750,10 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
     // Attributes.
     let mut r = Reader::new(find(ATTRS)?.1, "attributes");
     let strings = Strings::from_names(r.strings()?);
+    let has_attrs = v1 || r.u8()? != 0;
     let mut attr_ends = Vec::with_capacity(n);
     for _ in 0..n {
-        attr_ends.push(r.u32()? as usize);
+        attr_ends.push(if has_attrs { r.u32()? as usize } else { 0 });
     }
     let total_attrs = attr_ends.last().copied().unwrap_or(0);
     let mut attrs = Vec::with_capacity(total_attrs);
@@ -724,11 +880,26 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
         let copies = if spill { 2u8 } else { 1 };
         let mut seen = vec![0u8; n];
         let mut partitions = Vec::with_capacity(parts);
-        for _ in 0..parts {
-            let c = r.count(n, "partition size")?;
-            let mut rows = Vec::with_capacity(c);
-            for _ in 0..c {
-                let row = r.u32()?;
+        // Version 2: codes of the last, partial block of each partition, appended below.
+        let mut tails: Vec<(usize, Vec<TailEntry>)> = Vec::new();
+        let mut home_start = 0usize;
+        for p in 0..parts {
+            let mut rows = Vec::new();
+            if v1 {
+                let c = r.count(n, "partition size")?;
+                for _ in 0..c {
+                    rows.push(r.u32()?);
+                }
+            } else {
+                let home = r.count(n - home_start, "home row count")?;
+                let extra = r.count(n, "extra row count")?;
+                rows.extend((home_start..home_start + home).map(|r| r as u32));
+                home_start += home;
+                for _ in 0..extra {
+                    rows.push(r.u32()?);
+                }
+            }
+            for &row in &rows {
                 let slot = seen
                     .get_mut(row as usize)
                     .ok_or("section tree: a row number is out of range")?;
@@ -736,14 +907,34 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
                     return Err("section tree: a row is in too many partitions".into());
                 }
                 *slot += 1;
-                rows.push(row);
             }
-            let codes = r.take(c.div_ceil(BLOCK) * block_bytes)?.to_vec();
-            let sq_norms = if distance == DistanceMeasure::SquaredL2 {
+            let c = rows.len();
+            let full = if v1 { c.div_ceil(BLOCK) } else { c / BLOCK };
+            let codes = r.take(full * block_bytes)?.to_vec();
+            let tail_codes = if v1 {
+                Vec::new()
+            } else {
+                r.take((c - full * BLOCK) * (m / 2))?.to_vec()
+            };
+            let mut sq_norms = if distance == DistanceMeasure::SquaredL2 {
                 r.f32s(c)?
             } else {
                 Vec::new()
             };
+            if !v1 && c > full * BLOCK {
+                let tail: Vec<TailEntry> = rows[full * BLOCK..]
+                    .iter()
+                    .zip(tail_codes.chunks_exact(m / 2))
+                    .enumerate()
+                    .map(|(i, (&row, packed))| {
+                        let codes = packed.iter().flat_map(|&b| [b & 15, b >> 4]).collect();
+                        (row, codes, sq_norms.get(full * BLOCK + i).copied())
+                    })
+                    .collect();
+                rows.truncate(full * BLOCK);
+                sq_norms.truncate(full * BLOCK);
+                tails.push((p, tail));
+            }
             partitions.push(Partition {
                 rows,
                 codes,
@@ -754,6 +945,9 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
         if seen.contains(&0) {
             return Err("section tree: a row is in no partition".into());
         }
+        if !v1 && home_start != n {
+            return Err("section tree: the home rows do not cover every row".into());
+        }
         let centroid_norms = crate::kmeans::row_norms(&centroids, dims);
         Some(TreeAh {
             measure: distance,
@@ -762,9 +956,18 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
             dims,
             centroids,
             centroid_norms,
-            pq: Pq { dims, m, codebooks },
+            pq: Pq::new(dims, m, codebooks),
             partitions,
             gram: Vec::new(),
+            anisotropic,
+        })
+        .map(|mut tree| {
+            for (p, tail) in tails {
+                for (row, codes, sq) in tail {
+                    tree.append(p, row, &codes, sq);
+                }
+            }
+            tree
         })
     } else {
         None

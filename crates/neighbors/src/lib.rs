@@ -15,7 +15,8 @@
 //! filter is answered exactly, so filtering never loses neighbours. Indexes grow with
 //! [`Index::add`] / [`Index::upsert`], shrink with [`Index::delete`], and are saved to one
 //! checksummed file ([`Index::save`], [`Index::load`]; layout in the `format` module) that is
-//! memory-mapped on load.
+//! memory-mapped on load. A [`ShardedIndex`] splits a large index into shards (Vertex's
+//! `shardSize`) searched together.
 //!
 //! ```
 //! use prism_neighbors::{Example, Index, IndexConfig, Query, TokenRestrict};
@@ -46,6 +47,7 @@ mod kmeans;
 mod mapped;
 mod pq;
 pub mod presets;
+pub mod shards;
 mod simd;
 mod store;
 pub mod tree_ah;
@@ -56,5 +58,9 @@ pub use example::{
     Example, Neighbor, NumericOp, NumericRestrict, NumericRestriction, NumericValue, Query,
     TokenRestrict,
 };
-pub use index::{Algorithm, Index, IndexConfig, IndexStats, MAX_DIMENSIONS};
+pub use index::{
+    Algorithm, Index, IndexConfig, IndexStats, VectorStorage, DEFAULT_ANISOTROPIC_THRESHOLD,
+    MAX_DIMENSIONS,
+};
 pub use presets::{PresetModality, PresetQuery};
+pub use shards::{ShardSize, ShardedIndex};

@@ -11,6 +11,7 @@ use std::hash::BuildHasher;
 use crate::bitset::Bitset;
 use crate::example::{Example, NumericRestrict, NumericValue, TokenRestrict};
 use crate::mapped::MappedF32;
+use crate::simd;
 
 /// Marks a row without a crowding tag.
 pub(crate) const NO_TAG: u32 = u32::MAX;
@@ -18,19 +19,92 @@ pub(crate) const NO_TAG: u32 = u32::MAX;
 /// The most rows an index holds (row numbers are `u32`, and `u32::MAX` is reserved).
 pub(crate) const MAX_ROWS: usize = u32::MAX as usize - 1;
 
-/// The vectors, row after row: owned, or borrowed from a mapped index file until the first
-/// change.
+/// The vectors, row after row: owned, borrowed from a mapped index file until the first
+/// change, or scalar-quantised to one byte per component (see [`Sq8`]).
 #[derive(Debug, Clone)]
 pub(crate) enum Vectors {
     Owned(Vec<f32>),
     Mapped(MappedF32),
+    Int8(Sq8),
+}
+
+/// Vectors scalar-quantised per dimension: component `d` of a row is stored as a byte `c`
+/// and read back as `min[d] + scale[d] × c`, the 256 levels spanning the range of that
+/// dimension over the rows seen when it was made (later rows are clamped to it).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sq8 {
+    pub(crate) min: Vec<f32>,
+    pub(crate) scale: Vec<f32>,
+    pub(crate) codes: Vec<u8>,
+}
+
+impl Sq8 {
+    /// Fits the per-dimension ranges to `vectors` (row-major, `dims` each) and encodes them.
+    pub(crate) fn fit(vectors: &[f32], dims: usize) -> Sq8 {
+        let mut lo = vec![f32::INFINITY; dims];
+        let mut hi = vec![f32::NEG_INFINITY; dims];
+        for x in vectors.chunks_exact(dims) {
+            for ((l, h), &v) in lo.iter_mut().zip(hi.iter_mut()).zip(x) {
+                *l = l.min(v);
+                *h = h.max(v);
+            }
+        }
+        let (min, scale): (Vec<f32>, Vec<f32>) = lo
+            .iter()
+            .zip(&hi)
+            .map(|(&l, &h)| {
+                if l.is_finite() && h > l {
+                    (l, (h - l) / 255.0)
+                } else if l.is_finite() {
+                    (l, 0.0)
+                } else {
+                    (0.0, 0.0)
+                }
+            })
+            .unzip();
+        let mut sq = Sq8 {
+            min,
+            scale,
+            codes: Vec::with_capacity(vectors.len()),
+        };
+        for x in vectors.chunks_exact(dims) {
+            sq.push(x);
+        }
+        sq
+    }
+
+    /// Appends one row, each component rounded to the nearest level (clamped to the range).
+    pub(crate) fn push(&mut self, x: &[f32]) {
+        self.codes.extend(
+            x.iter()
+                .zip(&self.min)
+                .zip(&self.scale)
+                .map(|((&v, &lo), &s)| {
+                    if s > 0.0 {
+                        ((v - lo) / s + 0.5).clamp(0.0, 255.0) as u8
+                    } else {
+                        0
+                    }
+                }),
+        );
+    }
+
+    /// Decodes the rows `codes` holds (a whole number of rows) into `out`.
+    pub(crate) fn decode(&self, codes: &[u8], out: &mut [f32]) {
+        let dims = self.min.len();
+        for (o, c) in out.chunks_exact_mut(dims).zip(codes.chunks_exact(dims)) {
+            simd::decode_u8(c, &self.min, &self.scale, o);
+        }
+    }
 }
 
 impl Vectors {
-    pub(crate) fn as_slice(&self) -> &[f32] {
+    /// The float vectors, or `None` when they are stored as int8.
+    pub(crate) fn floats(&self) -> Option<&[f32]> {
         match self {
-            Vectors::Owned(v) => v,
-            Vectors::Mapped(m) => m.as_slice(),
+            Vectors::Owned(v) => Some(v),
+            Vectors::Mapped(m) => Some(m.as_slice()),
+            Vectors::Int8(_) => None,
         }
     }
 
@@ -40,7 +114,7 @@ impl Vectors {
         }
         match self {
             Vectors::Owned(v) => v,
-            Vectors::Mapped(_) => unreachable!("converted to owned just above"),
+            _ => unreachable!("int8 rows are appended with Sq8::push, mapped ones converted above"),
         }
     }
 }
@@ -164,13 +238,49 @@ impl Store {
         self.live.contains(row)
     }
 
-    pub(crate) fn all_vectors(&self) -> &[f32] {
-        self.vectors.as_slice()
+    /// Every row's float vector, back to back; `None` when vectors are stored as int8.
+    pub(crate) fn float_vectors(&self) -> Option<&[f32]> {
+        self.vectors.floats()
     }
 
+    /// The int8 copy, when vectors are stored that way.
+    pub(crate) fn int8(&self) -> Option<&Sq8> {
+        match &self.vectors {
+            Vectors::Int8(q) => Some(q),
+            _ => None,
+        }
+    }
+
+    /// Rows `start..end`, back to back: borrowed float vectors, or int8 ones decoded into
+    /// `scratch`.
+    pub(crate) fn block<'s>(
+        &'s self,
+        start: usize,
+        end: usize,
+        scratch: &'s mut Vec<f32>,
+    ) -> &'s [f32] {
+        let (a, b) = (start * self.dims, end * self.dims);
+        match &self.vectors {
+            Vectors::Int8(q) => {
+                scratch.resize(b - a, 0.0);
+                q.decode(&q.codes[a..b], scratch);
+                scratch
+            }
+            v => &v.floats().unwrap_or(&[])[a..b],
+        }
+    }
+
+    /// Row `row`'s vector: borrowed, or decoded from int8 into `scratch`.
     #[inline]
-    pub(crate) fn vector(&self, row: usize) -> &[f32] {
-        &self.vectors.as_slice()[row * self.dims..(row + 1) * self.dims]
+    pub(crate) fn vector<'s>(&'s self, row: usize, scratch: &'s mut Vec<f32>) -> &'s [f32] {
+        self.block(row, row + 1, scratch)
+    }
+
+    /// Replaces the float vectors by an int8 copy fitted to them (no-op if already int8).
+    pub(crate) fn quantize_int8(&mut self) {
+        if let Some(v) = self.vectors.floats() {
+            self.vectors = Vectors::Int8(Sq8::fit(v, self.dims));
+        }
     }
 
     pub(crate) fn id(&self, row: usize) -> &str {
@@ -212,7 +322,10 @@ impl Store {
     pub(crate) fn push(&mut self, example: &Example, vector: &[f32]) -> usize {
         let row = self.rows();
         if !vector.is_empty() {
-            self.vectors.to_mut().extend_from_slice(vector);
+            match &mut self.vectors {
+                Vectors::Int8(q) => q.push(vector),
+                v => v.to_mut().extend_from_slice(vector),
+            }
         }
         self.id_bytes.extend_from_slice(example.id.as_bytes());
         self.id_ends.push(self.id_bytes.len() as u64);
@@ -257,7 +370,10 @@ impl Store {
 
     /// Makes room for `additional` more rows, so that a bulk insert allocates once.
     pub(crate) fn reserve(&mut self, additional: usize) {
-        self.vectors.to_mut().reserve_exact(additional * self.dims);
+        match &mut self.vectors {
+            Vectors::Int8(q) => q.codes.reserve_exact(additional * self.dims),
+            v => v.to_mut().reserve_exact(additional * self.dims),
+        }
         self.id_ends.reserve_exact(additional);
         self.tags.reserve_exact(additional);
         self.attr_ends.reserve_exact(additional);
@@ -316,7 +432,7 @@ impl Store {
         let tag = self.tag(row);
         Example {
             id: self.id(row).to_owned(),
-            vector: self.vector(row).to_vec(),
+            vector: self.vector(row, &mut Vec::new()).to_vec(),
             restricts,
             numeric_restricts,
             crowding_tag: (tag != NO_TAG).then(|| self.tag_names.name(tag).to_owned()),
@@ -338,6 +454,7 @@ impl Store {
         let vectors = match &self.vectors {
             Vectors::Owned(v) => v.capacity() * 4,
             Vectors::Mapped(_) => 0,
+            Vectors::Int8(q) => q.codes.capacity() + q.min.len() * 8,
         };
         let postings: usize = self
             .allow_postings

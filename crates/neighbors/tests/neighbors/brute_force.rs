@@ -198,3 +198,32 @@ fn batches_match_single_searches() {
         assert!(got.iter().flatten().all(|n| n.id != "3" && n.id != "500"));
     }
 }
+
+#[test]
+fn large_batches_match_the_reference() {
+    // 75 queries: two or four whole panels of the matrix-product kernel and a part panel
+    // (or the 4 × 3 path for the rest), over rows that are not a multiple of any block,
+    // with deleted rows and a zero vector.
+    let dims = 29;
+    let mut data = clustered(1_003, dims, 9, 0.3, 21);
+    data[17] = vec![0.0; dims];
+    let queries = clustered(75, dims, 9, 0.4, 22);
+    let ex = examples(&data);
+    for measure in MEASURES {
+        for norm in [FeatureNorm::None, FeatureNorm::UnitL2] {
+            let mut index = Index::build(brute(dims, measure, norm), ex.clone()).unwrap();
+            index.delete(&["5", "600"]);
+            let live: Vec<Example> = ex
+                .iter()
+                .filter(|e| e.id != "5" && e.id != "600")
+                .cloned()
+                .collect();
+            let batch: Vec<Query<'_>> = queries.iter().map(|q| Query::new(q, 7)).collect();
+            let got = index.search_batch(&batch).unwrap();
+            for (query, found) in batch.iter().zip(&got) {
+                let want = reference(&live, measure, norm, query);
+                assert_matches(found, &want, 1e-4);
+            }
+        }
+    }
+}

@@ -6,4 +6,5 @@ mod filters;
 mod incremental;
 mod minilm;
 mod persistence;
+mod shards;
 mod tree_ah;
