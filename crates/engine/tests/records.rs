@@ -21,7 +21,12 @@ fn model_dir(name: &str) -> PathBuf {
 /// without a feature and one with a string feature among them.
 fn lines() -> Vec<String> {
     let mut lines: Vec<String> = (0..20)
-        .map(|i| format!("{{\"id\": \"r{i}\", \"x0\": {i}, \"x1\": 1.5, \"x2\": {}}}", i % 3))
+        .map(|i| {
+            format!(
+                "{{\"id\": \"r{i}\", \"x0\": {i}, \"x1\": 1.5, \"x2\": {}}}",
+                i % 3
+            )
+        })
         .collect();
     lines[3] = "{\"id\": \"r3\", \"x0\": 1,".into();
     lines[7] = "{\"x0\": 1, \"x1\": 2, \"x2\": 3}".into();
@@ -30,7 +35,7 @@ fn lines() -> Vec<String> {
     lines
 }
 
-fn job_output(lines: &[String], key_field: Option<&str>) -> (Vec<String>, Vec<Value>) {
+fn job_output(lines: &[String], config: &InstanceConfig) -> (Vec<String>, Vec<Value>) {
     let dir = tempdir();
     let input = dir.join("in.jsonl");
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
@@ -41,7 +46,7 @@ fn job_output(lines: &[String], key_field: Option<&str>) -> (Vec<String>, Vec<Va
     );
     o.job_id = Some("job".into());
     o.generate_explanation = true;
-    o.instance_config.key_field = key_field.map(str::to_string);
+    o.instance_config = config.clone();
     o.batch_size = 6;
     let job = BatchJob::new(Explainer::load(model_dir("peer_linear")).unwrap(), o).unwrap();
     job.run(&AtomicBool::new(false), &mut |_| {}).unwrap();
@@ -97,11 +102,16 @@ fn records_make_the_lines_of_a_batch_job() {
     let explainer = Explainer::load(model_dir("peer_linear")).unwrap();
     let lines = lines();
     for key_field in [None, Some("id")] {
+        // Without the key field, `id` is left out (the model has no such feature).
         let config = InstanceConfig {
             key_field: key_field.map(str::to_string),
+            excluded_fields: match key_field {
+                Some(_) => vec![],
+                None => vec!["id".to_string()],
+            },
             ..InstanceConfig::default()
         };
-        let (job_results, job_errors) = job_output(&lines, key_field);
+        let (job_results, job_errors) = job_output(&lines, &config);
         let records = lines
             .iter()
             .map(|l| (Record::Text(l.clone().into_bytes()), None))
@@ -118,7 +128,10 @@ fn records_make_the_lines_of_a_batch_job() {
         // The parts are the line's own JSON.
         for r in &out {
             let line: Value = serde_json::from_slice(&r.line).unwrap();
-            let part = |p: &Option<String>| p.as_ref().map(|t| serde_json::from_str::<Value>(t).unwrap());
+            let part = |p: &Option<String>| {
+                p.as_ref()
+                    .map(|t| serde_json::from_str::<Value>(t).unwrap())
+            };
             assert_eq!(part(&r.instance), line.get("instance").cloned());
             assert_eq!(part(&r.key), line.get("key").cloned());
             assert_eq!(part(&r.prediction), line.get("prediction").cloned());
@@ -148,7 +161,10 @@ fn records_make_the_lines_of_a_batch_job() {
 fn places_prefix_messages_and_invalid_records_are_errors() {
     let explainer = Explainer::load(model_dir("peer_linear")).unwrap();
     let records = vec![
-        (Record::Value(json!({"x0": 1, "x1": 2})), Some("row 0".to_string())),
+        (
+            Record::Value(json!({"x0": 1, "x1": 2})),
+            Some("row 0".to_string()),
+        ),
         (
             Record::Invalid {
                 instance: json!({"x0": "NaN"}),
@@ -157,7 +173,10 @@ fn places_prefix_messages_and_invalid_records_are_errors() {
             },
             Some("row 1".into()),
         ),
-        (Record::Value(json!({"x0": 1, "x1": 2, "x2": 3})), Some("row 2".into())),
+        (
+            Record::Value(json!({"x0": 1, "x1": 2, "x2": 3})),
+            Some("row 2".into()),
+        ),
         (Record::Text(b"[".to_vec()), None),
     ];
     let out = process_records(&explainer, false, &InstanceConfig::default(), records);
@@ -166,7 +185,10 @@ fn places_prefix_messages_and_invalid_records_are_errors() {
         .filter_map(|r| r.error.as_ref().map(|s| (s.code, s.message.as_str())))
         .collect();
     assert_eq!(errors.len(), 3, "{errors:?}");
-    assert!(errors[0].1.starts_with("row 0: ") && errors[0].1.contains("x2"), "{errors:?}");
+    assert!(
+        errors[0].1.starts_with("row 0: ") && errors[0].1.contains("x2"),
+        "{errors:?}"
+    );
     assert_eq!(errors[1], (3, "row 1: x0: NaN is not a finite number"));
     assert!(errors[2].1.starts_with("invalid JSON"), "{errors:?}");
     assert!(errors.iter().all(|(code, _)| *code == 3));

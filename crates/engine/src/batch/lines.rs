@@ -176,8 +176,7 @@ fn run<'a>(
         }
     }
     let predictions = explainer.predict_batch(&instances);
-    let mut explanations: Vec<Option<Result<Explanation, EngineError>>> = if generate_explanation
-    {
+    let mut explanations: Vec<Option<Result<Explanation, EngineError>>> = if generate_explanation {
         explainer
             .explain_batch(&instances)
             .into_iter()
