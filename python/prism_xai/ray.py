@@ -99,7 +99,7 @@ def explain_dataset(
     ``prediction-<model>-<UTC time>``), one shard per write task; the materialized
     Dataset is returned. Without it the Dataset is lazy, like any Ray Dataset.
     """
-    _ray()
+    ray = _ray()
     batch_size = _scale.check_batch_size(batch_size)
     model_dir = os.fspath(model_dir)
     # Load once here: a bad directory or spec fails now, with its own error, not in a
@@ -125,7 +125,7 @@ def explain_dataset(
         batch_size=batch_size,
         batch_format="pyarrow",
         zero_copy_batch=True,
-        concurrency=concurrency,
+        compute=_actor_pool(ray, concurrency),
         **remote_args,
     )
     if output_dir is None:
@@ -136,6 +136,19 @@ def explain_dataset(
     results.write_datasink(_shard_sink(job_dir, job_id))
     log.info("prism_xai.ray: wrote job folder %s", job_dir)
     return results
+
+
+def _actor_pool(ray: Any, concurrency: Union[int, tuple]) -> Any:
+    """``concurrency`` (a size, or a ``(min, max)`` range) as Ray's actor pool."""
+    if isinstance(concurrency, int) and not isinstance(concurrency, bool) and concurrency >= 1:
+        return ray.data.ActorPoolStrategy(size=concurrency)
+    if (
+        isinstance(concurrency, tuple)
+        and len(concurrency) == 2
+        and all(isinstance(c, int) and c >= 1 for c in concurrency)
+    ):
+        return ray.data.ActorPoolStrategy(min_size=concurrency[0], max_size=concurrency[1])
+    raise ValueError(f"concurrency: expected a positive int or a (min, max) pair, got {concurrency!r}")
 
 
 def _shard_sink(job_dir: str, job_id: str) -> Any:
