@@ -8,8 +8,8 @@ use prism_engine::{
     EngineError, Explainer, ExplanationParameters, ExplanationSpec, ExplanationSpecOverride,
     TensorInfo,
 };
-use pyo3::prelude::*;
 use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use serde_json::{json, Value};
 
@@ -197,11 +197,7 @@ impl PyExplainer {
         columns.set_item("explanation", column(&|l| l.explanation.clone())?)?;
         columns.set_item(
             "error",
-            column(&|l| {
-                l.error
-                    .as_ref()
-                    .and_then(|s| serde_json::to_string(s).ok())
-            })?,
+            column(&|l| l.error.as_ref().and_then(|s| serde_json::to_string(s).ok()))?,
         )?;
         Ok(columns)
     }
@@ -270,7 +266,8 @@ fn record_of(item: &Bound<'_, PyAny>) -> PyResult<Record> {
 
 /// A key value held apart from its instance, as JSON.
 fn key_value(key: &Bound<'_, PyAny>) -> PyResult<Value> {
-    to_json(key, "key", Class::Instance).or_else(|_| Ok(Value::String(key.str()?.to_cow()?.into_owned())))
+    to_json(key, "key", Class::Instance)
+        .or_else(|_| Ok(Value::String(key.str()?.to_cow()?.into_owned())))
 }
 
 /// `record` with `key` put in as its field `field` (first, so the key field leaves it as
