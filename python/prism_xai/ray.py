@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import uuid
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 from . import _native
@@ -119,6 +120,7 @@ def explain_dataset(
     remote_args: Dict[str, Any] = {}
     if num_cpus is not None:
         remote_args["num_cpus"] = num_cpus
+    _warn_if_actors_take_every_cpu(ray, concurrency, 1.0 if num_cpus is None else num_cpus)
     results = ds.map_batches(
         _ExplainBatches,
         fn_constructor_args=(model_dir, resolved, plan),
@@ -136,6 +138,24 @@ def explain_dataset(
     results.write_datasink(_shard_sink(job_dir, job_id))
     log.info("prism_xai.ray: wrote job folder %s", job_dir)
     return results
+
+
+def _warn_if_actors_take_every_cpu(ray: Any, concurrency: Union[int, tuple], num_cpus: float) -> None:
+    """Actors that reserve every CPU of the cluster leave none to the tasks that read the
+    data: Ray then waits forever, silently. Say so before it happens."""
+    actors = concurrency[1] if isinstance(concurrency, tuple) else concurrency
+    try:
+        total = float(ray.cluster_resources().get("CPU", 0.0)) if ray.is_initialized() else 0.0
+    except Exception:  # pragma: no cover - a cluster that cannot say: nothing to check
+        return
+    if total and actors * num_cpus >= total:
+        warnings.warn(
+            f"prism_xai.ray: {actors} actor(s) x {num_cpus:g} CPU take all {total:g} CPUs of "
+            "the Ray cluster, leaving none for the tasks that read the dataset: the job may "
+            "wait forever. Give actors fractional CPUs (num_cpus=0.5) or fewer actors.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
 
 
 def _actor_pool(ray: Any, concurrency: Union[int, tuple]) -> Any:

@@ -113,3 +113,12 @@ def test_bad_rows_are_error_rows_and_bad_columns_are_named(local_ray):
         explain_dataset(ray.data.from_items([{"a": 1, "b": 2}]), model_dir("peer_linear"))
     with pytest.raises(ValueError, match="no column 'nope'"):
         explain_dataset(ds, model_dir("peer_linear"), instance_column="nope")
+
+
+def test_actors_taking_every_cpu_are_warned_of(local_ray):
+    # Two 1-CPU actors on this 2-CPU cluster leave the read tasks no CPU: Ray would wait
+    # forever, so the call says so (the Dataset is lazy: nothing runs here).
+    ds = ray.data.from_items([{"x0": 1.0, "x1": 2.0, "x2": 3.0}])
+    with pytest.warns(RuntimeWarning, match="take all 2 CPUs"):
+        explain_dataset(ds, model_dir("peer_linear"), concurrency=2)
+
