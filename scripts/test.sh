@@ -5,7 +5,8 @@
 # Python package: it is built into .venv-python and its pytest suite runs against the same
 # binary. Needs Rust stable (rustup installs rustfmt and clippy if missing) and Python >= 3.9
 # with pip and venv (packages come from PyPI, pinned: onnxruntime here, the Python package's
-# test tools in python/requirements-test.txt).
+# test tools in python/requirements-test.txt, Ray and PySpark included), and Java 17 or later
+# for the local Spark job of python/tests/test_spark.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
