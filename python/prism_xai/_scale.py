@@ -147,12 +147,18 @@ def explain_arrow(
     plan: Plan,
     places: Optional[List[Optional[str]]] = None,
 ) -> Dict[str, List[Optional[str]]]:
-    """Explains the rows of an Arrow table or record batch: the result columns."""
+    """Explains the rows of an Arrow table or record batch: the result columns. Blank JSON
+    text (an empty line) is not a record, as in ``prism batch``: it has no result row."""
+    keys = batch.column(plan.key_field).to_pylist() if plan.key_apart else None
     if plan.instance_column is not None:
         records = batch.column(plan.instance_column).to_pylist()
+        keep = [i for i, r in enumerate(records) if not (isinstance(r, (str, bytes)) and not r.strip())]
+        if len(keep) < len(records):
+            records = [records[i] for i in keep]
+            keys = [keys[i] for i in keep] if keys is not None else None
+            places = [places[i] for i in keep] if places else places
     else:
         records = batch.to_pylist()
-    keys = batch.column(plan.key_field).to_pylist() if plan.key_apart else None
     return explainer.process_records(
         records,
         generate_explanation=plan.generate_explanation,

@@ -118,3 +118,8 @@ def test_feature_columns_and_bad_values(spark):
     assert a["featureAttributions"] == pytest.approx({"x0": 40.0, "x1": 120.0, "x2": 80.0})
     with pytest.raises(ValueError, match="names a feature"):
         prism_spark.explain_dataframe(spark.createDataFrame([(1, 2)], "a int, b int"), model_dir("peer_linear"))
+    # Blank lines are not records, as in prism batch (spark.read.text keeps them).
+    text = spark.createDataFrame([("",), ('{"x0": 1, "x1": 2, "x2": 3}',), ("  ",)], "value string")
+    out = prism_spark.explain_dataframe(text, model_dir("peer_linear"), generate_explanation=False).collect()
+    assert [json.loads(r["prediction"]) for r in out] == [{"y": [25.0]}]
+
