@@ -6,8 +6,10 @@
 # built into .venv-python and its pytest suite runs against the same binary. Needs Rust
 # stable (rustup installs rustfmt and clippy if missing), Python >= 3.9 with pip and venv
 # (packages come from PyPI, pinned: onnxruntime here, the Python package's test tools in
-# python/requirements-test.txt), and Node >= 20 with npm (playwright-core, pinned in
-# ui-tests/package-lock.json); Chromium comes from apt-get when /usr/bin/chromium is missing.
+# python/requirements-test.txt, Ray, PySpark and google-cloud-aiplatform included), Java 17
+# or later for the local Spark job of python/tests/test_spark.py, and Node >= 20 with npm
+# (playwright-core, pinned in ui-tests/package-lock.json); Chromium comes from apt-get when
+# /usr/bin/chromium is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -1,7 +1,7 @@
 """Type stub of ``prism_xai._native``, the Rust layer under ``prism_xai``."""
 
 from os import PathLike
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Sequence, Union
 
 __version__: str
 
@@ -34,6 +34,17 @@ class Explainer:
     def with_override(self, override_: Dict[str, Any]) -> "Explainer": ...
     def explain(self, instances: Any) -> List[Dict[str, Any]]: ...
     def predict(self, instances: Any) -> List[Dict[str, Any]]: ...
+    def process_records(
+        self,
+        records: Sequence[Any],
+        generate_explanation: bool = True,
+        instance_config: Optional[Dict[str, Any]] = None,
+        keys: Optional[Sequence[Any]] = None,
+        places: Optional[Sequence[Optional[str]]] = None,
+    ) -> Dict[str, List[Optional[str]]]:
+        """Records (JSON text, or values) made into ``prism batch``'s lines, never raising
+        for a bad record: the columns ``instance``, ``key``, ``prediction``,
+        ``explanation``, ``error`` of JSON text (``None`` where a line has no such part)."""
     def spec(self) -> Dict[str, Any]: ...
     def signature(self) -> Dict[str, List[Dict[str, Any]]]: ...
 

@@ -3,12 +3,14 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use prism_engine::batch::{InstanceConfig, Record, RecordLine};
 use prism_engine::{
     EngineError, Explainer, ExplanationParameters, ExplanationSpec, ExplanationSpecOverride,
     TensorInfo,
 };
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 use serde_json::{json, Value};
 
 use crate::convert::{to_json, to_py};
@@ -110,6 +112,96 @@ impl PyExplainer {
         Ok(out)
     }
 
+    /// Makes rows of a dataset into the lines `prism batch` writes for the same instances:
+    /// each record (JSON text as `str`/`bytes`, read like a JSONL line, or a Python value)
+    /// becomes a results or an errors line, without raising for bad records. Returns the
+    /// lines' parts as columns of JSON text: `instance` (on errors lines, and on results
+    /// lines without a key), `key`, `prediction`, `explanation` (results lines), `error`
+    /// (`{"code", "message"}`, errors lines).
+    ///
+    /// `instance_config` is Vertex's `instanceConfig` (`keyField`, `includedFields`,
+    /// `excludedFields`, `instanceType`). `keys`, one per record, are key values held
+    /// apart from the instances (a key column beside a column of JSON instances): each is
+    /// put into its instance as the `keyField` before the config applies. `places`, one per
+    /// record, prefix its error message (`"partition 3 row 17"`).
+    #[pyo3(signature = (records, generate_explanation=true, instance_config=None, keys=None, places=None))]
+    fn process_records<'py>(
+        &self,
+        py: Python<'py>,
+        records: &Bound<'py, PyAny>,
+        generate_explanation: bool,
+        instance_config: Option<&Bound<'py, PyAny>>,
+        keys: Option<&Bound<'py, PyAny>>,
+        places: Option<Vec<Option<String>>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let config = match instance_config {
+            Some(c) => serde_json::from_value::<InstanceConfig>(to_json(c, "", Class::Spec)?)
+                .map_err(|e| PyValueError::new_err(format!("instance_config: {e}")))?,
+            None => InstanceConfig::default(),
+        };
+        let items: Vec<Bound<'py, PyAny>> = records.try_iter()?.collect::<PyResult<_>>()?;
+        let keys: Option<Vec<Bound<'py, PyAny>>> = keys
+            .map(|k| k.try_iter()?.collect::<PyResult<_>>())
+            .transpose()?;
+        let count = items.len();
+        let key_field = match (&keys, &config.key_field) {
+            (None, _) => None,
+            (Some(k), _) if k.len() != count => {
+                return Err(PyValueError::new_err(format!(
+                    "keys: {} keys for {count} records",
+                    k.len()
+                )))
+            }
+            (Some(_), Some(field)) => Some(field.clone()),
+            (Some(_), None) => {
+                return Err(PyValueError::new_err(
+                    "keys: give instance_config a keyField to put the keys in",
+                ))
+            }
+        };
+        let mut places = places.unwrap_or_default();
+        if !places.is_empty() && places.len() != count {
+            return Err(PyValueError::new_err(format!(
+                "places: {} places for {count} records",
+                places.len()
+            )));
+        }
+        places.resize(count, None);
+        let mut input = Vec::with_capacity(count);
+        for (i, (item, place)) in items.iter().zip(places).enumerate() {
+            let record = record_of(item)?;
+            let record = match (&keys, &key_field) {
+                (Some(keys), Some(field)) => {
+                    let key = key_value(&keys[i])?;
+                    with_key(record, field, key)
+                }
+                _ => record,
+            };
+            input.push((record, place));
+        }
+        let inner = Arc::clone(&self.inner);
+        let lines = py.detach(move || {
+            prism_engine::batch::process_records(&inner, generate_explanation, &config, input)
+        });
+        let columns = PyDict::new(py);
+        let column = |f: &dyn Fn(&RecordLine) -> Option<String>| -> PyResult<Bound<'py, PyList>> {
+            let list = PyList::empty(py);
+            for line in &lines {
+                list.append(f(line))?;
+            }
+            Ok(list)
+        };
+        columns.set_item("instance", column(&|l| l.instance.clone())?)?;
+        columns.set_item("key", column(&|l| l.key.clone())?)?;
+        columns.set_item("prediction", column(&|l| l.prediction.clone())?)?;
+        columns.set_item("explanation", column(&|l| l.explanation.clone())?)?;
+        columns.set_item(
+            "error",
+            column(&|l| l.error.as_ref().and_then(|s| serde_json::to_string(s).ok()))?,
+        )?;
+        Ok(columns)
+    }
+
     /// The ExplanationSpec in force (parameters and metadata), as camelCase Vertex JSON.
     fn spec<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         to_py(py, &self.inner.spec().to_json_value())
@@ -151,6 +243,69 @@ fn tensor_info(t: &TensorInfo) -> Value {
             .collect::<Vec<_>>()
     });
     json!({"name": t.name, "dtype": t.elem_type.name(), "shape": shape})
+}
+
+/// A record given to `process_records`: JSON text, or a value (one JSON cannot hold, such
+/// as a NaN, makes an invalid record: an errors line, not an exception).
+fn record_of(item: &Bound<'_, PyAny>) -> PyResult<Record> {
+    if let Ok(s) = item.cast::<PyString>() {
+        return Ok(Record::Text(s.to_cow()?.as_bytes().to_vec()));
+    }
+    if let Ok(b) = item.cast::<PyBytes>() {
+        return Ok(Record::Text(b.as_bytes().to_vec()));
+    }
+    match to_json(item, "", Class::Instance) {
+        Ok(value) => Ok(Record::Value(value)),
+        Err(e) => Ok(Record::Invalid {
+            instance: Value::String(item.repr()?.to_cow()?.into_owned()),
+            key: None,
+            message: e.value(item.py()).str()?.to_cow()?.into_owned(),
+        }),
+    }
+}
+
+/// A key value held apart from its instance, as JSON.
+fn key_value(key: &Bound<'_, PyAny>) -> PyResult<Value> {
+    to_json(key, "key", Class::Instance)
+        .or_else(|_| Ok(Value::String(key.str()?.to_cow()?.into_owned())))
+}
+
+/// `record` with `key` put in as its field `field` (first, so the key field leaves it as
+/// it came); a record that is not a JSON object keeps the key for its errors line.
+fn with_key(record: Record, field: &str, key: Value) -> Record {
+    let value = match record {
+        Record::Value(v) => v,
+        Record::Text(text) => match serde_json::from_slice::<Value>(&text) {
+            Ok(v) => v,
+            Err(e) => {
+                return Record::Invalid {
+                    instance: Value::String(String::from_utf8_lossy(&text).into_owned()),
+                    key: Some(key),
+                    message: format!("invalid JSON: {e}"),
+                }
+            }
+        },
+        Record::Invalid {
+            instance, message, ..
+        } => {
+            return Record::Invalid {
+                instance,
+                key: Some(key),
+                message,
+            }
+        }
+    };
+    match value {
+        Value::Object(mut object) => {
+            object.shift_insert(0, field.to_string(), key);
+            Record::Value(Value::Object(object))
+        }
+        other => Record::Invalid {
+            instance: other,
+            key: Some(key),
+            message: "the instance is not a JSON object: it cannot take a key field".into(),
+        },
+    }
 }
 
 /// The instances of a list (or any iterable) as JSON values.

@@ -81,6 +81,7 @@ use checkpoint::{commit_batches, Checkpoint, Commit, JobKey, ShardLock, ShardOut
 use input::{InputFile, RecordReader};
 use lines::{BatchContext, OutLine, INVALID_ARGUMENT};
 
+pub use lines::{process_records, Record, RecordLine};
 pub use stats::{merge_stats, read_stats, BatchStats, CompletionStats, MergedStats};
 
 /// How input files hold instances (Vertex `instancesFormat`).

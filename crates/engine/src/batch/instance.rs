@@ -65,20 +65,13 @@ pub(crate) fn prepare(
                 ),
             }
         }
-        (_, RawBody::Line(line)) => match serde_json::from_slice::<Value>(&line) {
-            Ok(value) => match apply_config(value, config) {
-                Prepared::Rejected {
-                    instance,
-                    key,
-                    message,
-                } => reject(instance, key, message),
-                ready => ready,
-            },
-            Err(e) => reject(
-                Value::String(String::from_utf8_lossy(&line).into_owned()),
-                None,
-                format!("invalid JSON: {e}"),
-            ),
+        (_, RawBody::Line(line)) => match prepare_json(&line, config) {
+            Prepared::Rejected {
+                instance,
+                key,
+                message,
+            } => reject(instance, key, message),
+            ready => ready,
         },
         (_, RawBody::Csv { header, fields }) => {
             let mut values: Vec<Value> = Vec::with_capacity(fields.len());
@@ -127,6 +120,19 @@ pub(crate) fn prepare(
     }
 }
 
+/// Makes a JSON document (a JSONL line) into an instance; a rejection's message does not
+/// name the record's place.
+pub(crate) fn prepare_json(text: &[u8], config: &InstanceConfig) -> Prepared {
+    match serde_json::from_slice::<Value>(text) {
+        Ok(value) => apply_config(value, config),
+        Err(e) => Prepared::Rejected {
+            instance: Value::String(String::from_utf8_lossy(text).into_owned()),
+            key: None,
+            message: format!("invalid JSON: {e}"),
+        },
+    }
+}
+
 /// A CSV field as JSON: an integer or a finite decimal number when it reads as one, null
 /// when empty, a string otherwise.
 pub(crate) fn csv_value(text: &str) -> Value {
@@ -151,7 +157,7 @@ pub(crate) fn csv_value(text: &str) -> Value {
 /// Applies `instanceConfig` to an instance: takes out the key, keeps or drops fields, and
 /// gives the instance the asked type. A rejection carries the instance as it was, and the
 /// key when it was found (its message without the record's place).
-fn apply_config(value: Value, config: &InstanceConfig) -> Prepared {
+pub(crate) fn apply_config(value: Value, config: &InstanceConfig) -> Prepared {
     let needs_object = config.key_field.is_some()
         || !config.included_fields.is_empty()
         || !config.excluded_fields.is_empty()

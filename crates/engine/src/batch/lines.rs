@@ -44,16 +44,118 @@ pub(crate) struct BatchContext<'a> {
 /// become instances in parallel, the explainer runs them as one batch, lines are
 /// serialized in parallel.
 pub(crate) fn process(cx: &BatchContext<'_>, batch: Vec<RawRecord>) -> Vec<OutLine> {
-    let prepared: Vec<(Prepared, (usize, u64))> = batch
+    let prepared: Vec<(Prepared, Place<'_>)> = batch
         .into_par_iter()
         .map(|record| {
-            let at = (record.file, record.line);
+            let at = place(cx.files, (record.file, record.line));
             (
                 instance::prepare(record, cx.format, cx.config, cx.files),
                 at,
             )
         })
         .collect();
+    run(cx.explainer, cx.generate_explanation, prepared)
+        .into_par_iter()
+        .map(|work| work.into_outcome().into_line())
+        .collect()
+}
+
+/// A record handed over as a value rather than read from a file (a row of a Ray Dataset
+/// or a Spark DataFrame); [`process_records`] makes it into the line `prism batch` would
+/// write for the same instance.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    /// JSON text, read as a JSONL line is: invalid JSON makes an errors line.
+    Text(Vec<u8>),
+    /// An instance as a JSON value.
+    Value(Value),
+    /// A record that could not be read: it makes an errors line with code 3
+    /// (INVALID_ARGUMENT), this message, this `instance` and this `key`.
+    Invalid {
+        /// The record as far as it could be read.
+        instance: Value,
+        /// The value of the key field, when it is known.
+        key: Option<Value>,
+        /// Why it is not an instance.
+        message: String,
+    },
+}
+
+/// What became of a [`Record`]: its results or errors line, and the line's parts as JSON
+/// text (each exactly as it stands in the line).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordLine {
+    /// The results or errors line as `prism batch` writes it, without its newline.
+    pub line: Vec<u8>,
+    /// Why the record failed; `None` for a results line.
+    pub error: Option<Status>,
+    /// The instance; on a results line only when there is no key (as in the line).
+    pub instance: Option<String>,
+    /// The value of the key field, when `keyField` is set and the key was found.
+    pub key: Option<String>,
+    /// The model's outputs (results lines only).
+    pub prediction: Option<String>,
+    /// The explanation (results lines of jobs with explanations only).
+    pub explanation: Option<String>,
+}
+
+/// Makes records handed over as values into results and errors lines, in order, exactly
+/// as a batch job makes the same instances read from a file (the same instance config,
+/// the same engine calls, the same JSON): the surface of the Ray and Spark adapters. Each
+/// record comes with its place (`"partition 3 row 17"`), which prefixes its error
+/// message when given. Runs the instances as one batch, in parallel.
+pub fn process_records(
+    explainer: &Explainer,
+    generate_explanation: bool,
+    config: &InstanceConfig,
+    records: Vec<(Record, Option<String>)>,
+) -> Vec<RecordLine> {
+    let prepared: Vec<(Prepared, Place<'_>)> = records
+        .into_par_iter()
+        .map(|(record, at)| {
+            let prepared = match record {
+                Record::Text(text) => instance::prepare_json(&text, config),
+                Record::Value(value) => instance::apply_config(value, config),
+                Record::Invalid {
+                    instance,
+                    key,
+                    message,
+                } => Prepared::Rejected {
+                    instance,
+                    key,
+                    message,
+                },
+            };
+            let prepared = match (prepared, &at) {
+                (
+                    Prepared::Rejected {
+                        instance,
+                        key,
+                        message,
+                    },
+                    Some(at),
+                ) => Prepared::Rejected {
+                    instance,
+                    key,
+                    message: format!("{at}: {message}"),
+                },
+                (prepared, _) => prepared,
+            };
+            (prepared, Place::Named(at))
+        })
+        .collect();
+    run(explainer, generate_explanation, prepared)
+        .into_par_iter()
+        .map(|work| work.into_outcome().into_record_line())
+        .collect()
+}
+
+/// Runs the prepared records' instances through the explainer as one batch.
+fn run<'a>(
+    explainer: &Explainer,
+    generate_explanation: bool,
+    prepared: Vec<(Prepared, Place<'a>)>,
+) -> Vec<Work<'a>> {
     let mut instances = Vec::with_capacity(prepared.len());
     let mut slots = Vec::with_capacity(prepared.len());
     for (p, at) in prepared {
@@ -73,10 +175,9 @@ pub(crate) fn process(cx: &BatchContext<'_>, batch: Vec<RawRecord>) -> Vec<OutLi
             }),
         }
     }
-    let predictions = cx.explainer.predict_batch(&instances);
-    let mut explanations: Vec<Option<Result<Explanation, EngineError>>> = if cx.generate_explanation
-    {
-        cx.explainer
+    let predictions = explainer.predict_batch(&instances);
+    let mut explanations: Vec<Option<Result<Explanation, EngineError>>> = if generate_explanation {
+        explainer
             .explain_batch(&instances)
             .into_iter()
             .map(Some)
@@ -86,7 +187,7 @@ pub(crate) fn process(cx: &BatchContext<'_>, batch: Vec<RawRecord>) -> Vec<OutLi
     };
     explanations.resize_with(instances.len(), || None);
     let mut ran = instances.into_iter().zip(predictions).zip(explanations);
-    let work: Vec<Work<'_>> = slots
+    slots
         .into_iter()
         .filter_map(|slot| match slot {
             Slot::Run { key, at } => {
@@ -96,7 +197,7 @@ pub(crate) fn process(cx: &BatchContext<'_>, batch: Vec<RawRecord>) -> Vec<OutLi
                         key,
                         prediction,
                         explanation,
-                        place: place(cx.files, at),
+                        place: at,
                     })
             }
             Slot::Rejected {
@@ -109,17 +210,13 @@ pub(crate) fn process(cx: &BatchContext<'_>, batch: Vec<RawRecord>) -> Vec<OutLi
                 message,
             }),
         })
-        .collect();
-    work.into_par_iter().map(Work::into_line).collect()
+        .collect()
 }
 
 /// A record's place in a batch while the model runs.
-enum Slot {
-    /// Sent to the model; `at` is the record's file index and line.
-    Run {
-        key: Option<Value>,
-        at: (usize, u64),
-    },
+enum Slot<'a> {
+    /// Sent to the model; `at` is the record's place in the input.
+    Run { key: Option<Value>, at: Place<'a> },
     /// Not a valid instance.
     Rejected {
         instance: Value,
@@ -163,21 +260,37 @@ struct ErrorLine<'a> {
     error: &'a Status,
 }
 
-impl Work<'_> {
-    fn into_line(self) -> OutLine {
-        let (instance, key, status) = match self {
+/// A record's line, before it is serialized.
+enum Outcome<'a> {
+    Result {
+        instance: Value,
+        key: Option<Value>,
+        prediction: Value,
+        explanation: Option<Explanation>,
+        place: Place<'a>,
+    },
+    Error {
+        instance: Value,
+        key: Option<Value>,
+        status: Status,
+    },
+}
+
+impl<'a> Work<'a> {
+    fn into_outcome(self) -> Outcome<'a> {
+        match self {
             Work::Rejected {
                 instance,
                 key,
                 message,
-            } => (
+            } => Outcome::Error {
                 instance,
                 key,
-                Status {
+                status: Status {
                     code: INVALID_ARGUMENT,
                     message,
                 },
-            ),
+            },
             Work::Ran {
                 instance,
                 key,
@@ -185,28 +298,63 @@ impl Work<'_> {
                 explanation,
                 place,
             } => match (prediction, explanation) {
-                (Ok(prediction), explanation @ (None | Some(Ok(_)))) => {
-                    let explanation = explanation.and_then(Result::ok);
-                    let line = ResultLine {
-                        instance: key.is_none().then_some(&instance),
-                        key: key.as_ref(),
-                        prediction: &prediction,
-                        explanation: explanation.as_ref(),
-                    };
-                    match serde_json::to_vec(&line) {
-                        Ok(bytes) => return OutLine::Result(bytes),
-                        Err(e) => (
-                            instance,
-                            key,
-                            Status {
-                                code: INTERNAL,
-                                message: format!("{place}: the result is not JSON: {e}"),
-                            },
-                        ),
-                    }
-                }
-                (Err(e), _) | (Ok(_), Some(Err(e))) => (instance, key, status_of(&e, &place)),
+                (Ok(prediction), explanation @ (None | Some(Ok(_)))) => Outcome::Result {
+                    instance,
+                    key,
+                    prediction,
+                    explanation: explanation.and_then(Result::ok),
+                    place,
+                },
+                (Err(e), _) | (Ok(_), Some(Err(e))) => Outcome::Error {
+                    status: status_of(&e, &place),
+                    instance,
+                    key,
+                },
             },
+        }
+    }
+}
+
+impl Outcome<'_> {
+    /// The results line, or the errors line of a record that failed or whose result
+    /// cannot be written as JSON.
+    fn into_line(self) -> OutLine {
+        self.write().0
+    }
+
+    /// The line, with the status of an errors line.
+    fn write(self) -> (OutLine, Option<Status>) {
+        let (instance, key, status) = match self {
+            Outcome::Error {
+                instance,
+                key,
+                status,
+            } => (instance, key, status),
+            Outcome::Result {
+                instance,
+                key,
+                prediction,
+                explanation,
+                place,
+            } => {
+                let line = ResultLine {
+                    instance: key.is_none().then_some(&instance),
+                    key: key.as_ref(),
+                    prediction: &prediction,
+                    explanation: explanation.as_ref(),
+                };
+                match serde_json::to_vec(&line) {
+                    Ok(bytes) => return (OutLine::Result(bytes), None),
+                    Err(e) => (
+                        instance,
+                        key,
+                        Status {
+                            code: INTERNAL,
+                            message: at(&place.to_string(), format!("the result is not JSON: {e}")),
+                        },
+                    ),
+                }
+            }
         };
         let line = ErrorLine {
             instance: &instance,
@@ -214,7 +362,60 @@ impl Work<'_> {
             error: &status,
         };
         // JSON values and strings only: serializing cannot fail.
-        OutLine::Error(serde_json::to_vec(&line).unwrap_or_default())
+        let bytes = serde_json::to_vec(&line).unwrap_or_default();
+        (OutLine::Error(bytes), Some(status))
+    }
+
+    /// The line and its parts, each part serialized as it stands in the line.
+    fn into_record_line(self) -> RecordLine {
+        let text = |v: &Value| serde_json::to_string(v).unwrap_or_default();
+        let (instance, key, prediction, explanation) = match &self {
+            Outcome::Result {
+                instance,
+                key,
+                prediction,
+                explanation,
+                ..
+            } => (
+                text(instance),
+                key.as_ref().map(text),
+                Some(text(prediction)),
+                // An explanation that cannot be serialized makes an errors line below.
+                explanation
+                    .as_ref()
+                    .and_then(|e| serde_json::to_string(e).ok()),
+            ),
+            Outcome::Error { instance, key, .. } => {
+                (text(instance), key.as_ref().map(text), None, None)
+            }
+        };
+        match self.write() {
+            (OutLine::Result(line), _) => RecordLine {
+                instance: key.is_none().then_some(instance),
+                line,
+                error: None,
+                key,
+                prediction,
+                explanation,
+            },
+            (OutLine::Error(line), status) => RecordLine {
+                line,
+                error: status,
+                instance: Some(instance),
+                key,
+                prediction: None,
+                explanation: None,
+            },
+        }
+    }
+}
+
+/// A message prefixed with a record's place, when it has one.
+fn at(place: &str, message: String) -> String {
+    if place.is_empty() {
+        message
+    } else {
+        format!("{place}: {message}")
     }
 }
 
@@ -227,18 +428,19 @@ fn status_of(e: &EngineError, place: &Place<'_>) -> Status {
         } else {
             INTERNAL
         },
-        message: format!("{place}: {e}"),
+        message: at(&place.to_string(), e.to_string()),
     }
 }
 
-/// A record's file and line, shown in error messages as `path line N`.
-struct Place<'a> {
-    file: Option<&'a Path>,
-    line: u64,
+/// A record's place, shown in error messages: `path line N` for a file's records, the
+/// caller's words for records handed over as values (nothing when it gave none).
+enum Place<'a> {
+    File { file: Option<&'a Path>, line: u64 },
+    Named(Option<String>),
 }
 
 fn place(files: &[InputFile], (file, line): (usize, u64)) -> Place<'_> {
-    Place {
+    Place::File {
         file: files.get(file).map(|f| f.path.as_path()),
         line,
     }
@@ -246,9 +448,14 @@ fn place(files: &[InputFile], (file, line): (usize, u64)) -> Place<'_> {
 
 impl std::fmt::Display for Place<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.file {
-            Some(path) => write!(f, "{} line {}", path.display(), self.line),
-            None => write!(f, "line {}", self.line),
+        match self {
+            Place::File {
+                file: Some(path),
+                line,
+            } => write!(f, "{} line {line}", path.display()),
+            Place::File { file: None, line } => write!(f, "line {line}"),
+            Place::Named(Some(name)) => f.write_str(name),
+            Place::Named(None) => Ok(()),
         }
     }
 }
