@@ -166,7 +166,7 @@ pub fn heatmap(
 pub fn pixel_attributions(attributions: &[f64], image: &ImageView) -> Result<Vec<f64>, VizError> {
     let n = image.width() * image.height();
     let len = attributions.len();
-    if n == 0 || len == 0 || len % n != 0 {
+    if n == 0 || len == 0 || !len.is_multiple_of(n) {
         return Err(VizError::AttributionShape {
             len,
             shape: vec![len],
