@@ -782,6 +782,10 @@ fn a_server_killed_mid_job_resumes_it_and_writes_every_line_once() {
     let out = tmp.path().join("out");
     let mut body = job_body("resumed", &input, &out);
     body["generateExplanation"] = json!(true);
+    // 50 paths make each line ~5x the default work, so that on an idle machine the job is
+    // still running when the test kills and later stops the server.
+    body["explanationSpec"] =
+        json!({"parameters": {"sampledShapleyAttribution": {"pathCount": 50}}});
     let created = server.create(body);
     // A second job waits for the one slot, across the restarts too.
     let small = tmp.path().join("small.jsonl");
