@@ -100,6 +100,25 @@ pub async fn cancel(state: &AppState, name: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Deletes `name` from `table` as Vertex deletes do: a delete operation, done at once with
+/// an empty response, which is returned.
+pub async fn delete_resource(
+    state: &AppState,
+    table: Table,
+    name: &str,
+) -> Result<Value, ApiError> {
+    let op = start(state, name, "DeleteOperationMetadata").await?;
+    let op_name = op["name"].as_str().unwrap_or_default().to_string();
+    state.registry.delete(table, name).await?;
+    finish(
+        state,
+        &op_name,
+        Ok(json!({"@type": "type.googleapis.com/google.protobuf.Empty"})),
+    )
+    .await?;
+    get(state, &op_name).await
+}
+
 /// One operation.
 pub async fn get(state: &AppState, name: &str) -> Result<Value, ApiError> {
     state.registry.get_required(Table::Operations, name).await

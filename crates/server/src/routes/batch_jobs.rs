@@ -142,19 +142,7 @@ pub(crate) async fn delete(state: &AppState, name: &str) -> Result<Value, ApiErr
             "batch prediction job {name} is {current}; cancel it and wait until it ends before deleting it"
         )));
     }
-    let op = operations::start(state, name, "DeleteOperationMetadata").await?;
-    let op_name = op["name"].as_str().unwrap_or_default().to_string();
-    state
-        .registry
-        .delete(Table::BatchPredictionJobs, name)
-        .await?;
-    operations::finish(
-        state,
-        &op_name,
-        Ok(json!({"@type": "type.googleapis.com/google.protobuf.Empty"})),
-    )
-    .await?;
-    operations::get(state, &op_name).await
+    operations::delete_resource(state, Table::BatchPredictionJobs, name).await
 }
 
 /// Restarts the workers of every job a previous server process left unfinished (at

@@ -84,16 +84,7 @@ pub(crate) async fn delete(state: &AppState, name: &str) -> Result<Value, ApiErr
             "endpoint {name} has deployed models; undeploy them first"
         )));
     }
-    let op = operations::start(state, name, "DeleteOperationMetadata").await?;
-    let op_name = op["name"].as_str().unwrap_or_default().to_string();
-    state.registry.delete(Table::Endpoints, name).await?;
-    operations::finish(
-        state,
-        &op_name,
-        Ok(json!({"@type": "type.googleapis.com/google.protobuf.Empty"})),
-    )
-    .await?;
-    operations::get(state, &op_name).await
+    operations::delete_resource(state, Table::Endpoints, name).await
 }
 
 /// `POST …/endpoints/{id}:deployModel` `{deployedModel, trafficSplit?}` → Operation.

@@ -244,19 +244,10 @@ pub(crate) async fn delete(state: &Arc<AppState>, name: &str) -> Result<Value, A
             "model {name} is deployed to an endpoint; undeploy it first"
         )));
     }
-    let op = operations::start(state, name, "DeleteOperationMetadata").await?;
-    let op_name = op["name"].as_str().unwrap_or_default().to_string();
-    state.registry.delete(Table::Models, name).await?;
+    let op = operations::delete_resource(state, Table::Models, name).await?;
     let id = name.rsplit('/').next().unwrap_or_default();
-    let dir = state.model_dir(id);
-    let _ = tokio::fs::remove_dir_all(dir).await;
-    operations::finish(
-        state,
-        &op_name,
-        Ok(json!({"@type": "type.googleapis.com/google.protobuf.Empty"})),
-    )
-    .await?;
-    operations::get(state, &op_name).await
+    let _ = tokio::fs::remove_dir_all(state.model_dir(id)).await;
+    Ok(op)
 }
 
 /// `artifactUri` → a local directory (`file://` URLs and plain paths).
