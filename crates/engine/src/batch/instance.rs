@@ -28,6 +28,25 @@ pub(crate) enum Prepared {
     },
 }
 
+impl Prepared {
+    /// The same outcome, a rejection's message passed through `place` (which names the
+    /// record's file and line).
+    fn placed(self, place: impl Fn(String) -> String) -> Self {
+        match self {
+            Prepared::Rejected {
+                instance,
+                key,
+                message,
+            } => Prepared::Rejected {
+                instance,
+                key,
+                message: place(message),
+            },
+            ready => ready,
+        }
+    }
+}
+
 /// Makes a record into an instance.
 pub(crate) fn prepare(
     record: RawRecord,
@@ -65,14 +84,7 @@ pub(crate) fn prepare(
                 ),
             }
         }
-        (_, RawBody::Line(line)) => match prepare_json(&line, config) {
-            Prepared::Rejected {
-                instance,
-                key,
-                message,
-            } => reject(instance, key, message),
-            ready => ready,
-        },
+        (_, RawBody::Line(line)) => prepare_json(&line, config).placed(place),
         (_, RawBody::Csv { header, fields }) => {
             let mut values: Vec<Value> = Vec::with_capacity(fields.len());
             for (i, field) in fields.iter().enumerate() {
@@ -108,14 +120,7 @@ pub(crate) fn prepare(
                 instance_type: Some(config.instance_type.unwrap_or(InstanceType::Array)),
                 ..config.clone()
             };
-            match apply_config(Value::Object(row), &config) {
-                Prepared::Rejected {
-                    instance,
-                    key,
-                    message,
-                } => reject(instance, key, message),
-                ready => ready,
-            }
+            apply_config(Value::Object(row), &config).placed(place)
         }
     }
 }
