@@ -61,6 +61,10 @@ pub struct Explainer {
     mode: Mode,
     /// The model directory, where the example index lives (none for in-memory models).
     dir: Option<PathBuf>,
+    /// Integer model inputs (ids) and the one float tensor their embedding `Gather`
+    /// selects, found once at load: where gradient methods attribute ids whose metadata
+    /// names no `encodedTensorName`.
+    embeddings: Arc<Vec<(String, String)>>,
 }
 
 /// What `explain` does.
@@ -155,6 +159,7 @@ impl Explainer {
         backend: Backend,
     ) -> Result<Self, EngineError> {
         let model = OnnxModel::from_bytes_with(model_bytes, None, backend)?;
+        let embeddings = Arc::new(embedding_lookups(model_bytes, model.signature())?);
         let (mode, explain_model) = match &spec.parameters.method {
             Method::Examples(settings) => {
                 let index = dir.map(|d| d.join(INDEX_FILE));
@@ -163,7 +168,7 @@ impl Explainer {
                 (Mode::Examples(Arc::new(search), None), model.clone())
             }
             _ => {
-                let plan = plan_for(&spec, model_bytes, model.signature())?;
+                let plan = plan_for(&spec, model.signature(), &embeddings)?;
                 let explain_model = explain_model_for(model_bytes, &model, &plan, backend)?;
                 (Mode::Attribution(Box::new(plan)), explain_model)
             }
@@ -176,6 +181,7 @@ impl Explainer {
             spec,
             mode,
             dir: dir.map(Path::to_path_buf),
+            embeddings,
         })
     }
 
@@ -214,7 +220,7 @@ impl Explainer {
                 self.explain_model.clone(),
             ),
             (Mode::Attribution(current), method) if method.is_attribution() => {
-                let plan = plan_for(&spec, &self.bytes[..], self.model.signature())?;
+                let plan = plan_for(&spec, self.model.signature(), &self.embeddings)?;
                 // The explained output cannot change; whether gradients are needed can.
                 let same_model = plan.gradient_spec() == current.gradient_spec()
                     && plan.encoded_values() == current.encoded_values();
@@ -235,6 +241,7 @@ impl Explainer {
             spec,
             mode,
             dir: self.dir.clone(),
+            embeddings: Arc::clone(&self.embeddings),
         })
     }
 
@@ -377,22 +384,34 @@ impl Explainer {
 
 /// The model `plan` runs: limited to the explained output, with gradients when the method
 /// needs them.
-/// The attribution plan of `spec`. Gradient methods cannot differentiate token or category
-/// ids: a feature on an integer model input that names no `encodedTensorName` is attributed
-/// at the float tensor its ids select, the output of its embedding `Gather`, when the graph
-/// has exactly one (the spec the user sees is left as written).
-fn plan_for(
-    spec: &ExplanationSpec,
+/// The integer (id) inputs of the model that feed exactly one embedding `Gather`, with that
+/// Gather's output. Reads the graph only when the model has integer inputs.
+fn embedding_lookups(
     model_bytes: &[u8],
     signature: &Signature,
+) -> Result<Vec<(String, String)>, EngineError> {
+    let mut found = Vec::new();
+    for input in signature.inputs.iter().filter(|i| !i.elem_type.is_float()) {
+        if let [embedding] =
+            &prism_model::gradient::embedding_outputs_in(model_bytes, &input.name)?[..]
+        {
+            found.push((input.name.clone(), embedding.clone()));
+        }
+    }
+    Ok(found)
+}
+
+/// The attribution plan of `spec`. Gradient methods cannot differentiate token or category
+/// ids: a feature on an integer model input that names no `encodedTensorName` is attributed
+/// at the float tensor its ids select (`embeddings`, from [`embedding_lookups`]); with no
+/// such tensor, or several, the plan's error asks for the name. The spec the user sees is
+/// left as written.
+fn plan_for(
+    spec: &ExplanationSpec,
+    signature: &Signature,
+    embeddings: &[(String, String)],
 ) -> Result<ExplainPlan, EngineError> {
-    let integer_inputs: Vec<&str> = signature
-        .inputs
-        .iter()
-        .filter(|i| !i.elem_type.is_float())
-        .map(|i| i.name.as_str())
-        .collect();
-    if !spec.parameters.method.needs_gradients() || integer_inputs.is_empty() {
+    if !spec.parameters.method.needs_gradients() || embeddings.is_empty() {
         return Ok(ExplainPlan::new(spec, signature)?);
     }
     let mut metadata = spec.metadata.clone().unwrap_or_default();
@@ -404,21 +423,13 @@ fn plan_for(
                 .insert(input.name.clone(), InputMetadata::default());
         }
     }
-    let mut filled = false;
     for (name, input) in metadata.inputs.iter_mut() {
         let tensor = input.input_tensor_name.as_deref().unwrap_or(name);
-        if input.encoded_tensor_name.is_some() || !integer_inputs.contains(&tensor) {
-            continue;
+        if input.encoded_tensor_name.is_none() {
+            if let Some((_, embedding)) = embeddings.iter().find(|(t, _)| t == tensor) {
+                input.encoded_tensor_name = Some(embedding.clone());
+            }
         }
-        // Zero or several lookups: the plan's error asks for encodedTensorName.
-        if let [embedding] = &prism_model::gradient::embedding_outputs_in(model_bytes, tensor)?[..]
-        {
-            input.encoded_tensor_name = Some(embedding.clone());
-            filled = true;
-        }
-    }
-    if !filled {
-        return Ok(ExplainPlan::new(spec, signature)?);
     }
     let spec = ExplanationSpec {
         parameters: spec.parameters.clone(),
