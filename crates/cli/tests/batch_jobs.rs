@@ -4,75 +4,22 @@
 //! a server killed with SIGKILL (then stopped with SIGTERM) in the middle of a job that
 //! finishes after the restarts with every input line written exactly once.
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use common::{model_dir, Server};
 use serde_json::{json, Value};
 
 const PARENT: &str = "projects/demo/locations/local";
 const JOBS: &str = "projects/demo/locations/local/batchPredictionJobs";
 const MODEL: &str = "projects/demo/locations/local/models/mlp";
 
-fn model_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/models")
-        .join(name)
-}
-
-/// A running `prism serve`, killed (SIGKILL) on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
 impl Server {
     fn start(data_dir: &Path, args: &[&str]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_prism"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .unwrap();
-            if let Some(addr) = line.strip_prefix("prism serve: listening on ") {
-                break addr.trim().to_string();
-            }
-            assert!(Instant::now() < deadline, "server did not start");
-        };
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, base }
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        let url = format!("{}/v1/{path}", self.base);
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let response = match (method, body) {
-            ("GET", _) => agent.get(&url).call(),
-            ("DELETE", _) => agent.delete(&url).call(),
-            ("POST", Some(b)) => agent.post(&url).send_json(b),
-            ("POST", None) => agent.post(&url).send_empty(),
-            (m, _) => panic!("method {m}"),
-        }
-        .unwrap();
-        let status = response.status().as_u16();
-        let value: Value = response.into_body().read_json().unwrap_or(Value::Null);
-        (status, value)
+        Self::start_with(data_dir, args, &[])
     }
 
     fn get(&self, path: &str) -> Value {
@@ -133,36 +80,6 @@ impl Server {
                 "JOB_STATE_SUCCEEDED" | "JOB_STATE_FAILED" | "JOB_STATE_CANCELLED"
             )
         })
-    }
-}
-
-impl Server {
-    /// Sends SIGTERM and waits for the process to exit; returns how long that took.
-    fn terminate(mut self) -> Duration {
-        let sent = Instant::now();
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                assert!(status.success(), "{status}");
-                return sent.elapsed();
-            }
-            assert!(
-                sent.elapsed() < Duration::from_secs(60),
-                "no exit on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -1,86 +1,18 @@
 //! End-to-end tests of `prism serve`: the real binary on a loopback port, driven over HTTP
 //! through the Vertex v1 life cycle, including a restart.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::path::Path;
+
+use common::{model_dir, Server};
 use serde_json::{json, Value};
 
 const PARENT: &str = "projects/demo/locations/local";
 
-fn model_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata/models")
-        .join(name)
-}
-
-/// A running `prism serve`, killed on drop.
-struct Server {
-    child: Child,
-    base: String,
-}
-
 impl Server {
     fn start(data_dir: &Path) -> Self {
         Self::start_with(data_dir, &[], &[])
-    }
-
-    fn start_with(data_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_prism"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(data_dir)
-            .args(args)
-            .envs(env.iter().copied())
-            .env("RUST_LOG", "warn")
-            .stderr(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        // The server prints its address once it listens.
-        let stderr = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(stderr).lines();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let base = loop {
-            let line = lines
-                .next()
-                .expect("server exited before listening")
-                .unwrap();
-            if let Some(addr) = line.strip_prefix("prism serve: listening on ") {
-                break addr.trim().to_string();
-            }
-            assert!(Instant::now() < deadline, "server did not start");
-        };
-        // Keep draining stderr so the server never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Self { child, base }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}/v1/{path}", self.base)
-    }
-
-    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-        self.call_url(method, &self.url(path), body)
-    }
-
-    fn call_url(&self, method: &str, url: &str, body: Option<Value>) -> (u16, Value) {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
-        let response = match (method, body) {
-            ("GET", _) => agent.get(url).call(),
-            ("DELETE", _) => agent.delete(url).call(),
-            ("POST", Some(b)) => agent.post(url).send_json(b),
-            ("POST", None) => agent.post(url).send_empty(),
-            (m, _) => panic!("method {m}"),
-        }
-        .unwrap();
-        let status = response.status().as_u16();
-        let value: Value = response.into_body().read_json().unwrap_or(Value::Null);
-        (status, value)
     }
 
     /// Waits on an operation and returns it done.
@@ -94,13 +26,6 @@ impl Server {
         assert_eq!(status, 200, "{done}");
         assert_eq!(done["done"], json!(true), "{done}");
         done
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
