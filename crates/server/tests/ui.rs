@@ -256,25 +256,31 @@ fn attribute<'a>(html: &'a str, from: &str, name: &str) -> &'a str {
     &rest[start..end]
 }
 
-/// A real model through the real router: listed with its name escaped, a form field per
-/// feature, "not deployed" until it is, then the fragment's numbers are the API's.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_model_page_explains_with_the_apis_numbers() {
-    let (app, _dir) = app(&[]).await;
-    let model_dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../testdata/models/peer_linear"
+/// Uploads `testdata/models/{model}` as model `id` and waits for it; returns its directory.
+async fn upload(app: &axum::Router, id: &str, display_name: &str, model: &str) -> String {
+    let model_dir = format!(
+        "{}/../../testdata/models/{model}",
+        env!("CARGO_MANIFEST_DIR")
     );
-    let upload = serde_json::json!({"modelId": "lin", "model": {
-        "displayName": "<i>lin</i>", "artifactUri": model_dir}});
+    let upload = serde_json::json!({"modelId": id, "model": {
+        "displayName": display_name, "artifactUri": model_dir}});
     let op = call_json(
-        &app,
+        app,
         "POST",
         &format!("/v1/{PARENT}/models:upload"),
         &upload.to_string(),
     )
     .await;
-    wait(&app, &op).await;
+    wait(app, &op).await;
+    model_dir
+}
+
+/// A real model through the real router: listed with its name escaped, a form field per
+/// feature, "not deployed" until it is, then the fragment's numbers are the API's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_model_page_explains_with_the_apis_numbers() {
+    let (app, _dir) = app(&[]).await;
+    upload(&app, "lin", "<i>lin</i>", "peer_linear").await;
 
     let (status, page, _) = send(&app, get("/ui/models")).await;
     assert_eq!(status, StatusCode::OK);
@@ -389,20 +395,7 @@ async fn the_batch_jobs_page_is_empty_at_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_batch_job_is_listed_with_its_counts_and_files() {
     let (app, dir) = app(&[]).await;
-    let model_dir = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../testdata/models/breast_cancer_mlp"
-    );
-    let upload = serde_json::json!({"modelId": "mlp", "model": {
-        "displayName": "mlp", "artifactUri": model_dir}});
-    let op = call_json(
-        &app,
-        "POST",
-        &format!("/v1/{PARENT}/models:upload"),
-        &upload.to_string(),
-    )
-    .await;
-    wait(&app, &op).await;
+    let model_dir = upload(&app, "mlp", "mlp", "breast_cancer_mlp").await;
     let mut input = std::fs::read_to_string(format!("{model_dir}/instances.jsonl")).unwrap();
     let good = input.lines().filter(|l| !l.trim().is_empty()).count();
     input.push_str("this is not json\n");
