@@ -39,7 +39,7 @@ use tokio::sync::{Notify, RwLock, Semaphore};
 pub use error::ApiError;
 pub use jobs::Jobs;
 pub use metrics::Metrics;
-pub use registry::Registry;
+pub use registry::{Owned, Registry, Table};
 pub use state::{AppState, ServerConfig};
 pub use ui::UiState;
 
