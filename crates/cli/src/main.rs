@@ -54,6 +54,11 @@ struct ServeArgs {
     /// one registry between several servers).
     #[arg(long, env = "PRISM_DATABASE_URL")]
     database_url: Option<String>,
+    /// Seconds a server sharing the registry with others stays alive to them without a
+    /// heartbeat (it beats five times per lease); past it, another server fails its
+    /// running operations and takes over its batch prediction jobs.
+    #[arg(long, env = "PRISM_NODE_LEASE", default_value_t = 10.0)]
+    node_lease: f64,
     /// The most explanation requests computed at once; more are answered 429.
     #[arg(long, env = "PRISM_MAX_CONCURRENT")]
     max_concurrent: Option<usize>,
@@ -553,6 +558,13 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
         .init();
     let mut config = prism_server::ServerConfig::new(args.data_dir);
     config.database_url = args.database_url;
+    if !(args.node_lease.is_finite() && args.node_lease >= 0.5) {
+        bail!(
+            "--node-lease: must be at least 0.5 seconds, got {}",
+            args.node_lease
+        );
+    }
+    config.node_lease = std::time::Duration::from_secs_f64(args.node_lease);
     if let Some(n) = args.max_concurrent {
         config.max_concurrent_explanations = n;
     }

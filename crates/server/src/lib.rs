@@ -20,6 +20,7 @@ mod error;
 mod jobs;
 mod metrics;
 mod names;
+mod nodes;
 mod operations;
 mod registry;
 mod routes;
@@ -39,8 +40,9 @@ use tokio::sync::{Notify, RwLock, Semaphore};
 pub use error::ApiError;
 pub use jobs::Jobs;
 pub use metrics::Metrics;
+pub use nodes::Node;
 pub use registry::{Owned, Registry, Table};
-pub use state::{AppState, ServerConfig};
+pub use state::{AppState, ServerConfig, DEFAULT_NODE_LEASE};
 pub use ui::UiState;
 
 /// Errors starting the server.
@@ -100,30 +102,30 @@ pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
         deployed: RwLock::new(Default::default()),
         operation_done: Notify::new(),
         permits,
-        mutation: tokio::sync::Mutex::new(()),
+        loading: Default::default(),
         metrics: Default::default(),
         ui: Default::default(),
         jobs,
+        node: nodes::Node::new(),
     });
-    let interrupted = operations::fail_interrupted(&state)
-        .await
-        .map_err(ServerError::Startup)?;
-    if interrupted > 0 {
-        tracing::warn!(
-            interrupted,
-            "ended operations left running by a previous server"
-        );
-    }
     let loaded = routes::load_all_deployed(&state)
         .await
         .map_err(ServerError::Startup)?;
     tracing::info!(loaded, "deployed models loaded");
-    let resumed = routes::resume_jobs(&state)
-        .await
-        .map_err(ServerError::Startup)?;
-    if resumed > 0 {
-        tracing::info!(resumed, "batch prediction jobs resumed");
+    let recovered = nodes::join(&state).await.map_err(ServerError::Startup)?;
+    if recovered.failed_operations > 0 {
+        tracing::warn!(
+            failed = recovered.failed_operations,
+            "ended operations left running by a stopped server"
+        );
     }
+    if recovered.resumed_jobs > 0 {
+        tracing::info!(
+            resumed = recovered.resumed_jobs,
+            "batch prediction jobs resumed"
+        );
+    }
+    tracing::info!(node = %state.node.id, "joined the registry");
     Ok(state)
 }
 
@@ -165,6 +167,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// batch jobs stop after their batch in progress (the next start resumes them).
 pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
     let state = open(config).await?;
+    let heartbeat = nodes::spawn_heartbeat(state.clone());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Listen {
@@ -185,6 +188,7 @@ pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerE
             source,
         });
     state.jobs.shutdown().await;
+    nodes::leave(&state, heartbeat).await;
     served
 }
 

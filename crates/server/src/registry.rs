@@ -320,6 +320,18 @@ impl Registry {
         Ok(())
     }
 
+    /// Makes `node` the owner of `name` if nobody owns it; false when somebody does.
+    pub async fn claim_free(&self, name: &str, node: &str) -> Result<bool, ApiError> {
+        let done = sqlx::query(
+            "INSERT INTO owners (name, node) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Moves `name` from node `from` to node `to`; false when `from` no longer owns it
     /// (another node took it over first).
     pub async fn take_over(&self, name: &str, from: &str, to: &str) -> Result<bool, ApiError> {
