@@ -1,10 +1,12 @@
 //! Several `prism serve` processes on one PostgreSQL registry and one data directory (as
 //! server nodes behind a load balancer): what one node starts, the others see, wait on and
 //! serve; a node killed with SIGKILL has its running operation ended as failed by another
-//! once its lease expires, and never before.
+//! once its lease expires, and never before, and its running batch job taken over and
+//! finished by another, every line once.
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -14,7 +16,7 @@ use serde_json::{json, Value};
 const PARENT: &str = "projects/demo/locations/local";
 
 /// The lease the nodes of these tests run with, in seconds.
-const LEASE: &str = "2";
+const LEASE: &str = "3";
 
 fn node(data: &Path, url: &str) -> Server {
     Server::start_with(data, &["--database-url", url, "--node-lease", LEASE], &[])
@@ -165,7 +167,7 @@ fn a_killed_nodes_operation_fails_once_its_lease_expires() {
     // A node starting while A runs the operation, and staying up past A's lease, leaves
     // it alone: A is alive.
     let b = node(data.path(), &url);
-    let running = wait(&b, &op, "3s");
+    let running = wait(&b, &op, "4s");
     assert!(running.get("done").is_none(), "{running}");
 
     a.child.kill().unwrap(); // SIGKILL: no goodbye in the registry.
@@ -213,4 +215,133 @@ fn a_node_restarted_alone_fails_the_operation_it_was_running() {
     let failed = wait(&again, &op, "30s");
     assert_eq!(failed["done"], json!(true), "{failed}");
     assert_eq!(failed["error"]["code"], json!(10), "{failed}");
+}
+
+/// The node (`<pid>-<random>`) that owns an operation or job in the registry, if any.
+fn owner(url: &str, name: &str) -> String {
+    postgres::query(
+        url,
+        &format!("SELECT node FROM owners WHERE name = '{name}'"),
+    )
+}
+
+/// Polls a job on `server` until `done(job)`, for at most four minutes.
+fn poll(server: &Server, name: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(240);
+    loop {
+        let (status, job) = server.call("GET", name, None);
+        assert_eq!(status, 200, "{job}");
+        if done(&job) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {job}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn successful(job: &Value) -> u64 {
+    job["completionStats"]["successfulCount"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_killed_nodes_batch_job_is_finished_by_another_every_line_once() {
+    // Seconds of work (a few on the two-core development machine), so that it is still
+    // running when A is killed.
+    const N: usize = 3000;
+    let url = postgres::database();
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let a = node(&data, &url);
+    let (status, op) = a.call(
+        "POST",
+        &format!("{PARENT}/models:upload"),
+        Some(json!({"modelId": "mlp", "model": {
+            "displayName": "mlp",
+            "artifactUri": model_dir("breast_cancer_mlp").to_str().unwrap(),
+        }})),
+    );
+    assert_eq!(status, 200, "{op}");
+    assert!(wait(&a, &op, "30s")["response"].is_object());
+    let base: Vec<serde_json::Map<String, Value>> =
+        std::fs::read_to_string(model_dir("breast_cancer_mlp").join("instances.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+    let input = tmp.path().join("in.jsonl");
+    let mut text = String::new();
+    for i in 0..N {
+        let mut o = base[i % base.len()].clone();
+        o.insert("id".into(), json!(format!("r{i}")));
+        text.push_str(&Value::Object(o).to_string());
+        text.push('\n');
+    }
+    std::fs::write(&input, text).unwrap();
+    let out = tmp.path().join("out");
+    let (status, job) = a.call(
+        "POST",
+        &format!("{PARENT}/batchPredictionJobs"),
+        Some(json!({
+            "displayName": "taken over",
+            "model": format!("{PARENT}/models/mlp"),
+            "inputConfig": {"instancesFormat": "jsonl", "gcsSource": {"uris": [input.to_str().unwrap()]}},
+            "instanceConfig": {"keyField": "id"},
+            "outputConfig": {"predictionsFormat": "jsonl",
+                             "gcsDestination": {"outputUriPrefix": out.to_str().unwrap()}},
+            "manualBatchTuningParameters": {"batchSize": 16},
+            "generateExplanation": true,
+            "explanationSpec": {"parameters": {"sampledShapleyAttribution": {"pathCount": 50}}},
+        })),
+    );
+    assert_eq!(status, 200, "{job}");
+    let name = job["name"].as_str().unwrap().to_string();
+    let a_pid = a.child.id();
+    assert!(owner(&url, &name).starts_with(&format!("{a_pid}-")));
+    poll(&a, &name, "running on A", |j| {
+        j["state"] == "JOB_STATE_RUNNING" && successful(j) >= 50
+    });
+
+    // A node starting while A runs the job leaves it to A.
+    let b = node(&data, &url);
+    let b_pid = b.child.id();
+    let before_kill = poll(&b, &name, "seen from B", |_| true);
+    assert_eq!(
+        before_kill["state"],
+        json!("JOB_STATE_RUNNING"),
+        "{before_kill}"
+    );
+    assert!(
+        successful(&before_kill) < (N as u64),
+        "the job ended before the kill"
+    );
+    assert!(owner(&url, &name).starts_with(&format!("{a_pid}-")));
+
+    drop(a); // SIGKILL
+    let done = poll(&b, &name, "ended on B", |j| {
+        matches!(
+            j["state"].as_str().unwrap(),
+            "JOB_STATE_SUCCEEDED" | "JOB_STATE_FAILED" | "JOB_STATE_CANCELLED"
+        )
+    });
+    assert_eq!(done["state"], json!("JOB_STATE_SUCCEEDED"), "{done}");
+    assert_eq!(successful(&done), N as u64, "{done}");
+    assert_eq!(owner(&url, &name), "", "an ended job belongs to nobody");
+    let dir = Path::new(done["outputInfo"]["gcsOutputDirectory"].as_str().unwrap());
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    let results = std::fs::read_to_string(dir.join("prediction.results-00000-of-00001")).unwrap();
+    for line in results.lines() {
+        let line: Value = serde_json::from_str(line).unwrap();
+        *seen
+            .entry(line["key"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert_eq!(seen.len(), N);
+    assert!(seen.values().all(|&n| n == 1), "a line was written twice");
+    eprintln!(
+        "A (pid {a_pid}) killed at {} of {N} lines; B (pid {b_pid}) finished the job",
+        successful(&before_kill)
+    );
 }

@@ -50,6 +50,32 @@ pub fn database() -> String {
     format!("{}/{name}", server.base)
 }
 
+/// Runs one SQL statement with `psql` on a database [`database`] made, and returns its
+/// rows: one line each, columns separated by `|`.
+pub fn query(url: &str, sql: &str) -> String {
+    let server = match SERVER.get() {
+        Some(Ok(s)) => s,
+        _ => panic!("query({url}): no database was made in this test binary"),
+    };
+    let out = Command::new(&server.psql)
+        .args([
+            "-X",
+            "-q",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-d",
+            url,
+            "-c",
+            sql,
+        ])
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", server.psql.display()));
+    check(&out, sql);
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 fn start() -> Result<Server, String> {
     if let Ok(url) = std::env::var("PRISM_TEST_DATABASE_URL") {
         let psql = find_bin("psql")?;
