@@ -3,10 +3,12 @@
 //! web UI at `/ui` (the `ui` module: pages for models, endpoints, operations and batch jobs, and
 //! explanations drawn in the browser).
 //!
-//! `router(state)` builds the axum `Router`; `serve(config, addr)` opens the registry, ends
-//! operations a previous process left running, loads every deployed model, resumes the
-//! batch prediction jobs it left unfinished, and serves until Ctrl-C / SIGTERM, finishing
-//! requests in flight and stopping running jobs at a checkpoint.
+//! `router(state)` builds the axum `Router`; `serve(config, addr)` opens the registry, loads
+//! every deployed model, joins the registry as a node (the `nodes` module: heartbeats, and
+//! taking over the operations and batch jobs of nodes that died, so a crash leaves no
+//! operation running forever), and serves until Ctrl-C / SIGTERM, finishing requests in
+//! flight and stopping running jobs at a checkpoint. Several processes may share one
+//! PostgreSQL registry (`docs/server.md`).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
