@@ -37,7 +37,7 @@ pub struct ServerConfig {
     pub max_concurrent_jobs: usize,
     /// How long a server node stays alive to the others without a heartbeat (it beats five
     /// times per lease). Past it, another node fails its operations and takes over its
-    /// batch jobs (see [`crate::nodes`]).
+    /// batch jobs (see `docs/server.md`).
     pub node_lease: Duration,
 }
 
