@@ -83,7 +83,10 @@ pub enum ServerError {
     },
 }
 
-/// Opens the registry and loads deployed models: the state a router serves.
+/// Opens the registry, loads deployed models and joins the registry as a node (taking over
+/// the work of dead nodes): the state a router serves. The node's heartbeat runs only under
+/// [`serve`]; a state opened alone on a shared registry counts as dead to other nodes once
+/// its lease passes.
 pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
         path: config.data_dir.display().to_string(),

@@ -66,10 +66,14 @@ pub(crate) async fn create(
     let work = request.work(state, &name, &model, job_id)?;
     // Owned before it exists, so no other node ever sees it unfinished without an owner.
     state.registry.claim(&name, &state.node.id).await?;
-    state
+    let created = state
         .registry
         .create(Table::BatchPredictionJobs, &name, parent, &doc)
-        .await?;
+        .await;
+    if let Err(e) = created {
+        state.registry.release(&name).await?;
+        return Err(e);
+    }
     state.jobs.start(state.clone(), work, false);
     Ok(doc)
 }
