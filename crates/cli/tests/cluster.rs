@@ -145,6 +145,62 @@ fn two_nodes_share_models_endpoints_and_operations() {
             .is_none_or(|d| d.is_empty()),
         "{model}"
     );
+
+    // Deployments on both nodes at once all land: none overwrites the other.
+    let ops: Vec<Value> = std::thread::scope(|s| {
+        let deploys: Vec<_> = [&a, &b, &a, &b]
+            .into_iter()
+            .map(|server| {
+                let endpoint = &endpoint;
+                s.spawn(move || {
+                    let (status, op) = server.call(
+                        "POST",
+                        &format!("{endpoint}:deployModel"),
+                        Some(
+                            json!({"deployedModel": {"model": format!("{PARENT}/models/linear")}}),
+                        ),
+                    );
+                    assert_eq!(status, 200, "{op}");
+                    op
+                })
+            })
+            .collect();
+        deploys.into_iter().map(|d| d.join().unwrap()).collect()
+    });
+    let mut ids: Vec<String> = ops
+        .iter()
+        .map(|op| {
+            let done = wait(&b, op, "30s");
+            assert!(done["response"].is_object(), "{done}");
+            done["response"]["deployedModel"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    let (_, ep) = a.call("GET", &endpoint, None);
+    let mut on_endpoint: Vec<String> = ep["deployedModels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap().to_string())
+        .collect();
+    on_endpoint.sort();
+    assert_eq!(on_endpoint, ids, "{ep}");
+    let split: u64 = ep["trafficSplit"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(split, 100, "{ep}");
+    let (_, model) = a.call("GET", &format!("{PARENT}/models/linear"), None);
+    assert_eq!(
+        model["deployedModels"].as_array().unwrap().len(),
+        4,
+        "{model}"
+    );
 }
 
 #[test]
