@@ -81,7 +81,25 @@ fn two_nodes_share_models_endpoints_and_operations() {
         .unwrap()
         .to_string();
 
-    // Served by A, which never saw the deployment happen: it loads the model on first use.
+    // KServe v1 on A lists it within a few heartbeats (A loads it in the background).
+    let kserve_lists = |server: &Server| {
+        let (status, listed) = server.call_url("GET", &format!("{}/v1/models", server.base), None);
+        assert_eq!(status, 200, "{listed}");
+        listed["models"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("linear"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kserve_lists(&a) {
+        assert!(
+            Instant::now() < deadline,
+            "A's KServe v1 never listed the model"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Served by A, which never saw the deployment happen.
     let (status, p) = a.call(
         "POST",
         &format!("{endpoint}:predict"),
@@ -138,6 +156,14 @@ fn two_nodes_share_models_endpoints_and_operations() {
     assert_eq!(status, 404, "{refused}");
     let (_, ep) = b.call("GET", &endpoint, None);
     assert_eq!(ep["deployedModels"], json!([]), "{ep}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while kserve_lists(&b) {
+        assert!(
+            Instant::now() < deadline,
+            "B's KServe v1 still lists the model"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     let (_, model) = b.call("GET", &format!("{PARENT}/models/linear"), None);
     assert!(
         model["deployedModels"]
