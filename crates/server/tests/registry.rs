@@ -203,6 +203,16 @@ async fn owners_and_heartbeats(db: Db) {
         ]
     );
 
+    // A starting node claims only what nobody owns.
+    assert!(!registry.claim_free("op1", "b").await.unwrap());
+    assert!(registry.claim_free("job2", "b").await.unwrap());
+    assert!(!registry.claim_free("job2", "a").await.unwrap());
+    assert_eq!(
+        registry.owner("job2").await.unwrap(),
+        Some(owned("job2", "b", Some(2_000)))
+    );
+    registry.release("job2").await.unwrap();
+
     // Only the node that owns a lease can be taken over from.
     assert!(!registry.take_over("job1", "a", "c").await.unwrap());
     assert!(registry.take_over("job1", "b", "c").await.unwrap());
