@@ -257,6 +257,9 @@ pub(crate) async fn load_explainer(
 /// no endpoint has any more (a registry shared with other server nodes, at each heartbeat).
 /// Returns how many it loaded.
 pub(crate) async fn load_all_deployed(state: &AppState) -> Result<usize, ApiError> {
+    // Loaded before the registry is read: a model registered after this was deployed
+    // after its endpoint was written, so it is never dropped by mistake.
+    let loaded: Vec<String> = state.deployed.read().await.keys().cloned().collect();
     let mut wanted = Vec::new();
     for endpoint in state.registry.all(Table::Endpoints).await? {
         let Some(endpoint_name) = endpoint["name"].as_str() else {
@@ -270,11 +273,20 @@ pub(crate) async fn load_all_deployed(state: &AppState) -> Result<usize, ApiErro
             wanted.push((endpoint_name.to_string(), d));
         }
     }
-    state.deployed.write().await.retain(|id, _| {
-        wanted
-            .iter()
-            .any(|(_, d)| d["id"].as_str() == Some(id.as_str()))
-    });
+    let gone: Vec<&String> = loaded
+        .iter()
+        .filter(|id| {
+            !wanted
+                .iter()
+                .any(|(_, d)| d["id"].as_str() == Some(id.as_str()))
+        })
+        .collect();
+    if !gone.is_empty() {
+        let mut deployed = state.deployed.write().await;
+        for id in gone {
+            deployed.remove(id);
+        }
+    }
     let mut count = 0;
     for (endpoint_name, d) in wanted {
         let Some(id) = d["id"].as_str() else {

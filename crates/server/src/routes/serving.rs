@@ -106,20 +106,23 @@ async fn choose(
     endpoint_name: &str,
     requested: Option<&Value>,
 ) -> Result<Deployed, ApiError> {
+    // Loaded before the endpoint is read: a model registered after this was deployed
+    // after the endpoint was written, so it is never dropped by mistake.
+    let loaded: Vec<String> = state
+        .deployed
+        .read()
+        .await
+        .values()
+        .filter(|d| d.endpoint == endpoint_name)
+        .map(|d| d.id.clone())
+        .collect();
     let endpoint = super::endpoints::get(state, endpoint_name).await?;
     let on_endpoint: Vec<Value> = endpoint["deployedModels"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     let has = |id: &str| on_endpoint.iter().any(|d| d["id"].as_str() == Some(id));
-    let stale: Vec<String> = state
-        .deployed
-        .read()
-        .await
-        .values()
-        .filter(|d| d.endpoint == endpoint_name && !has(&d.id))
-        .map(|d| d.id.clone())
-        .collect();
+    let stale: Vec<String> = loaded.into_iter().filter(|id| !has(id)).collect();
     if !stale.is_empty() {
         let mut deployed = state.deployed.write().await;
         for id in &stale {
