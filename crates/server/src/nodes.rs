@@ -14,7 +14,8 @@
 //!
 //! A node that stops on SIGTERM leaves `nodes` at once, so its unfinished jobs move without
 //! waiting for the lease. A SQLite registry has one server process at a time: a starting
-//! node forgets every other node, so what a previous process left is taken over at once.
+//! node forgets every other node, so what a previous process left is taken over at once,
+//! and it does not beat.
 //! Heartbeats are compared with the sweeping node's clock: nodes' clocks must agree to well
 //! within the lease.
 
@@ -94,10 +95,14 @@ pub(crate) async fn join(state: &Arc<AppState>) -> Result<Recovered, ApiError> {
     Ok(recovered)
 }
 
-/// Beats until the server stops, sweeping dead nodes' work after each beat.
+/// Beats until the server stops, sweeping dead nodes' work after each beat. A registry of
+/// one process (SQLite) has nobody to beat for: [`join`] did all there is to do.
 pub(crate) fn spawn_heartbeat(state: Arc<AppState>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let interval = heartbeat_interval(state.config.node_lease);
+        if !state.registry.is_shared() {
+            return;
+        }
         loop {
             tokio::select! {
                 () = tokio::time::sleep(interval) => {}
@@ -110,7 +115,7 @@ pub(crate) fn spawn_heartbeat(state: Arc<AppState>) -> tokio::task::JoinHandle<(
                 tracing::warn!(error = %e, "could not write this node's heartbeat");
                 continue;
             }
-            if state.registry.is_shared() && !state.node.syncing.swap(true, Ordering::SeqCst) {
+            if !state.node.syncing.swap(true, Ordering::SeqCst) {
                 // Models other nodes deployed or undeployed, for the routes that look
                 // models up by name (KServe v1, OIP v2) and the web UI; loading may take
                 // long, so not in the way of the heartbeat.
