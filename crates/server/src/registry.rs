@@ -62,6 +62,12 @@ const SCHEMA: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS owners (name TEXT PRIMARY KEY, node TEXT NOT NULL)",
 ];
 
+/// Takes (and releases) the PostgreSQL advisory lock held while the schema is applied
+/// (the key is arbitrary, fixed: "prism" in ASCII).
+const SCHEMA_LOCK: &str = "SELECT 1 AS locked FROM (SELECT pg_advisory_lock(482854120813)) AS l";
+const SCHEMA_UNLOCK: &str =
+    "SELECT 1 AS unlocked FROM (SELECT pg_advisory_unlock(482854120813)) AS l";
+
 /// How many times [`Registry::update`] retries a change that lost a race.
 const UPDATE_ATTEMPTS: usize = 64;
 
@@ -97,10 +103,25 @@ impl Registry {
             .max_connections(8)
             .connect(&url)
             .await?;
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&pool).await?;
-        }
         let shared = url.starts_with("postgres:") || url.starts_with("postgresql:");
+        // Nodes starting together on a new PostgreSQL database would race in CREATE TABLE
+        // IF NOT EXISTS (a duplicate-key error in the catalog): one at a time.
+        let mut conn = pool.acquire().await?;
+        if shared {
+            sqlx::query(SCHEMA_LOCK).execute(&mut *conn).await?;
+        }
+        let mut created = Ok(());
+        for statement in SCHEMA {
+            if let Err(e) = sqlx::query(statement).execute(&mut *conn).await {
+                created = Err(e);
+                break;
+            }
+        }
+        if shared {
+            sqlx::query(SCHEMA_UNLOCK).execute(&mut *conn).await?;
+        }
+        created?;
+        drop(conn);
         Ok(Self { pool, shared })
     }
 

@@ -250,3 +250,21 @@ async fn owners_and_heartbeats(db: Db) {
         "b was removed with the others"
     );
 }
+
+on_both!(nodes_starting_together_all_get_the_schema);
+async fn nodes_starting_together_all_get_the_schema(db: Db) {
+    let url = Arc::new(db.url.clone());
+    let starts: Vec<_> = (0..6)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { Registry::connect(&url).await })
+        })
+        .collect();
+    for start in starts {
+        let registry = start
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{url}: {e}"));
+        assert!(registry.all(Table::Models).await.unwrap().is_empty());
+    }
+}
