@@ -20,6 +20,7 @@ mod error;
 mod jobs;
 mod metrics;
 mod names;
+mod openapi;
 mod operations;
 mod registry;
 mod routes;
@@ -136,6 +137,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2/{*path}", any(routes::v2))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics::serve_metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(openapi::document().clone()) }),
+        )
         .route(
             "/ui/projects/{project}/locations/{location}/operations/{operation}",
             any(routes::operation_alias),
