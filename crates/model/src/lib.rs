@@ -19,6 +19,7 @@
 
 mod backend;
 mod error;
+mod fold;
 pub mod gradient;
 mod onnx;
 #[cfg(feature = "ort")]

@@ -83,7 +83,12 @@ impl OnnxModel {
     }
 
     fn prepare(bytes: &[u8], outputs: Option<&[&str]>, backend: Backend) -> Result<Self> {
-        let proto = decode(bytes)?;
+        let mut proto = decode(bytes)?;
+        if let Some(graph) = proto.graph.as_mut() {
+            if !graph.node.iter().any(TreeGraph::handles) {
+                crate::fold::fold_input_affine(graph);
+            }
+        }
         let graph = proto
             .graph
             .as_ref()

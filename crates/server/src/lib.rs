@@ -23,6 +23,7 @@ mod jobs;
 mod metrics;
 mod names;
 mod nodes;
+mod openapi;
 mod operations;
 mod registry;
 mod routes;
@@ -143,6 +144,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2/{*path}", any(routes::v2))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics::serve_metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(openapi::document().clone()) }),
+        )
         .route(
             "/ui/projects/{project}/locations/{location}/operations/{operation}",
             any(routes::operation_alias),
