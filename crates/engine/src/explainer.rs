@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::error::EngineError;
-use crate::examples::{ExampleSearch, INDEX_FILE};
+use crate::examples::ExampleSearch;
 
 /// The ONNX model file of a model directory.
 pub const MODEL_FILE: &str = "model.onnx";
@@ -162,9 +162,7 @@ impl Explainer {
         let embeddings = Arc::new(embedding_lookups(model_bytes, model.signature())?);
         let (mode, explain_model) = match &spec.parameters.method {
             Method::Examples(settings) => {
-                let index = dir.map(|d| d.join(INDEX_FILE));
-                let search =
-                    ExampleSearch::new(model_bytes, &model, &spec, settings, index.as_deref())?;
+                let search = ExampleSearch::new(model_bytes, &model, &spec, settings, dir)?;
                 (Mode::Examples(Arc::new(search), None), model.clone())
             }
             _ => {

@@ -126,9 +126,7 @@ fn build_example_index(explainer: &Explainer, dir: &Path) -> Result<(), ApiError
             "example lines skipped"
         );
     }
-    index
-        .save(dir.join(examples::INDEX_FILE))
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    examples::save_index(&index, dir).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// `POST …/models/{id}:updateExplanationDataset` `{examples: {exampleGcsSource}}` →
@@ -179,11 +177,11 @@ pub(crate) async fn update_explanation_dataset(
                 ApiError::InvalidArgument(format!("examples.exampleGcsSource: {e}"))
             };
             let dataset = examples::open_dataset(&uris).map_err(invalid)?;
-            let path = dir.join(examples::INDEX_FILE);
             let index = match search.index() {
                 Some(current) => {
-                    let mut index = prism_neighbors::Index::load(&path)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    let mut index = examples::load_index(&dir)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?
+                        .ok_or_else(|| ApiError::Internal("the index went missing".into()))?;
                     drop(current);
                     examples::extend_index(search, &mut index, dataset, |_| {}).map_err(invalid)?;
                     index
@@ -199,9 +197,7 @@ pub(crate) async fn update_explanation_dataset(
                         .0
                 }
             };
-            index
-                .save(&path)
-                .map_err(|e| ApiError::Internal(e.to_string()))
+            examples::save_index(&index, &dir).map_err(|e| ApiError::Internal(e.to_string()))
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;
