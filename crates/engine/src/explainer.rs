@@ -158,11 +158,14 @@ impl Explainer {
         dir: Option<&Path>,
         backend: Backend,
     ) -> Result<Self, EngineError> {
-        let model = OnnxModel::from_bytes_with(model_bytes, None, backend)?;
+        // The whole graph serves predictions; explanations run their own output-limited
+        // graph, so the whole one is prepared on first use when that one differs.
+        let model = OnnxModel::from_bytes_deferred(model_bytes, None, backend)?;
         let embeddings = Arc::new(embedding_lookups(model_bytes, model.signature())?);
         let (mode, explain_model) = match &spec.parameters.method {
             Method::Examples(settings) => {
                 let search = ExampleSearch::new(model_bytes, &model, &spec, settings, dir)?;
+                model.prepared()?;
                 (Mode::Examples(Arc::new(search), None), model.clone())
             }
             _ => {
@@ -294,6 +297,13 @@ impl Explainer {
     /// Explains many instances in parallel; results keep the input order.
     pub fn explain_batch(&self, instances: &[Value]) -> Vec<Result<Explanation, EngineError>> {
         instances.par_iter().map(|i| self.explain(i)).collect()
+    }
+
+    /// Prepares everything the explainer may run, so that a graph the backend cannot run
+    /// fails now rather than on the first prediction (see
+    /// [`OnnxModel::from_bytes_deferred`]).
+    pub fn prepared(&self) -> Result<(), EngineError> {
+        Ok(self.model.prepared()?)
     }
 
     /// Runs the model on one instance; every output, by name.
@@ -451,6 +461,7 @@ fn explain_model_for(
         )?);
     }
     if model.signature().outputs.len() == 1 {
+        model.prepared()?;
         return Ok(model.clone());
     }
     Ok(OnnxModel::from_bytes_with(

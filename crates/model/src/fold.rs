@@ -358,48 +358,11 @@ fn consumers(graph: &pb::GraphProto) -> HashMap<&str, Vec<usize>> {
 
 #[cfg(test)]
 mod tests {
-    use prost::Message;
     use tract_onnx::pb;
 
     use super::*;
+    use crate::test_graphs::{node, value};
     use crate::{Model, OnnxModel, Tensor};
-
-    fn node(op: &str, inputs: &[&str], output: &str) -> pb::NodeProto {
-        pb::NodeProto {
-            op_type: op.into(),
-            input: inputs.iter().map(|s| s.to_string()).collect(),
-            output: vec![output.into()],
-            name: output.into(),
-            ..Default::default()
-        }
-    }
-
-    fn value(name: &str, dims: &[i64]) -> pb::ValueInfoProto {
-        use pb::tensor_shape_proto::{dimension::Value as D, Dimension};
-        pb::ValueInfoProto {
-            name: name.into(),
-            r#type: Some(pb::TypeProto {
-                value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-                    elem_type: pb::tensor_proto::DataType::Float as i32,
-                    shape: Some(pb::TensorShapeProto {
-                        dim: dims
-                            .iter()
-                            .map(|&d| Dimension {
-                                value: Some(if d < 0 {
-                                    D::DimParam("batch".into())
-                                } else {
-                                    D::DimValue(d)
-                                }),
-                                ..Default::default()
-                            })
-                            .collect(),
-                    }),
-                })),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
 
     /// `x[N,3] -> Sub(mean) -> Div(scale) -> MatMul(W[3,2]) -> Add(b) -> Relu`, with
     /// `extra` nodes and outputs appended.
@@ -458,16 +421,8 @@ mod tests {
         assert_eq!(graph.node[1].output[0], "pre");
 
         // Loaded whole (folding happens at load), the model computes the unfolded function.
-        let model = pb::ModelProto {
-            ir_version: 8,
-            opset_import: vec![pb::OperatorSetIdProto {
-                domain: String::new(),
-                version: 17,
-            }],
-            graph: Some(scaler_graph(vec![], &[])),
-            ..Default::default()
-        };
-        let model = OnnxModel::from_bytes(&model.encode_to_vec()).unwrap();
+        let bytes = crate::test_graphs::model(scaler_graph(vec![], &[]));
+        let model = OnnxModel::from_bytes(&bytes).unwrap();
         let x = vec![
             3.0, 1.0, -2.0, 0.0, 0.0, 0.0, 10.0, -4.0, 7.5, -1.0, 2.0, 0.5,
         ];

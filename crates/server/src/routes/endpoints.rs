@@ -247,10 +247,12 @@ pub(crate) async fn load_explainer(
         backend: state.config.backend,
         spec,
     };
-    tokio::task::spawn_blocking(move || Explainer::load_with_options(&dir, &options))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::FailedPrecondition(format!("the model does not load: {e}")))
+    tokio::task::spawn_blocking(move || {
+        Explainer::load_with_options(&dir, &options).and_then(|e| e.prepared().map(|()| e))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::FailedPrecondition(format!("the model does not load: {e}")))
 }
 
 /// Loads every model deployed on any endpoint (at server start), and drops loaded models

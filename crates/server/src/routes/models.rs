@@ -56,7 +56,9 @@ pub(crate) async fn upload(
         let explainer = tokio::task::spawn_blocking(move || -> Result<Explainer, ApiError> {
             copy_dir(&source, &copied)?;
             let options = LoadOptions { backend, spec };
+            // Prepared whole now: a model that cannot serve predictions fails its upload.
             let loaded = Explainer::load_with_options(&copied, &options)
+                .and_then(|e| e.prepared().map(|()| e))
                 .map_err(|e| ApiError::InvalidArgument(format!("the model does not load: {e}")))
                 .and_then(|explainer| {
                     build_example_index(&explainer, &copied)?;
