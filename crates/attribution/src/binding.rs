@@ -41,8 +41,9 @@ struct FeatureBinding {
     offset: usize,
     kind: FeatureKind,
     group: Option<String>,
-    /// Raw `inputBaselines` values (empty: zeros).
-    baselines: Vec<Value>,
+    /// `inputBaselines` (empty: zeros), each read once as flat values, or why it cannot
+    /// be read: (field path, message).
+    baselines: Vec<std::result::Result<Vec<f64>, (String, String)>>,
     modality: Modality,
     /// `encodedTensorName`, for gradient methods on ids.
     encoded_tensor: Option<String>,
@@ -159,7 +160,7 @@ impl Binder {
                     offset: 0,
                     kind,
                     group: input.group_name.clone(),
-                    baselines: input.input_baselines.clone(),
+                    baselines: read_baselines(name, &input.input_baselines),
                     modality: input.modality,
                     encoded_tensor: input.encoded_tensor_name.clone(),
                     encoded_baselines: input.encoded_baselines.clone(),
@@ -830,23 +831,42 @@ fn kind_of(v: &Value) -> String {
 /// Baseline `k` of a feature as `len` flat values (zeros by default; one baseline is used
 /// for every k; a scalar broadcasts).
 fn baseline_values(f: &FeatureBinding, k: usize, len: usize) -> Result<Vec<f64>> {
-    let Some(raw) = f.baselines.get(k).or_else(|| f.baselines.first()) else {
+    let Some(read) = f.baselines.get(k).or_else(|| f.baselines.first()) else {
         return Ok(vec![0.0; len]);
     };
+    let vals = match read {
+        Ok(vals) => vals,
+        Err((path, message)) => return Err(AttributionError::metadata(path, message.clone())),
+    };
     let ix = if f.baselines.len() > 1 { k } else { 0 };
-    let path = format!("metadata.inputs.{}.inputBaselines[{ix}]", f.name);
-    let (_, vals) = read_value(&path, raw).map_err(|e| match e {
-        AttributionError::Instance { message, .. } => AttributionError::metadata(&path, message),
-        other => other,
-    })?;
+    let path = || format!("metadata.inputs.{}.inputBaselines[{ix}]", f.name);
     match vals.len() {
-        n if n == len => Ok(vals),
+        n if n == len => Ok(vals.clone()),
         1 => Ok(vec![vals[0]; len]),
         n => Err(AttributionError::metadata(
-            path,
+            path(),
             format!("has {n} values, the feature has {len} (give {len} values or one scalar)"),
         )),
     }
+}
+
+/// Reads a feature's `inputBaselines` once, at binding time (they are used for every
+/// instance).
+fn read_baselines(
+    feature: &str,
+    raw: &[Value],
+) -> Vec<std::result::Result<Vec<f64>, (String, String)>> {
+    raw.iter()
+        .enumerate()
+        .map(|(ix, v)| {
+            let path = format!("metadata.inputs.{feature}.inputBaselines[{ix}]");
+            match read_value(&path, v) {
+                Ok((_, vals)) => Ok(vals),
+                Err(AttributionError::Instance { message, .. }) => Err((path, message)),
+                Err(other) => Err((path, other.to_string())),
+            }
+        })
+        .collect()
 }
 
 fn number(x: f64) -> Value {
