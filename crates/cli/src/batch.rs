@@ -46,12 +46,19 @@ struct JobArgs {
     /// The model directory: model.onnx, explanation_metadata.json, optional explanation_spec.json.
     #[arg(required = true)]
     model_dir: Option<PathBuf>,
-    /// Input files: paths, file:// URIs or glob patterns (quote them); repeat or list several.
+    /// Input files: paths, file://, s3://bucket/key or gs://bucket/key URLs, or glob
+    /// patterns of them (quote them); repeat or list several.
     #[arg(long, short = 'i', num_args = 1.., required = true)]
     input: Vec<String>,
-    /// The folder where the job folder (prediction-<model>-<time>, or --job-id) is made.
+    /// Where the job folder (prediction-<model>-<time>, or --job-id) is made: a folder, a
+    /// file:// URL, or s3://bucket/prefix or gs://bucket/prefix (the files are uploaded
+    /// there when the run ends).
     #[arg(long, short = 'o', required = true)]
-    output: Option<PathBuf>,
+    output: Option<String>,
+    /// For s3:// and gs:// outputs: the local folder where the job runs before its files
+    /// are uploaded (default: <temp>/prism-batch/<output>); the same one resumes the job.
+    #[arg(long, env = "PRISM_BATCH_WORK_DIR")]
+    work_dir: Option<PathBuf>,
     /// Write explanations beside the predictions.
     #[arg(long)]
     explain: bool,
@@ -161,6 +168,7 @@ fn run_job(args: JobArgs) -> Result<ExitCode> {
             .unwrap_or_else(|| "model".into()),
     };
     let mut options = BatchOptions::new(args.input, output, model_name);
+    options.work_dir = args.work_dir;
     options.format = match args.format {
         FormatArg::Jsonl => InputFormat::Jsonl,
         FormatArg::Csv => InputFormat::Csv,
@@ -206,8 +214,14 @@ fn run_job(args: JobArgs) -> Result<ExitCode> {
         job.job_id(),
         args.shard_index,
         args.shard_count,
-        job.job_dir().display()
+        job.output_location()
     );
+    if job.output_location() != job.job_dir().display().to_string() {
+        eprintln!(
+            "prism: working in {}; the files are uploaded when the run ends",
+            job.job_dir().display()
+        );
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     cancel_on_signals(Arc::clone(&cancel))?;
     let interval = Duration::from_secs_f64(args.progress_interval.max(0.0));
@@ -219,7 +233,7 @@ fn run_job(args: JobArgs) -> Result<ExitCode> {
     if let Value::Object(o) = &mut report {
         o.insert(
             "outputDirectory".into(),
-            Value::String(job.job_dir().display().to_string()),
+            Value::String(job.output_location()),
         );
     }
     println!("{report}");

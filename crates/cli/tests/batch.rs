@@ -476,13 +476,15 @@ fn unsupported_inputs_and_formats_are_refused_clearly() {
         "batch",
         &model_dir("peer_linear"),
         "-i",
-        "gs://bucket/in.jsonl",
+        "ftp://host/in.jsonl",
         "-o",
         tmp.path().to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("not supported yet"),
+        stderr(&out).contains(
+            "ftp://host/in.jsonl: only local paths, file://, s3:// and gs:// URLs are supported"
+        ),
         "{}",
         stderr(&out)
     );

@@ -474,7 +474,15 @@ fn jobs_list_filter_page_and_accept_snake_case() {
 #[test]
 fn bad_jobs_get_invalid_argument_naming_the_field() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"), &[]);
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        &[],
+        // No cloud credentials, and no instance metadata service to ask for them.
+        &[
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("NO_GCE_CHECK", "true"),
+        ],
+    );
     server.upload_mlp();
     let input = tmp.path().join("in.jsonl");
     std::fs::write(&input, breast_cancer_lines(4).0).unwrap();
@@ -497,11 +505,11 @@ fn bad_jobs_get_invalid_argument_naming_the_field() {
     let cases = [
         (
             with(&["inputConfig", "gcsSource", "uris"], json!(["gs://bucket/in.jsonl"])),
-            "batchPredictionJob.inputConfig.gcsSource.uris[0]: gs:// URIs are not supported yet",
+            "batchPredictionJob.inputConfig.gcsSource.uris[0]: gs://bucket/in.jsonl: no credentials for GCS",
         ),
         (
             with(&["inputConfig", "gcsSource", "uris"], json!(["s3://bucket/in.jsonl"])),
-            "batchPredictionJob.inputConfig.gcsSource.uris[0]: s3:// URIs are not supported yet",
+            "batchPredictionJob.inputConfig.gcsSource.uris[0]: s3://bucket/in.jsonl: no credentials for S3",
         ),
         (
             with(&["inputConfig", "instancesFormat"], json!("parquet")),
@@ -541,7 +549,7 @@ fn bad_jobs_get_invalid_argument_naming_the_field() {
         ),
         (
             with(&["outputConfig", "gcsDestination", "outputUriPrefix"], json!("gs://bucket/out")),
-            "batchPredictionJob.outputConfig.gcsDestination.outputUriPrefix: gs:// URIs are not supported yet",
+            "batchPredictionJob.outputConfig.gcsDestination.outputUriPrefix: gs://bucket/out: no credentials for GCS",
         ),
         (
             with(&["manualBatchTuningParameters", "batchSize"], json!(0)),

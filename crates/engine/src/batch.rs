@@ -76,6 +76,7 @@ use serde_json::Value;
 
 use crate::error::EngineError;
 use crate::explainer::Explainer;
+use crate::storage::{self, Location};
 use crate::ExplanationSpecOverride;
 use checkpoint::{commit_batches, Checkpoint, Commit, JobKey, ShardLock, ShardOutputs};
 use input::{InputFile, RecordReader};
@@ -226,8 +227,13 @@ pub struct BatchOptions {
     pub format: InputFormat,
     /// How records become instances.
     pub instance_config: InstanceConfig,
-    /// The folder holding job folders (Vertex `outputUriPrefix`).
-    pub output_dir: PathBuf,
+    /// Where job folders are made (Vertex `outputUriPrefix`): a local folder, a
+    /// `file://` URL, or an object store prefix (`s3://bucket/prefix`, `gs://bucket/prefix`).
+    pub output: String,
+    /// For an object store output: the local folder where the job runs (its checkpoint and
+    /// growing outputs) before its files are uploaded; default
+    /// `<temp dir>/prism-batch/<output as a folder name>`. Give the same one to resume.
+    pub work_dir: Option<PathBuf>,
     /// The model's name, for the job folder's name.
     pub model_name: String,
     /// The job folder's name; default `prediction-<model>-<YYYY-MM-DDThh:mm:ss.sssZ>`.
@@ -247,12 +253,13 @@ pub struct BatchOptions {
 
 impl BatchOptions {
     /// Options with the defaults: JSONL, predictions only, batches of 64, one shard.
-    pub fn new(inputs: Vec<String>, output_dir: PathBuf, model_name: String) -> Self {
+    pub fn new(inputs: Vec<String>, output: String, model_name: String) -> Self {
         Self {
             inputs,
             format: InputFormat::Jsonl,
             instance_config: InstanceConfig::default(),
-            output_dir,
+            output,
+            work_dir: None,
             model_name,
             job_id: None,
             generate_explanation: false,
@@ -261,6 +268,20 @@ impl BatchOptions {
             shard: Shard::default(),
             failure: FailurePolicy::default(),
         }
+    }
+
+    /// The local folder holding this job's folder: the output itself when it is local,
+    /// else the work folder ([`BatchOptions::work_dir`]).
+    pub fn local_dir(&self) -> Result<PathBuf, EngineError> {
+        if !storage::is_remote(&self.output) {
+            return input::local_path(&self.output);
+        }
+        Ok(match &self.work_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::temp_dir()
+                .join("prism-batch")
+                .join(folder_name(&self.output)),
+        })
     }
 
     fn validate(&self) -> Result<(), EngineError> {
@@ -359,6 +380,8 @@ pub struct BatchJob {
     files: Vec<InputFile>,
     job_id: String,
     job_dir: PathBuf,
+    /// The job folder in the object store, for an object store output.
+    remote: Option<Location>,
     key: JobKey,
 }
 
@@ -370,13 +393,17 @@ impl BatchJob {
             Some(o) => explainer.with_override(o)?,
             None => explainer,
         };
-        let files = input::resolve(&options.inputs)?;
+        let mut files = input::resolve(&options.inputs)?;
         let model = folder_name(&options.model_name);
         let job_id = match &options.job_id {
             Some(id) => id.clone(),
             None => default_job_id(&options.model_name, std::time::SystemTime::now()),
         };
-        let job_dir = options.output_dir.join(&job_id);
+        // Parsed here so that a bad URL or missing credentials stop the job before it runs.
+        let output = Location::parse(&options.output)?;
+        let remote = output.is_remote().then(|| output.join(&job_id));
+        let job_dir = options.local_dir()?.join(&job_id);
+        input::place_downloads(&mut files, &job_dir.join(INPUTS_FOLDER));
         let spec = if options.generate_explanation {
             serde_json::to_value(explainer.spec()).map_err(|e| {
                 EngineError::InvalidBatchOptions {
@@ -401,6 +428,7 @@ impl BatchJob {
             files,
             job_id,
             job_dir,
+            remote,
             key,
         })
     }
@@ -410,9 +438,19 @@ impl BatchJob {
         &self.job_id
     }
 
-    /// The folder the job writes into.
+    /// The local folder the job writes into: the job folder itself for a local output,
+    /// the work folder's copy for an object store output.
     pub fn job_dir(&self) -> &Path {
         &self.job_dir
+    }
+
+    /// The job folder as users find it: `s3://…`/`gs://…` for an object store output (its
+    /// files appear there when a run ends), else the local folder.
+    pub fn output_location(&self) -> String {
+        match &self.remote {
+            Some(remote) => remote.url().to_string(),
+            None => self.job_dir.display().to_string(),
+        }
     }
 
     /// This shard's results file.
@@ -476,6 +514,14 @@ impl BatchJob {
         };
         if cp.state != JobState::Running {
             return self.finish(&cp);
+        }
+        input::fetch(&self.files)?;
+        if let Some(remote) = &self.remote {
+            // Shows the job running, and finds a bucket that cannot be written before the
+            // work is done rather than after.
+            let stats = self.stats_of(&cp, JobState::Running);
+            let name = file_name(&self.stats_path());
+            remote.join(&name).write(stats::to_bytes(&stats)?)?;
         }
         let outputs = ShardOutputs::open(self.results_path(), self.errors_path(), &cp)?;
         let mut reader = RecordReader::new(&self.files, self.options.format, cp.position);
@@ -608,8 +654,24 @@ impl BatchJob {
         }
     }
 
+    /// Writes the stats file and, for an object store output, uploads the shard's files
+    /// (results, errors, then stats): a run that ended publishes what it has, whole.
     fn write_stats(&self, stats: BatchStats) -> Result<BatchStats, EngineError> {
         stats::write(&self.stats_path(), &stats)?;
+        if let Some(remote) = &self.remote {
+            for path in [self.results_path(), self.errors_path(), self.stats_path()] {
+                if path.exists() {
+                    remote.join(&file_name(&path)).upload(&path)?;
+                }
+            }
+        }
+        if stats.state != JobState::Cancelled && self.options.shard.count == 1 {
+            // The local copies of object inputs are no longer needed.
+            let copies = self.job_dir.join(INPUTS_FOLDER);
+            if copies.exists() {
+                let _ = std::fs::remove_dir_all(copies);
+            }
+        }
         Ok(stats)
     }
 }
@@ -619,6 +681,16 @@ impl BatchJob {
 /// ([`EngineError::NoInput`], [`EngineError::UnsupportedInput`]) found before it starts.
 pub fn check_inputs(uris: &[String]) -> Result<usize, EngineError> {
     input::resolve(uris).map(|files| files.len())
+}
+
+/// The folder of a job's local folder where objects named as inputs are downloaded.
+const INPUTS_FOLDER: &str = "inputs";
+
+/// The last part of a path, as text.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// A model name made safe as part of a folder name.

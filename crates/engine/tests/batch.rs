@@ -39,7 +39,7 @@ fn linear_jsonl(n: usize) -> String {
 fn options(input: &Path, out: &Path, job: &str) -> BatchOptions {
     let mut o = BatchOptions::new(
         vec![input.display().to_string()],
-        out.to_path_buf(),
+        out.display().to_string(),
         "peer_linear".into(),
     );
     o.job_id = Some(job.into());
@@ -265,7 +265,7 @@ fn a_spec_override_changes_the_explanations() {
     let explainer = || Explainer::load(model_dir("breast_cancer_mlp")).unwrap();
     let mut o = BatchOptions::new(
         vec![input.display().to_string()],
-        tmp.path().to_path_buf(),
+        tmp.path().display().to_string(),
         "breast_cancer_mlp".into(),
     );
     o.generate_explanation = true;
@@ -378,16 +378,17 @@ fn bad_options_and_inputs_are_named() {
     let err = |inputs: Vec<&str>, edit: &dyn Fn(&mut BatchOptions)| {
         let mut o = BatchOptions::new(
             inputs.into_iter().map(String::from).collect(),
-            out.clone(),
+            out.display().to_string(),
             "m".into(),
         );
         edit(&mut o);
         BatchJob::new(linear(), o).unwrap_err()
     };
-    let e = err(vec!["gs://bucket/in.jsonl"], &|_| {});
+    let e = err(vec!["ftp://bucket/in.jsonl"], &|_| {});
     assert!(
-        matches!(&e, EngineError::UnsupportedInput { .. })
-            && e.to_string().contains("not supported yet"),
+        matches!(&e, EngineError::Storage(_))
+            && e.to_string()
+                == "ftp://bucket/in.jsonl: only local paths, file://, s3:// and gs:// URLs are supported",
         "{e}"
     );
     let pattern = format!("{}/*.jsonl", tmp.path().display());
@@ -408,8 +409,67 @@ fn bad_options_and_inputs_are_named() {
 
     // file:// URIs and globs name the same file once.
     let uri = format!("file://{}", tmp.path().join("a.jsonl").display());
-    let mut o = BatchOptions::new(vec![uri, pattern], out.clone(), "m".into());
+    let mut o = BatchOptions::new(vec![uri, pattern], out.display().to_string(), "m".into());
     o.job_id = Some("uris".into());
     let job = BatchJob::new(linear(), o).unwrap();
     assert_eq!(job.bytes_total(), 3);
+}
+
+#[test]
+fn file_urls_and_globs_over_several_files_number_records_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir(&dir).unwrap();
+    let all = linear_jsonl(30);
+    let lines: Vec<&str> = all.lines().collect();
+    // Written out of order: the glob's matches are sorted by name.
+    std::fs::write(dir.join("part-2.jsonl"), lines[20..].join("\n")).unwrap();
+    std::fs::write(dir.join("part-0.jsonl"), lines[..12].join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("part-1.jsonl"), lines[12..20].join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("notes.txt"), "not matched\n").unwrap();
+    let pattern = format!("file://{}/part-*.jsonl", dir.display());
+    let out = format!("file://{}/out", tmp.path().display());
+    let mut o = BatchOptions::new(vec![pattern], out, "peer_linear".into());
+    o.job_id = Some("globbed".into());
+    o.instance_config.key_field = Some("id".into());
+    o.batch_size = 4;
+    let job = BatchJob::new(linear(), o).unwrap();
+    assert_eq!(job.job_dir(), tmp.path().join("out/globbed"));
+    assert_eq!(job.output_location(), job.job_dir().display().to_string());
+    let stats = run(&job);
+    assert_eq!(stats.state, JobState::Succeeded);
+    // Every 7th record (3, 10, 17, 24) lacks a feature.
+    assert_eq!(
+        (
+            stats.completion_stats.successful_count,
+            stats.completion_stats.failed_count
+        ),
+        (26, 4)
+    );
+    let keys: Vec<String> = std::fs::read_to_string(job.results_path())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let want: Vec<String> = (0..30)
+        .filter(|i| i % 7 != 3)
+        .map(|i| format!("r{i}"))
+        .collect();
+    assert_eq!(keys, want);
+    let errors: Vec<Value> = std::fs::read_to_string(job.errors_path())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Record 17 is the sixth line of the second file.
+    let message = errors[2]["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("{} line 6: ", dir.join("part-1.jsonl").display())),
+        "{message}"
+    );
 }

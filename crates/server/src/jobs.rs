@@ -84,7 +84,8 @@ impl JobWork {
     /// The runner's errors file for this job (one shard).
     fn errors_path(&self) -> PathBuf {
         let job_id = self.options.job_id.as_deref().unwrap_or_default();
-        self.options.output_dir.join(job_id).join(format!(
+        let local = self.options.local_dir().unwrap_or_default();
+        local.join(job_id).join(format!(
             "prediction.errors_stats{}",
             Shard::default().suffix()
         ))

@@ -1,6 +1,7 @@
 //! Batch inputs: URIs and globs resolved into files, and records read from a position.
 //!
-//! A job's input is an ordered list of local files. Records are numbered across all of
+//! A job's input is an ordered list of local files (objects of `s3://` and `gs://` are
+//! downloaded into the job's local folder first, see [`fetch`]). Records are numbered across all of
 //! them in order (0, 1, 2, …): a JSONL or file-list record is a non-blank line, a CSV
 //! record is a row after the file's header. A [`Position`] (file, byte offset, line,
 //! record number) is where reading goes on, so a checkpoint can resume a job in the middle
@@ -15,14 +16,28 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::InputFormat;
 use crate::error::EngineError;
+use crate::storage::{self, Location, StorageError};
 
 /// One input file and its size when the job started.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct InputFile {
-    /// The absolute path.
+    /// The absolute path of the local file read (for an object, where it is downloaded).
     pub(crate) path: PathBuf,
     /// Its size in bytes.
     pub(crate) size: u64,
+    /// The object (`s3://…`, `gs://…`) the file is a copy of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) url: Option<String>,
+}
+
+impl InputFile {
+    /// The name users know the file by: its URL, or its path.
+    pub(crate) fn name(&self) -> String {
+        match &self.url {
+            Some(url) => url.clone(),
+            None => self.path.display().to_string(),
+        }
+    }
 }
 
 /// Where reading goes on: before the record numbered `record`, which starts at byte
@@ -33,15 +48,17 @@ pub(crate) struct Position {
     pub(crate) file: usize,
     /// Byte offset in the current file.
     pub(crate) offset: u64,
-    /// Lines of the current file before `offset`.
+    /// Lines of the current file before `offset` (Parquet: rows of the file before the
+    /// position).
     pub(crate) line: u64,
     /// Number of the next record, counted across all files.
     pub(crate) record: u64,
 }
 
-/// The files that input URIs name: local paths, `file://` URIs, and glob patterns
-/// (`*`, `?`, `[...]`), in the order given, each pattern's matches sorted, duplicates
-/// dropped.
+/// The files that input URIs name: local paths, `file://` URIs, `s3://` and `gs://`
+/// objects, and glob patterns (`*`, `?`, `[...]`) of any of them, in the order given,
+/// each pattern's matches sorted, duplicates dropped. Objects get no local path here
+/// (see [`fetch`]).
 pub(crate) fn resolve(uris: &[String]) -> Result<Vec<InputFile>, EngineError> {
     if uris.is_empty() {
         return Err(EngineError::InvalidBatchOptions {
@@ -50,9 +67,26 @@ pub(crate) fn resolve(uris: &[String]) -> Result<Vec<InputFile>, EngineError> {
     }
     let mut files: Vec<InputFile> = Vec::new();
     for uri in uris {
+        if storage::is_remote(uri) {
+            let found = Location::expand(uri).map_err(|e| match e {
+                StorageError::NoMatch { .. } => EngineError::NoInput { uri: uri.clone() },
+                other => other.into(),
+            })?;
+            for f in found {
+                let url = f.location.url().to_string();
+                if !files.iter().any(|known| known.url.as_ref() == Some(&url)) {
+                    files.push(InputFile {
+                        path: PathBuf::new(),
+                        size: f.size,
+                        url: Some(url),
+                    });
+                }
+            }
+            continue;
+        }
         let path = local_path(uri)?;
         let text = path.to_string_lossy();
-        let matches: Vec<PathBuf> = if text.contains(['*', '?', '[']) {
+        let matches: Vec<PathBuf> = if storage::is_pattern(&text) {
             let paths = glob::glob(&text).map_err(|e| EngineError::InvalidBatchOptions {
                 message: format!("bad input pattern {uri}: {e}"),
             })?;
@@ -90,6 +124,7 @@ pub(crate) fn resolve(uris: &[String]) -> Result<Vec<InputFile>, EngineError> {
                 files.push(InputFile {
                     path,
                     size: meta.len(),
+                    url: None,
                 });
             }
         }
@@ -97,32 +132,57 @@ pub(crate) fn resolve(uris: &[String]) -> Result<Vec<InputFile>, EngineError> {
     Ok(files)
 }
 
-/// The local path a URI names: a plain path or `file://`; other schemes are not
-/// supported yet.
+/// Gives the objects among `files` their local copies' paths: `<dir>/<index>-<name>`.
+pub(crate) fn place_downloads(files: &mut [InputFile], dir: &Path) {
+    for (i, f) in files.iter_mut().enumerate() {
+        if let Some(url) = &f.url {
+            let name = url.rsplit('/').next().unwrap_or("object");
+            f.path = dir.join(format!("{i:05}-{name}"));
+        }
+    }
+}
+
+/// Downloads the objects among `files` that have no complete local copy yet (a copy is
+/// written beside its name and renamed when complete), and checks that each object still
+/// has the size it had when the job started.
+pub(crate) fn fetch(files: &[InputFile]) -> Result<(), EngineError> {
+    for f in files {
+        let Some(url) = &f.url else { continue };
+        let have = std::fs::metadata(&f.path).map(|m| m.len()).ok();
+        if have == Some(f.size) {
+            continue;
+        }
+        if let Some(dir) = f.path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| EngineError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let got = Location::parse(url)?.download(&f.path)?;
+        if got != f.size {
+            return Err(EngineError::Checkpoint {
+                path: url.clone(),
+                message: format!(
+                    "the object holds {got} bytes, not the {} it held when the job started; \
+                     it changed: run the job with a new job id",
+                    f.size
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The local path a URI names: a plain path or `file://`; other schemes are refused.
 pub(crate) fn local_path(uri: &str) -> Result<PathBuf, EngineError> {
-    if let Some(rest) = uri.strip_prefix("file://") {
-        return match rest.strip_prefix("localhost") {
-            Some(p) if p.starts_with('/') => Ok(PathBuf::from(p)),
-            _ if rest.starts_with('/') => Ok(PathBuf::from(rest)),
-            _ => Err(EngineError::UnsupportedInput {
-                uri: uri.into(),
-                reason: "a file:// URI must name an absolute local path (file:///path)",
-            }),
-        };
-    }
-    if let Some((scheme, _)) = uri.split_once("://") {
-        let reason = match scheme {
-            "gs" | "s3" => {
-                "object stores (gs://, s3://) are not supported yet; copy the files to a local disk"
-            }
-            _ => "only local paths and file:// URIs are supported",
-        };
-        return Err(EngineError::UnsupportedInput {
+    let location = Location::parse(uri)?;
+    match location.local_path() {
+        Some(p) => Ok(p.to_path_buf()),
+        None => Err(EngineError::UnsupportedInput {
             uri: uri.into(),
-            reason,
-        });
+            reason: "an object store URL cannot be read as a local file here",
+        }),
     }
-    Ok(PathBuf::from(uri))
 }
 
 /// A record as read, before it becomes an instance.
@@ -345,7 +405,7 @@ fn read_csv(
 }
 
 fn csv_error(file: &InputFile, e: csv::Error) -> EngineError {
-    csv_error_at(&file.path, e)
+    csv_error_at(Path::new(&file.name()), e)
 }
 
 fn csv_error_at(path: &Path, e: csv::Error) -> EngineError {

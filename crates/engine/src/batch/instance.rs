@@ -4,8 +4,9 @@
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::batch::input::{local_path, InputFile, RawBody, RawRecord};
+use crate::batch::input::{InputFile, RawBody, RawRecord};
 use crate::batch::{InputFormat, InstanceConfig, InstanceType};
+use crate::storage::Location;
 
 /// A record made into an instance, or the reason it cannot be one.
 #[derive(Debug)]
@@ -56,7 +57,7 @@ pub(crate) fn prepare(
 ) -> Prepared {
     let place = |message: String| -> String {
         match files.get(record.file) {
-            Some(f) => format!("{} line {}: {message}", f.path.display(), record.line),
+            Some(f) => format!("{} line {}: {message}", f.name(), record.line),
             None => message,
         }
     };
@@ -67,12 +68,8 @@ pub(crate) fn prepare(
     };
     match (format, record.body) {
         (InputFormat::FileList, RawBody::Line(line)) => {
-            let base = files
-                .get(record.file)
-                .and_then(|f| f.path.parent())
-                .map(std::path::Path::to_path_buf)
-                .unwrap_or_default();
-            match read_listed_file(&line, &base) {
+            let list = files.get(record.file);
+            match read_listed_file(&line, list) {
                 Ok(instance) => Prepared::Ready {
                     instance,
                     key: None,
@@ -238,19 +235,22 @@ pub(crate) fn apply_config(value: Value, config: &InstanceConfig) -> Prepared {
     Prepared::Ready { instance, key }
 }
 
-/// A file-list line: the file it names (relative paths from the list's folder), as
-/// `{"b64": "<base64 of its bytes>"}`.
-fn read_listed_file(line: &[u8], base: &std::path::Path) -> Result<Value, String> {
+/// A file-list line: the file or object it names (relative paths from the list's folder
+/// or prefix), as `{"b64": "<base64 of its bytes>"}`.
+fn read_listed_file(line: &[u8], list: Option<&InputFile>) -> Result<Value, String> {
     let text = std::str::from_utf8(line)
         .map_err(|_| "the path is not valid UTF-8".to_string())?
         .trim();
-    let path = local_path(text).map_err(|e| e.to_string())?;
-    let path = if path.is_relative() {
-        base.join(path)
-    } else {
-        path
+    let absolute = text.starts_with('/') || text.contains("://");
+    let location = match list {
+        Some(list) if !absolute => {
+            // The list's own place: its URL for an object, its path for a local file.
+            let base = Location::parse(&list.name()).map_err(|e| e.to_string())?;
+            base.parent().join(text)
+        }
+        _ => Location::parse(text).map_err(|e| e.to_string())?,
     };
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = location.read().map_err(|e| format!("cannot read {e}"))?;
     let mut object = Map::new();
     object.insert(
         "b64".into(),

@@ -7,8 +7,6 @@
 //! Codes: 3 INVALID_ARGUMENT for records that are not valid instances, 13 INTERNAL for
 //! faults of the model.
 
-use std::path::Path;
-
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -435,13 +433,16 @@ fn status_of(e: &EngineError, place: &Place<'_>) -> Status {
 /// A record's place, shown in error messages: `path line N` for a file's records, the
 /// caller's words for records handed over as values (nothing when it gave none).
 enum Place<'a> {
-    File { file: Option<&'a Path>, line: u64 },
+    File {
+        file: Option<&'a InputFile>,
+        line: u64,
+    },
     Named(Option<String>),
 }
 
 fn place(files: &[InputFile], (file, line): (usize, u64)) -> Place<'_> {
     Place::File {
-        file: files.get(file).map(|f| f.path.as_path()),
+        file: files.get(file),
         line,
     }
 }
@@ -450,9 +451,9 @@ impl std::fmt::Display for Place<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Place::File {
-                file: Some(path),
+                file: Some(input),
                 line,
-            } => write!(f, "{} line {line}", path.display()),
+            } => write!(f, "{} line {line}", input.name()),
             Place::File { file: None, line } => write!(f, "line {line}"),
             Place::Named(Some(name)) => f.write_str(name),
             Place::Named(None) => Ok(()),
