@@ -67,7 +67,7 @@ struct JobArgs {
     /// An ExplanationSpecOverride JSON file applied to the model's spec (with --explain).
     #[arg(long)]
     spec: Option<PathBuf>,
-    /// How the inputs hold instances (Parquet, TFRecord and BigQuery are not supported yet).
+    /// How the inputs hold instances (TFRecord and BigQuery are not supported yet).
     #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
     format: FormatArg,
     /// Send instances as objects or arrays (CSV rows default to arrays).
@@ -116,6 +116,9 @@ enum FormatArg {
     Csv,
     /// One file path per line; each file's bytes become {"b64": ...}.
     FileList,
+    /// Parquet files, read row group by row group; rows become arrays (or objects with
+    /// --instance-type object).
+    Parquet,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -173,6 +176,7 @@ fn run_job(args: JobArgs) -> Result<ExitCode> {
         FormatArg::Jsonl => InputFormat::Jsonl,
         FormatArg::Csv => InputFormat::Csv,
         FormatArg::FileList => InputFormat::FileList,
+        FormatArg::Parquet => InputFormat::Parquet,
     };
     options.instance_config = InstanceConfig {
         instance_type: args.instance_type.map(|t| match t {

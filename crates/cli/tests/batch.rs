@@ -496,10 +496,10 @@ fn unsupported_inputs_and_formats_are_refused_clearly() {
         "-o",
         tmp.path().to_str().unwrap(),
         "--format",
-        "parquet",
+        "tf-record",
     ]);
     assert_eq!(out.status.code(), Some(2), "clap's usage error");
-    assert!(stderr(&out).contains("parquet"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("tf-record"), "{}", stderr(&out));
 }
 
 #[test]
@@ -899,5 +899,124 @@ fn three_shards_cover_every_line_once_and_merge_stats_sums_them() {
         stderr(&twice).contains("shard 1 appears twice"),
         "{}",
         stderr(&twice)
+    );
+}
+
+/// Writes `n` peer_linear rows keyed `r0`, `r1`, … as Parquet (row groups of 500, zstd).
+fn write_linear_parquet(path: &Path, n: usize) {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    let schema = parquet::schema::parser::parse_message_type(
+        "message row { required binary id (UTF8); required int64 x0; required double x1; required int64 x2; }",
+    )
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer =
+        SerializedFileWriter::new(file, std::sync::Arc::new(schema), props.into()).unwrap();
+    for start in (0..n).step_by(500) {
+        let rows: Vec<usize> = (start..(start + 500).min(n)).collect();
+        let ids: Vec<ByteArray> = rows
+            .iter()
+            .map(|i| format!("r{i}").as_str().into())
+            .collect();
+        let x0: Vec<i64> = rows.iter().map(|&i| (i % 97) as i64).collect();
+        let x1: Vec<f64> = rows.iter().map(|&i| (i % 13) as f64 * 0.25).collect();
+        let x2: Vec<i64> = rows.iter().map(|&i| -((i % 7) as i64)).collect();
+        let mut group = writer.next_row_group().unwrap();
+        let mut c = group.next_column().unwrap().unwrap();
+        c.typed::<ByteArrayType>()
+            .write_batch(&ids, None, None)
+            .unwrap();
+        c.close().unwrap();
+        let mut c = group.next_column().unwrap().unwrap();
+        c.typed::<Int64Type>().write_batch(&x0, None, None).unwrap();
+        c.close().unwrap();
+        let mut c = group.next_column().unwrap().unwrap();
+        c.typed::<DoubleType>()
+            .write_batch(&x1, None, None)
+            .unwrap();
+        c.close().unwrap();
+        let mut c = group.next_column().unwrap().unwrap();
+        c.typed::<Int64Type>().write_batch(&x2, None, None).unwrap();
+        c.close().unwrap();
+        group.close().unwrap();
+    }
+    writer.close().unwrap();
+}
+
+#[test]
+fn parquet_job_killed_3_times_then_resumed_matches_an_uninterrupted_run() {
+    const N: usize = 4000;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.parquet");
+    write_linear_parquet(&input, N);
+    let dir = model_dir("peer_linear");
+    let args = |job: &str| -> Vec<String> {
+        [
+            "batch",
+            dir.as_str(),
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            tmp.path().to_str().unwrap(),
+            "--format",
+            "parquet",
+            "--instance-type",
+            "object",
+            "--explain",
+            "--key-field",
+            "id",
+            "--batch-size",
+            "8",
+            "--job-id",
+            job,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let reference = prism().args(args("reference")).output().unwrap();
+    assert_eq!(reference.status.code(), Some(0), "{}", stderr(&reference));
+    let job = tmp.path().join("killed");
+    let mut rng = Rng(0x9a7e_0e75);
+    let mut kills_mid_job = 0;
+    for _ in 0..3 {
+        let before = committed(&job);
+        let mut child = prism()
+            .args(args("killed"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let running = wait_for_progress(&mut child, &job, before + 1 + rng.below(N as u64 / 8));
+        std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let after = committed(&job);
+        if running && after > before && after < N as u64 {
+            kills_mid_job += 1;
+        }
+    }
+    assert!(
+        kills_mid_job >= 2,
+        "only {kills_mid_job} kills landed mid-job"
+    );
+    let last = prism().args(args("killed")).output().unwrap();
+    assert_eq!(last.status.code(), Some(0), "{}", stderr(&last));
+    let reference_job = tmp.path().join("reference");
+    assert_eq!(
+        std::fs::read(results(&job)).unwrap(),
+        std::fs::read(results(&reference_job)).unwrap()
+    );
+    let seen = id_counts(&[results(&job)], &[errors(&job)]);
+    assert_eq!(seen.len(), N);
+    assert!(seen.values().all(|&n| n == 1));
+    assert_eq!(
+        stats(&job)["completionStats"],
+        json!({"successfulCount": "4000", "failedCount": "0", "incompleteCount": "0"})
     );
 }

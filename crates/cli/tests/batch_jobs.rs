@@ -512,8 +512,8 @@ fn bad_jobs_get_invalid_argument_naming_the_field() {
             "batchPredictionJob.inputConfig.gcsSource.uris[0]: s3://bucket/in.jsonl: no credentials for S3",
         ),
         (
-            with(&["inputConfig", "instancesFormat"], json!("parquet")),
-            "batchPredictionJob.inputConfig.instancesFormat: the input format parquet is not supported yet",
+            with(&["inputConfig", "instancesFormat"], json!("tf-record")),
+            "batchPredictionJob.inputConfig.instancesFormat: the input format tf-record is not supported yet",
         ),
         (
             with(&["inputConfig", "instancesFormat"], json!("xml")),

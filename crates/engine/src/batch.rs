@@ -100,24 +100,28 @@ pub enum InputFormat {
     /// One file path (or `file://` URI) per line, relative to the list's folder; the file's
     /// bytes become the instance `{"b64": "<base64>"}`.
     FileList,
+    /// Parquet files, read row group by row group. Columns keep their types (numbers,
+    /// strings, booleans, null; lists become arrays, groups objects; timestamps and dates
+    /// strings; binary base64). Rows become arrays unless
+    /// [`InstanceConfig::instance_type`] is `object`, as CSV rows do.
+    Parquet,
 }
 
 impl std::str::FromStr for InputFormat {
     type Err = EngineError;
 
-    /// Vertex's names: `jsonl`, `csv`, `file-list`.
+    /// Vertex's names: `jsonl`, `csv`, `file-list`, and `parquet`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "jsonl" => Ok(Self::Jsonl),
             "csv" => Ok(Self::Csv),
             "file-list" => Ok(Self::FileList),
-            "parquet" | "tf-record" | "tf-record-gzip" | "bigquery" => {
-                Err(EngineError::InvalidBatchOptions {
-                    message: format!("the input format {s} is not supported yet"),
-                })
-            }
+            "parquet" => Ok(Self::Parquet),
+            "tf-record" | "tf-record-gzip" | "bigquery" => Err(EngineError::InvalidBatchOptions {
+                message: format!("the input format {s} is not supported yet"),
+            }),
             _ => Err(EngineError::InvalidBatchOptions {
-                message: format!("unknown input format {s}: use jsonl, csv or file-list"),
+                message: format!("unknown input format {s}: use jsonl, csv, file-list or parquet"),
             }),
         }
     }
@@ -790,7 +794,11 @@ mod tests {
             "file-list".parse::<InputFormat>().unwrap(),
             InputFormat::FileList
         );
-        let e = "parquet".parse::<InputFormat>().unwrap_err();
+        assert_eq!(
+            "parquet".parse::<InputFormat>().unwrap(),
+            InputFormat::Parquet
+        );
+        let e = "tf-record".parse::<InputFormat>().unwrap_err();
         assert!(e.to_string().contains("not supported yet"), "{e}");
     }
 }

@@ -473,3 +473,169 @@ fn file_urls_and_globs_over_several_files_number_records_in_order() {
         "{message}"
     );
 }
+
+/// Writes `rows` peer_linear rows as Parquet, `per_group` rows per row group: `id` (UTF-8),
+/// `x0` (int64), `x1` (optional double: null in row 7), `x2` (int32), `note` (optional
+/// UTF-8), compressed with Snappy.
+fn write_linear_parquet(path: &Path, rows: usize, per_group: usize) {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    let schema = parquet::schema::parser::parse_message_type(
+        "message row {
+            required binary id (UTF8);
+            required int64 x0;
+            optional double x1;
+            required int32 x2;
+            optional binary note (UTF8);
+        }",
+    )
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer =
+        SerializedFileWriter::new(file, std::sync::Arc::new(schema), props.into()).unwrap();
+    for start in (0..rows).step_by(per_group) {
+        let range: Vec<usize> = (start..(start + per_group).min(rows)).collect();
+        let mut group = writer.next_row_group().unwrap();
+        let ids: Vec<ByteArray> = range
+            .iter()
+            .map(|i| format!("r{i}").as_str().into())
+            .collect();
+        let x0: Vec<i64> = range.iter().map(|&i| i as i64).collect();
+        let x1_def: Vec<i16> = range.iter().map(|&i| i16::from(i != 7)).collect();
+        let x1: Vec<f64> = range
+            .iter()
+            .filter(|&&i| i != 7)
+            .map(|&i| i as f64 * 0.5)
+            .collect();
+        let x2: Vec<i32> = range.iter().map(|&i| (i % 5) as i32).collect();
+        let notes: Vec<ByteArray> = range.iter().map(|_| "ignored".into()).collect();
+        let ones = vec![1i16; range.len()];
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(&ids, None, None)
+            .unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<Int64Type>()
+            .write_batch(&x0, None, None)
+            .unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<DoubleType>()
+            .write_batch(&x1, Some(&x1_def), None)
+            .unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<Int32Type>()
+            .write_batch(&x2, None, None)
+            .unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(&notes, Some(&ones), None)
+            .unwrap();
+        column.close().unwrap();
+        group.close().unwrap();
+    }
+    writer.close().unwrap();
+}
+
+fn parquet_options(input: &Path, out: &Path, job: &str) -> BatchOptions {
+    let mut o = options(input, out, job);
+    o.format = InputFormat::Parquet;
+    o.instance_config = InstanceConfig {
+        instance_type: Some(prism_engine::batch::InstanceType::Object),
+        key_field: Some("id".into()),
+        excluded_fields: vec!["note".into()],
+        ..InstanceConfig::default()
+    };
+    o
+}
+
+#[test]
+fn parquet_rows_become_instances_like_jsonl_lines_and_resume_mid_row_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.parquet");
+    write_linear_parquet(&input, 30, 10);
+    let out = tmp.path().join("out");
+    let reference = BatchJob::new(linear(), parquet_options(&input, &out, "whole")).unwrap();
+    assert_eq!(counts(&run(&reference)), (29, 1, 0));
+    // The same instances as JSONL give the same predictions: numbers stayed numbers.
+    let jsonl: String = (0..30usize)
+        .map(|i| {
+            let x1 = if i == 7 {
+                "null".to_string()
+            } else {
+                format!("{:?}", i as f64 * 0.5)
+            };
+            format!(
+                "{{\"id\": \"r{i}\", \"x0\": {i}, \"x1\": {x1}, \"x2\": {}}}\n",
+                i % 5
+            )
+        })
+        .collect();
+    let jsonl_input = tmp.path().join("in.jsonl");
+    std::fs::write(&jsonl_input, jsonl).unwrap();
+    let twin = BatchJob::new(linear(), options(&jsonl_input, &out, "jsonl")).unwrap();
+    run(&twin);
+    assert_eq!(read(&reference.results_path()), read(&twin.results_path()));
+    let keys: Vec<Value> = read(&reference.results_path())
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["key"].clone())
+        .collect();
+    assert_eq!(keys.len(), 29);
+    assert_eq!(keys[7], json!("r8"));
+    let error: Value = serde_json::from_str(read(&reference.errors_path()).trim()).unwrap();
+    assert_eq!(error["key"], json!("r7"));
+    assert_eq!(error["instance"], json!({"x0": 7, "x1": null, "x2": 2}));
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("{} row 8: ", input.display())),
+        "{message}"
+    );
+
+    // Cancelled after 3 batches of 4 (row 12, inside the second row group), resumed.
+    let job = BatchJob::new(linear(), parquet_options(&input, &out, "resumed")).unwrap();
+    let stopped = run_cancelled_after(&job, 3);
+    assert_eq!(stopped.state, JobState::Cancelled);
+    assert_eq!(counts(&stopped), (11, 1, -1));
+    let job = BatchJob::new(linear(), parquet_options(&input, &out, "resumed")).unwrap();
+    assert_eq!(counts(&run(&job)), (29, 1, 0));
+    assert_eq!(read(&job.results_path()), read(&reference.results_path()));
+    assert_eq!(read(&job.errors_path()), read(&reference.errors_path()));
+
+    // Shards split Parquet rows by number as they split lines.
+    let shards: Vec<BatchJob> = (0..3)
+        .map(|index| {
+            let mut o = parquet_options(&input, &out, "sharded");
+            o.shard = Shard { index, count: 3 };
+            BatchJob::new(linear(), o).unwrap()
+        })
+        .collect();
+    let mut keys: Vec<String> = Vec::new();
+    for shard in &shards {
+        run(shard);
+        keys.extend(read(&shard.results_path()).lines().map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }));
+    }
+    let mut want: Vec<String> = (0..30)
+        .filter(|&i| i != 7)
+        .map(|i| format!("r{i}"))
+        .collect();
+    want.sort();
+    keys.sort();
+    assert_eq!(keys, want);
+}

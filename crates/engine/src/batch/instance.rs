@@ -55,9 +55,10 @@ pub(crate) fn prepare(
     config: &InstanceConfig,
     files: &[InputFile],
 ) -> Prepared {
+    let unit = line_unit(format);
     let place = |message: String| -> String {
         match files.get(record.file) {
-            Some(f) => format!("{} line {}: {message}", f.name(), record.line),
+            Some(f) => format!("{} {unit} {}: {message}", f.name(), record.line),
             None => message,
         }
     };
@@ -82,6 +83,9 @@ pub(crate) fn prepare(
             }
         }
         (_, RawBody::Line(line)) => prepare_json(&line, config).placed(place),
+        (_, RawBody::Row(row)) => {
+            apply_config(Value::Object(row), &rows_config(config)).placed(place)
+        }
         (_, RawBody::Csv { header, fields }) => {
             let mut values: Vec<Value> = Vec::with_capacity(fields.len());
             for (i, field) in fields.iter().enumerate() {
@@ -112,13 +116,26 @@ pub(crate) fn prepare(
                 );
             }
             let row: Map<String, Value> = header.iter().cloned().zip(values).collect();
-            // CSV rows are arrays unless the instance type asks for objects.
-            let config = InstanceConfig {
-                instance_type: Some(config.instance_type.unwrap_or(InstanceType::Array)),
-                ..config.clone()
-            };
-            apply_config(Value::Object(row), &config).placed(place)
+            apply_config(Value::Object(row), &rows_config(config)).placed(place)
         }
+    }
+}
+
+/// What a record's number within its file is called in messages: `row` for Parquet,
+/// `line` for the text formats.
+pub(crate) fn line_unit(format: InputFormat) -> &'static str {
+    match format {
+        InputFormat::Parquet => "row",
+        _ => "line",
+    }
+}
+
+/// The instance config of table rows (CSV, Parquet): arrays unless the instance type asks
+/// for objects.
+fn rows_config(config: &InstanceConfig) -> InstanceConfig {
+    InstanceConfig {
+        instance_type: Some(config.instance_type.unwrap_or(InstanceType::Array)),
+        ..config.clone()
     }
 }
 

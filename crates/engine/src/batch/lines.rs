@@ -45,7 +45,7 @@ pub(crate) fn process(cx: &BatchContext<'_>, batch: Vec<RawRecord>) -> Vec<OutLi
     let prepared: Vec<(Prepared, Place<'_>)> = batch
         .into_par_iter()
         .map(|record| {
-            let at = place(cx.files, (record.file, record.line));
+            let at = place(cx.files, cx.format, (record.file, record.line));
             (
                 instance::prepare(record, cx.format, cx.config, cx.files),
                 at,
@@ -435,14 +435,17 @@ fn status_of(e: &EngineError, place: &Place<'_>) -> Status {
 enum Place<'a> {
     File {
         file: Option<&'a InputFile>,
+        /// `line`, or `row` for Parquet.
+        unit: &'static str,
         line: u64,
     },
     Named(Option<String>),
 }
 
-fn place(files: &[InputFile], (file, line): (usize, u64)) -> Place<'_> {
+fn place(files: &[InputFile], format: InputFormat, (file, line): (usize, u64)) -> Place<'_> {
     Place::File {
         file: files.get(file),
+        unit: instance::line_unit(format),
         line,
     }
 }
@@ -452,9 +455,14 @@ impl std::fmt::Display for Place<'_> {
         match self {
             Place::File {
                 file: Some(input),
+                unit,
                 line,
-            } => write!(f, "{} line {line}", input.name()),
-            Place::File { file: None, line } => write!(f, "line {line}"),
+            } => write!(f, "{} {unit} {line}", input.name()),
+            Place::File {
+                file: None,
+                unit,
+                line,
+            } => write!(f, "{unit} {line}"),
             Place::Named(Some(name)) => f.write_str(name),
             Place::Named(None) => Ok(()),
         }

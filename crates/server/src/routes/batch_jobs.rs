@@ -651,6 +651,7 @@ fn format_name(format: InputFormat) -> &'static str {
     match format {
         InputFormat::Csv => "csv",
         InputFormat::FileList => "file-list",
+        InputFormat::Parquet => "parquet",
         _ => "jsonl",
     }
 }
