@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use prism_engine::batch::{
     merge_stats, read_stats, BatchJob, BatchOptions, FailurePolicy, InputFormat, InstanceConfig,
-    InstanceType, JobState, Progress, Shard,
+    InstanceType, JobState, OutputFormat, Progress, Shard,
 };
 use prism_engine::{Explainer, ExplanationSpecOverride};
 use serde_json::Value;
@@ -62,6 +62,9 @@ struct JobArgs {
     /// Write explanations beside the predictions.
     #[arg(long)]
     explain: bool,
+    /// How results are written: JSON lines, or a CSV table (not with --explain).
+    #[arg(long, value_enum, default_value_t = OutputFormatArg::Jsonl)]
+    output_format: OutputFormatArg,
     #[command(flatten)]
     backend: crate::BackendArgs,
     /// An ExplanationSpecOverride JSON file applied to the model's spec (with --explain).
@@ -119,6 +122,14 @@ enum FormatArg {
     /// Parquet files, read row group by row group; rows become arrays (or objects with
     /// --instance-type object).
     Parquet,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutputFormatArg {
+    /// One JSON object per line.
+    Jsonl,
+    /// A header row, then one row per result (key or instance columns, then predictions).
+    Csv,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -189,6 +200,10 @@ fn run_job(args: JobArgs) -> Result<ExitCode> {
     };
     options.job_id = args.job_id;
     options.generate_explanation = args.explain;
+    options.output_format = match args.output_format {
+        OutputFormatArg::Jsonl => OutputFormat::Jsonl,
+        OutputFormatArg::Csv => OutputFormat::Csv,
+    };
     options.spec_override = match &args.spec {
         Some(path) => {
             let text = std::fs::read_to_string(path)

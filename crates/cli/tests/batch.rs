@@ -1020,3 +1020,92 @@ fn parquet_job_killed_3_times_then_resumed_matches_an_uninterrupted_run() {
         json!({"successfulCount": "4000", "failedCount": "0", "incompleteCount": "0"})
     );
 }
+
+#[test]
+fn csv_output_is_a_table_of_keys_and_predictions_and_refuses_explanations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.csv");
+    std::fs::write(
+        &input,
+        "id,x0,x1,x2\na,1,2,3\nb,0,0,1\nc,1,x,1\nd,-1,0.5,0\n",
+    )
+    .unwrap();
+    let base = |job: &str, output_format: &str| -> Vec<String> {
+        [
+            "batch",
+            &model_dir("peer_linear"),
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            tmp.path().to_str().unwrap(),
+            "--format",
+            "csv",
+            "--instance-type",
+            "object",
+            "--output-format",
+            output_format,
+            "--job-id",
+            job,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let keyed = prism()
+        .args(base("keyed", "csv"))
+        .args(["--key-field", "id"])
+        .output()
+        .unwrap();
+    // Row c has a string where a number goes: one failure.
+    assert_eq!(keyed.status.code(), Some(2), "{}", stderr(&keyed));
+    let json_run = prism()
+        .args(base("as-json", "jsonl"))
+        .args(["--key-field", "id"])
+        .output()
+        .unwrap();
+    assert_eq!(json_run.status.code(), Some(2), "{}", stderr(&json_run));
+    // The same predictions as the JSON lines job, as JSON text in the cells (one-element
+    // arrays hold no comma, so they are not quoted).
+    let want: Vec<String> = json_lines(&results(&tmp.path().join("as-json")))
+        .iter()
+        .map(|l| format!("{},{}", l["key"].as_str().unwrap(), l["prediction"]["y"]))
+        .collect();
+    let table = std::fs::read_to_string(results(&tmp.path().join("keyed"))).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "key,predicted_y");
+    assert_eq!(
+        lines[1..],
+        want.iter().map(String::as_str).collect::<Vec<_>>()[..]
+    );
+    assert_eq!(want.len(), 3);
+    let bad = json_lines(&errors(&tmp.path().join("keyed")));
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0]["key"], json!("c"));
+    assert_eq!(
+        stats(&tmp.path().join("keyed"))["completionStats"],
+        json!({"successfulCount": "3", "failedCount": "1", "incompleteCount": "0"})
+    );
+
+    let plain = prism()
+        .args(base("plain", "csv"))
+        .args(["--excluded-fields", "id"])
+        .output()
+        .unwrap();
+    assert_eq!(plain.status.code(), Some(2), "{}", stderr(&plain));
+    let table = std::fs::read_to_string(results(&tmp.path().join("plain"))).unwrap();
+    let first: Vec<&str> = table.lines().take(2).collect();
+    assert_eq!(first[0], "x0,x1,x2,predicted_y");
+    assert_eq!(first[1], format!("1,2,3,{}", &want[0][2..]));
+
+    let explained = prism()
+        .args(base("explained", "csv"))
+        .arg("--explain")
+        .output()
+        .unwrap();
+    assert_eq!(explained.status.code(), Some(1));
+    assert!(
+        stderr(&explained).contains("CSV output cannot hold explanations"),
+        "{}",
+        stderr(&explained)
+    );
+}

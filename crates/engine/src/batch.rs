@@ -62,6 +62,7 @@
 //! ```
 
 mod checkpoint;
+mod csv_out;
 mod input;
 mod instance;
 mod lines;
@@ -122,6 +123,38 @@ impl std::str::FromStr for InputFormat {
             }),
             _ => Err(EngineError::InvalidBatchOptions {
                 message: format!("unknown input format {s}: use jsonl, csv, file-list or parquet"),
+            }),
+        }
+    }
+}
+
+/// How results are written (Vertex `predictionsFormat`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum OutputFormat {
+    /// One JSON object per line.
+    #[default]
+    Jsonl,
+    /// A CSV table: a header row fixed by the shard's first result, then one row per
+    /// result (the key or the instance's columns, then the prediction's); the errors file
+    /// stays JSON lines. Not with explanations.
+    Csv,
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = EngineError;
+
+    /// Vertex's names: `jsonl`, `csv`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "jsonl" => Ok(Self::Jsonl),
+            "csv" => Ok(Self::Csv),
+            "bigquery" => Err(EngineError::InvalidBatchOptions {
+                message: "BigQuery output is not supported; use jsonl or csv".into(),
+            }),
+            _ => Err(EngineError::InvalidBatchOptions {
+                message: format!("unknown output format {s}: use jsonl or csv"),
             }),
         }
     }
@@ -243,6 +276,8 @@ pub struct BatchOptions {
     /// The job folder's name; default `prediction-<model>-<YYYY-MM-DDThh:mm:ss.sssZ>`.
     /// Give the same id to resume a job, and to every shard of a sharded job.
     pub job_id: Option<String>,
+    /// How results are written (default JSON lines).
+    pub output_format: OutputFormat,
     /// Write explanations beside predictions.
     pub generate_explanation: bool,
     /// Changes to the model's explanation spec for this job (only with explanations).
@@ -264,6 +299,7 @@ impl BatchOptions {
             instance_config: InstanceConfig::default(),
             output,
             work_dir: None,
+            output_format: OutputFormat::Jsonl,
             model_name,
             job_id: None,
             generate_explanation: false,
@@ -313,6 +349,13 @@ impl BatchOptions {
         }
         if self.format == InputFormat::FileList && c.is_set() {
             return bad("instanceConfig does not apply to file-list inputs".into());
+        }
+        if self.output_format == OutputFormat::Csv && self.generate_explanation {
+            return bad(
+                "CSV output cannot hold explanations (as in Vertex, generateExplanation \
+                 needs jsonl output); use jsonl"
+                    .into(),
+            );
         }
         if self.spec_override.is_some() && !self.generate_explanation {
             return bad("an explanation spec override needs explanations turned on".into());
@@ -423,6 +466,7 @@ impl BatchJob {
             format: options.format,
             instance_config: options.instance_config.clone(),
             generate_explanation: options.generate_explanation,
+            output_format: options.output_format,
             spec,
             shard: options.shard,
         };
@@ -544,6 +588,7 @@ impl BatchJob {
             })
         };
         report(successful, failed, this_run, reader.bytes_read());
+        let mut csv_header = cp.csv_header.clone();
         let cx = BatchContext {
             explainer: &self.explainer,
             generate_explanation: self.options.generate_explanation,
@@ -575,16 +620,22 @@ impl BatchJob {
                     }
                     if !batch.is_empty() {
                         this_run += batch.len() as u64;
-                        let lines = lines::process(&cx, batch);
+                        let mut lines = lines::process(&cx, batch);
+                        let had_header = csv_header.is_some();
+                        if self.options.output_format == OutputFormat::Csv {
+                            lines = csv_out::convert(lines, &mut csv_header);
+                        }
                         for line in &lines {
                             match line {
                                 OutLine::Result(_) => successful += 1,
                                 OutLine::Error(_) => failed += 1,
+                                OutLine::Header(_) => {}
                             }
                         }
                         let commit = Commit {
                             lines,
                             position: reader.position(),
+                            csv_header: (!had_header).then(|| csv_header.clone()).flatten(),
                         };
                         if commits.send(commit).is_err() {
                             // The writer stopped on an error, returned by its join.
@@ -635,6 +686,34 @@ impl BatchJob {
         }
         cp.save(&checkpoint_path)?;
         self.finish(&cp)
+    }
+
+    /// How many records of this shard the input holds, found by reading it through (for
+    /// Parquet, from the files' metadata): with [`Progress::processed`], the count not yet
+    /// processed while the job runs. Objects are downloaded first, as [`BatchJob::run`]
+    /// does. Stops with `Ok(None)` when `cancel` is set.
+    pub fn count_records(&self, cancel: &AtomicBool) -> Result<Option<u64>, EngineError> {
+        input::fetch(&self.files)?;
+        let shard = self.options.shard;
+        let total = if self.options.format == InputFormat::Parquet {
+            let mut rows = 0;
+            for f in &self.files {
+                rows += input::parquet_rows(f)?;
+            }
+            (rows + u64::from(shard.count) - 1 - u64::from(shard.index)) / u64::from(shard.count)
+        } else {
+            let mut reader =
+                RecordReader::new(&self.files, self.options.format, Default::default());
+            let mut owned = 0u64;
+            while let Some(r) = reader.next_record()? {
+                if r.number % 4096 == 0 && cancel.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                owned += u64::from(shard.owns(r.number));
+            }
+            owned
+        };
+        Ok(Some(total))
     }
 
     /// Writes and returns the stats of a shard that has ended.

@@ -606,10 +606,13 @@ fn write_local(
     std::fs::rename(&temp, path).map_err(io(path))
 }
 
-/// A temporary name beside `path`, unique to this process.
+/// A temporary name beside `path`, unique to this process and call (two threads of a
+/// process may download the same object at once).
 fn temp_beside(path: &Path) -> PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(format!(".{}.tmp", std::process::id()));
+    name.push(format!(".{}-{n}.tmp", std::process::id()));
     path.with_file_name(name)
 }
 

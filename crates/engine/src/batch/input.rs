@@ -488,6 +488,16 @@ impl ParquetRows {
     }
 }
 
+/// The number of rows of a Parquet file, from its metadata.
+pub(crate) fn parquet_rows(file: &InputFile) -> Result<u64, EngineError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let read = || -> Result<u64, parquet::errors::ParquetError> {
+        let reader = SerializedFileReader::new(File::open(&file.path)?)?;
+        Ok(u64::try_from(reader.metadata().file_metadata().num_rows()).unwrap_or(0))
+    };
+    read().map_err(|e| parquet_error(file, e))
+}
+
 fn parquet_error(file: &InputFile, e: parquet::errors::ParquetError) -> EngineError {
     EngineError::Io {
         path: file.name(),

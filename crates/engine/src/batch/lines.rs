@@ -25,8 +25,12 @@ pub(crate) const INTERNAL: i32 = 13;
 
 /// A line for the results or the errors file (without its newline).
 pub(crate) enum OutLine {
+    /// A record's results line.
     Result(Vec<u8>),
+    /// A record's errors line.
     Error(Vec<u8>),
+    /// A line of the results file that is no record's: the header of CSV results.
+    Header(Vec<u8>),
 }
 
 /// What a batch needs to know besides its records.
@@ -396,7 +400,7 @@ impl Outcome<'_> {
                 prediction,
                 explanation,
             },
-            (OutLine::Error(line), status) => RecordLine {
+            (OutLine::Error(line) | OutLine::Header(line), status) => RecordLine {
                 line,
                 error: status,
                 instance: Some(instance),

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use prism_engine::batch::{
-    default_job_id, BatchOptions, InputFormat, InstanceConfig, InstanceType,
+    default_job_id, BatchOptions, InputFormat, InstanceConfig, InstanceType, OutputFormat,
 };
 use prism_engine::storage::Location;
 use prism_engine::{ExplanationMetadata, ExplanationParameters, ExplanationSpec};
@@ -246,6 +246,7 @@ struct JobRequest {
     instance_config: InstanceConfig,
     /// As given, relative paths made absolute.
     output_prefix: String,
+    output_format: OutputFormat,
     batch_size: u64,
     generate_explanation: bool,
     /// The job's `explanationSpec`: `parameters` and/or `metadata`, replacing the model's.
@@ -267,7 +268,7 @@ impl JobRequest {
         };
         let (format, uris) = Self::input(body)?;
         let instance_config = Self::instance_config(body, format)?;
-        let output_prefix = Self::output(body)?;
+        let (output_prefix, output_format) = Self::output(body)?;
         let batch_size =
             match field(body, "manualBatchTuningParameters").and_then(|m| field(m, "batchSize")) {
                 None => DEFAULT_BATCH_SIZE,
@@ -292,6 +293,13 @@ impl JobRequest {
                 ))
             }
         };
+        if generate_explanation && output_format == OutputFormat::Csv {
+            return Err(invalid(
+                "outputConfig.predictionsFormat",
+                "csv output cannot hold explanations (generateExplanation needs jsonl output, \
+                 as in Vertex)",
+            ));
+        }
         let explanation_spec = match field(body, "explanationSpec") {
             None => None,
             Some(_) if !generate_explanation => {
@@ -375,6 +383,7 @@ impl JobRequest {
             uris,
             instance_config,
             output_prefix,
+            output_format,
             batch_size,
             generate_explanation,
             explanation_spec,
@@ -500,29 +509,22 @@ impl JobRequest {
         Ok(config)
     }
 
-    fn output(body: &Value) -> Result<String, ApiError> {
+    fn output(body: &Value) -> Result<(String, OutputFormat), ApiError> {
         let config =
             field(body, "outputConfig").ok_or_else(|| invalid("outputConfig", "is required"))?;
-        let format = required_str(
+        let name = required_str(
             config,
             "predictionsFormat",
             &format!("{ROOT}.outputConfig.predictionsFormat"),
         )?;
-        match format {
-            "jsonl" => {}
-            "csv" | "bigquery" => {
-                return Err(invalid(
-                    "outputConfig.predictionsFormat",
-                    format!("{format} output is not supported yet; use jsonl"),
-                ))
-            }
-            other => {
-                return Err(invalid(
-                    "outputConfig.predictionsFormat",
-                    format!("unknown format {other}: use jsonl"),
-                ))
-            }
-        }
+        let format: OutputFormat = name.parse().map_err(|e: prism_engine::EngineError| {
+            let message = e.to_string();
+            let message = message
+                .strip_prefix("invalid batch job: ")
+                .unwrap_or(&message)
+                .to_string();
+            invalid("outputConfig.predictionsFormat", message)
+        })?;
         if field(config, "bigqueryDestination").is_some() {
             return Err(invalid(
                 "outputConfig.bigqueryDestination",
@@ -539,7 +541,8 @@ impl JobRequest {
         if prefix.contains(['*', '?', '[']) {
             return Err(invalid(path, "must name a folder, not a pattern"));
         }
-        storage_uri(prefix).map_err(|m| invalid(path, m))
+        let prefix = storage_uri(prefix).map_err(|m| invalid(path, m))?;
+        Ok((prefix, format))
     }
 
     /// The document as stored and returned: camelCase, the input fields as read.
@@ -554,7 +557,10 @@ impl JobRequest {
                 "gcsSource": {"uris": self.uris},
             },
             "outputConfig": {
-                "predictionsFormat": "jsonl",
+                "predictionsFormat": match self.output_format {
+                    OutputFormat::Csv => "csv",
+                    _ => "jsonl",
+                },
                 "gcsDestination": {"outputUriPrefix": self.output_prefix},
             },
             "manualBatchTuningParameters": {"batchSize": self.batch_size},
@@ -636,6 +642,7 @@ impl JobRequest {
         options.instance_config = self.instance_config.clone();
         options.job_id = Some(job_id);
         options.generate_explanation = self.generate_explanation;
+        options.output_format = self.output_format;
         options.batch_size = usize::try_from(self.batch_size).unwrap_or(usize::MAX);
         Ok(JobWork {
             name: name.to_string(),
