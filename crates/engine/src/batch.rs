@@ -1,7 +1,8 @@
-//! Batch prediction jobs: Vertex `BatchPredictionJob` semantics over local files, streamed,
-//! sharded, and resumable with every record written exactly once.
+//! Batch prediction jobs: Vertex `BatchPredictionJob` semantics over local files and object
+//! stores, streamed, sharded, and resumable with every record written exactly once.
 //!
-//! A [`BatchJob`] reads instances from files ([`InputFormat`]: JSONL, CSV, file lists),
+//! A [`BatchJob`] reads instances from files ([`InputFormat`]: JSONL, CSV, file lists,
+//! Parquet; local, `file://`, `s3://`, `gs://`, globs of them: see [`crate::storage`]),
 //! runs them through an [`Explainer`] [`BatchOptions::batch_size`] at a time (predictions,
 //! and explanations when [`BatchOptions::generate_explanation`] is set) and writes, in
 //! `<output_dir>/<job id>/` (the job id defaults to `prediction-<model>-<UTC time>`):
@@ -41,8 +42,14 @@
 //! the job stops after the batch in progress, with a consistent checkpoint, and ends
 //! [`JobState::Cancelled`]; running it again resumes it.
 //!
-//! Not supported yet: `gs://` and `s3://` inputs (an [`EngineError::UnsupportedInput`]),
-//! Parquet, TFRecord and BigQuery inputs, CSV output.
+//! **Object stores.** Objects named as inputs are downloaded into the job folder
+//! (`inputs/`) before reading. With an `s3://` or `gs://` output the job runs in a local
+//! work folder ([`BatchOptions::work_dir`]) exactly as above, and each run that ends
+//! uploads the shard's results, errors and stats files whole (they appear at the prefix
+//! only then; a run killed before its end published nothing new, and resumes from the
+//! local checkpoint).
+//!
+//! Not supported yet: TFRecord and BigQuery inputs, BigQuery output.
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
