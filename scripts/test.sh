@@ -9,7 +9,9 @@
 # python/requirements-test.txt, Ray, PySpark and google-cloud-aiplatform included), Java 17
 # or later for the local Spark job of python/tests/test_spark.py, and Node >= 20 with npm
 # (playwright-core, pinned in ui-tests/package-lock.json); Chromium comes from apt-get when
-# /usr/bin/chromium is missing.
+# /usr/bin/chromium is missing, and so does PostgreSQL (Debian's `postgresql`, whose server
+# binaries the registry tests run a throwaway cluster with) when /usr/lib/postgresql/*/bin
+# has no initdb and PRISM_TEST_DATABASE_URL is not set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +27,20 @@ cargo fmt --manifest-path python/Cargo.toml -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo clippy --manifest-path python/Cargo.toml --all-targets --locked -- -D warnings
+
+# The registry tests (crates/server/tests/registry.rs, crates/cli/tests/cluster.rs, the
+# server life cycle) also run on a real PostgreSQL: a throwaway cluster on a loopback port,
+# made with the server binaries of Debian's package (in /usr/lib/postgresql/*/bin, not on
+# PATH; as root, run as the `postgres` user the package creates), or the server at
+# PRISM_TEST_DATABASE_URL. Without either, those tests fail: they are never skipped.
+if [ -z "${PRISM_TEST_DATABASE_URL:-}" ] && [ -z "${PRISM_TEST_PG_BIN:-}" ] \
+    && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "installing postgresql with apt-get"
+    sudo_cmd=""
+    [ "$(id -u)" -eq 0 ] || sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql >/dev/null
+fi
 
 echo "== cargo test"
 cargo test --workspace --locked

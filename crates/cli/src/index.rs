@@ -7,9 +7,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use prism_engine::examples::{build_index, extend_index, IndexReport, INDEX_FILE};
+use prism_engine::examples::{
+    build_index_in_shards, extend_index, load_index, save_index, IndexReport, INDEX_FILE,
+    SHARDS_DIR,
+};
 use prism_engine::{Explainer, ExplanationParameters};
-use prism_neighbors::Index;
+use prism_neighbors::ShardedIndex;
 use serde_json::{json, Value};
 
 #[derive(Debug, Subcommand)]
@@ -34,6 +37,10 @@ pub(crate) struct BuildArgs {
     /// A preset replacing the spec's: MODALITY[,QUERY], e.g. `image` or `text,fast`.
     #[arg(long)]
     preset: Option<String>,
+    /// Split the index into this many shards, searched together (default: as many as the
+    /// spec's `config.shardSize` needs for the data, one without it).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    shards: Option<u32>,
 }
 
 #[derive(Debug, Args)]
@@ -141,12 +148,12 @@ fn build(args: BuildArgs) -> Result<ExitCode> {
     let settings = settings_for(&args, &explainer)?;
     let search = explainer.examples().expect("checked by load");
     let started = Instant::now();
-    let (index, report) = build_index(search, &settings, open(&args.examples)?, progress())?;
+    let shards = args.shards.map(|n| n as usize);
+    let (index, report) =
+        build_index_in_shards(search, &settings, open(&args.examples)?, progress(), shards)?;
     report_skipped(&report);
-    let path = args.model_dir.join(INDEX_FILE);
-    index
-        .save(&path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    save_index(&index, &args.model_dir)?;
+    let path = index_location(&args.model_dir, &index);
     eprintln!(
         "prism index: {} examples indexed into {} ({} skipped) in {:.1}s; {:?}",
         report.added,
@@ -161,18 +168,16 @@ fn build(args: BuildArgs) -> Result<ExitCode> {
 fn add(args: AddArgs) -> Result<ExitCode> {
     let explainer = load(&args.model_dir)?;
     let search = explainer.examples().expect("checked by load");
-    let path = args.model_dir.join(INDEX_FILE);
-    let mut index = Index::load(&path).with_context(|| {
+    let mut index = load_index(&args.model_dir)?.with_context(|| {
         format!(
-            "{}: build the index first with `prism index build`",
-            path.display()
+            "{} has no {INDEX_FILE}: build the index first with `prism index build`",
+            args.model_dir.display()
         )
     })?;
     let report = extend_index(search, &mut index, open(&args.examples)?, progress())?;
     report_skipped(&report);
-    index
-        .save(&path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    save_index(&index, &args.model_dir)?;
+    let path = index_location(&args.model_dir, &index);
     eprintln!(
         "prism index: {} examples added to {} (now {}; {} skipped)",
         report.added,
@@ -189,5 +194,13 @@ fn exit_code(report: &IndexReport) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(crate::SOME_LINES_FAILED)
+    }
+}
+
+/// Where `save_index` put `index`: the file, or the folder of shards.
+fn index_location(model_dir: &Path, index: &ShardedIndex) -> PathBuf {
+    match index.shards().len() {
+        1 => model_dir.join(INDEX_FILE),
+        _ => model_dir.join(SHARDS_DIR),
     }
 }

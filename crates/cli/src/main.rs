@@ -54,6 +54,11 @@ struct ServeArgs {
     /// one registry between several servers).
     #[arg(long, env = "PRISM_DATABASE_URL")]
     database_url: Option<String>,
+    /// Seconds a server sharing the registry with others stays alive to them without a
+    /// heartbeat (it beats five times per lease); past it, another server fails its
+    /// running operations and takes over its batch prediction jobs.
+    #[arg(long, env = "PRISM_NODE_LEASE", default_value_t = 10.0)]
+    node_lease: f64,
     /// The most explanation requests computed at once; more are answered 429.
     #[arg(long, env = "PRISM_MAX_CONCURRENT")]
     max_concurrent: Option<usize>,
@@ -71,8 +76,20 @@ struct ServeArgs {
     /// `Authorization: Bearer <token>`.
     #[arg(long, env = "PRISM_AUTH_TOKENS_FILE")]
     auth_tokens_file: Option<PathBuf>,
+    /// Log lines as plain text, or as one JSON object per line (for log collectors: each
+    /// request's line carries request_id, method, path, status and latency_ms).
+    #[arg(long, env = "PRISM_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(flatten)]
     backend: BackendArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Args)]
@@ -544,15 +561,31 @@ impl Write for Output {
 
 fn serve(args: ServeArgs) -> Result<ExitCode> {
     let backend = args.backend.backend()?;
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match args.log_format {
+        // Span fields (request_id, method, path) are flattened into each event's object.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Text => logs.init(),
+    }
     let mut config = prism_server::ServerConfig::new(args.data_dir);
     config.database_url = args.database_url;
+    if !(args.node_lease.is_finite() && args.node_lease >= 0.5) {
+        bail!(
+            "--node-lease: must be at least 0.5 seconds, got {}",
+            args.node_lease
+        );
+    }
+    config.node_lease = std::time::Duration::from_secs_f64(args.node_lease);
     if let Some(n) = args.max_concurrent {
         config.max_concurrent_explanations = n;
     }

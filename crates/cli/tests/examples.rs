@@ -272,3 +272,106 @@ fn missing_and_corrupt_indexes_are_clear_errors() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not example-based"));
 }
+
+#[test]
+fn a_sharded_index_answers_as_one_and_grows() {
+    let instances = source().join("instances.jsonl");
+    let single = model_copy();
+    build(single.path());
+    let whole = explain(single.path(), &instances, &[]);
+
+    let dir = model_copy();
+    let examples = source().join("examples.jsonl");
+    let out = prism(&[
+        "index",
+        "build",
+        s(dir.path()),
+        "--examples",
+        s(&examples),
+        "--shards",
+        "3",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shards = dir.path().join("examples.index.shards");
+    let mut files: Vec<String> = std::fs::read_dir(&shards)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "shard-00000.prism",
+            "shard-00001.prism",
+            "shard-00002.prism"
+        ]
+    );
+    assert!(!dir.path().join("examples.index").exists());
+    // Searched together, the shards give the single index's answer (brute force: exact).
+    let sharded = explain(dir.path(), &instances, &[]);
+    assert_eq!(sharded.len(), whole.len());
+    for (a, b) in sharded.iter().zip(&whole) {
+        assert_eq!(ids(a), ids(b));
+        for (x, y) in a["neighbors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .zip(b["neighbors"].as_array().unwrap())
+        {
+            let (x, y) = (
+                x["neighborDistance"].as_f64().unwrap(),
+                y["neighborDistance"].as_f64().unwrap(),
+            );
+            assert!((x - y).abs() < 1e-6, "{x} vs {y}");
+        }
+    }
+    // Adding keeps the shards, and a new example is found in whichever shard it went to.
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(&instances)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let mut line = first.clone();
+    line["id"] = json!("added-0");
+    let tmp = tempfile::tempdir().unwrap();
+    let more = tmp.path().join("more.jsonl");
+    std::fs::write(&more, line.to_string() + "\n").unwrap();
+    let out = prism(&["index", "add", s(dir.path()), "--examples", s(&more)]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.contains("now 201"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(&shards).unwrap().count(), 3);
+    assert_eq!(ids(&explain(dir.path(), &instances, &[])[0])[0], "added-0");
+    // Rebuilt as one shard, the folder goes and the single file is back.
+    build(dir.path());
+    assert!(!shards.exists() && dir.path().join("examples.index").is_file());
+    assert_eq!(
+        ids(&explain(dir.path(), &instances, &[])[0]),
+        ids(&whole[0])
+    );
+    // A missing shard is a clear error, never a partial answer.
+    let out = prism(&[
+        "index",
+        "build",
+        s(dir.path()),
+        "--examples",
+        s(&examples),
+        "--shards",
+        "2",
+    ]);
+    assert!(out.status.success());
+    std::fs::remove_file(shards.join("shard-00000.prism")).unwrap();
+    let out = prism(&["explain", s(dir.path()), "-i", s(&instances)]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("shard 0 is missing"), "{stderr}");
+}

@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{model_dir, Server};
+use common::{hanging_artifacts, model_dir, Server};
 use serde_json::{json, Value};
 
 const PARENT: &str = "projects/demo/locations/local";
@@ -53,8 +53,20 @@ fn upload(server: &Server, model_id: &str, model: &str) -> Value {
 
 #[test]
 fn vertex_life_cycle_survives_a_restart() {
+    vertex_life_cycle(&[]);
+}
+
+#[test]
+fn vertex_life_cycle_survives_a_restart_on_postgres() {
+    let url = common::postgres::database();
+    vertex_life_cycle(&["--database-url", &url]);
+}
+
+/// Upload, deploy, predict and explain, restart (SIGKILL), explain, undeploy, delete; with
+/// `registry` arguments for `prism serve`.
+fn vertex_life_cycle(registry: &[&str]) {
     let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path());
+    let server = Server::start_with(data.path(), registry, &[]);
 
     // Upload → operation → model.
     let done = upload(&server, "linear", "peer_linear");
@@ -137,7 +149,7 @@ fn vertex_life_cycle_survives_a_restart() {
 
     // Restart: the registry and the deployment survive.
     drop(server);
-    let server = Server::start(data.path());
+    let server = Server::start_with(data.path(), registry, &[]);
     let (status, e) = server.call(
         "POST",
         &format!("{endpoint}:explain"),
@@ -167,6 +179,38 @@ fn vertex_life_cycle_survives_a_restart() {
     );
     let (status, _) = server.call("DELETE", &endpoint, None);
     assert_eq!(status, 200);
+}
+
+#[test]
+fn an_operation_cut_short_by_a_crash_fails_at_the_next_start() {
+    let data = tempfile::tempdir().unwrap();
+    let artifacts = data.path().join("hanging");
+    hanging_artifacts(&artifacts);
+    let server = Server::start(data.path());
+    let (status, op) = server.call(
+        "POST",
+        &format!("{PARENT}/models:upload"),
+        Some(json!({"modelId": "stuck", "model": {
+            "displayName": "stuck",
+            "artifactUri": artifacts.to_str().unwrap(),
+        }})),
+    );
+    assert_eq!(status, 200, "{op}");
+    drop(server); // SIGKILL while the upload runs
+                  // One process per SQLite registry: the next start ends it at once, without waiting
+                  // for a lease.
+    let server = Server::start(data.path());
+    let (status, failed) = server.call("GET", op["name"].as_str().unwrap(), None);
+    assert_eq!(status, 200, "{failed}");
+    assert_eq!(failed["done"], json!(true), "{failed}");
+    assert_eq!(failed["error"]["code"], json!(10), "ABORTED: {failed}");
+    assert!(
+        failed["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("retry it"),
+        "{failed}"
+    );
 }
 
 #[test]

@@ -26,6 +26,10 @@ use crate::error::EngineError;
 /// The index file of a model directory.
 pub const INDEX_FILE: &str = "examples.index";
 
+/// The folder of an index split into several shards (`config.shardSize`), in the model
+/// directory in place of [`INDEX_FILE`].
+pub const SHARDS_DIR: &str = "examples.index.shards";
+
 /// Neighbours returned when neither the spec nor the request says how many.
 pub const DEFAULT_NEIGHBOR_COUNT: usize = 10;
 
@@ -38,7 +42,7 @@ pub struct ExampleSearch {
     embed: OnnxModel,
     embedding: String,
     settings: prism_spec::Examples,
-    index: RwLock<Option<Arc<nb::Index>>>,
+    index: RwLock<Option<Arc<nb::ShardedIndex>>>,
 }
 
 impl std::fmt::Debug for ExampleSearch {
@@ -55,13 +59,13 @@ fn examples_error(message: impl Into<String>) -> EngineError {
 
 impl ExampleSearch {
     /// Prepares the embedding of `bytes` under `spec` (whose method is `examples`) and loads
-    /// `index_path` when it exists.
+    /// the index saved in `model_dir` when there is one (see [`load_index`]).
     pub(crate) fn new(
         bytes: &[u8],
         model: &OnnxModel,
         spec: &ExplanationSpec,
         settings: &prism_spec::Examples,
-        index_path: Option<&Path>,
+        model_dir: Option<&Path>,
     ) -> Result<Self, EngineError> {
         let metadata = spec.metadata.as_ref();
         let binder = Binder::new(metadata, model.signature())?;
@@ -87,9 +91,9 @@ impl ExampleSearch {
             }
         };
         let embed = prism_model::gradient::values_model(bytes, std::slice::from_ref(&embedding))?;
-        let index = match index_path {
-            Some(p) if p.exists() => Some(Arc::new(nb::Index::load(p)?)),
-            _ => None,
+        let index = match model_dir {
+            Some(dir) => load_index(dir)?.map(Arc::new),
+            None => None,
         };
         Ok(Self {
             binder,
@@ -111,12 +115,12 @@ impl ExampleSearch {
     }
 
     /// The index in use, if one is built.
-    pub fn index(&self) -> Option<Arc<nb::Index>> {
+    pub fn index(&self) -> Option<Arc<nb::ShardedIndex>> {
         self.index.read().ok().and_then(|i| i.clone())
     }
 
     /// Replaces the index in use.
-    pub fn set_index(&self, index: nb::Index) {
+    pub fn set_index(&self, index: nb::ShardedIndex) {
         if let Ok(mut slot) = self.index.write() {
             *slot = Some(Arc::new(index));
         }
@@ -504,14 +508,26 @@ pub fn embed_dataset(
     Ok((kept, report))
 }
 
-/// Embeds `dataset` and builds an index configured by `settings` (see [`index_config`]).
-/// Fails when no line could be embedded.
+/// Embeds `dataset` and builds an index configured by `settings` (see [`index_config`]),
+/// split into as many shards as `config.shardSize` asks for the data's size (one without
+/// it). Fails when no line could be embedded.
 pub fn build_index(
     search: &ExampleSearch,
     settings: &prism_spec::Examples,
     dataset: impl BufRead,
     progress: impl FnMut(usize),
-) -> Result<(nb::Index, IndexReport), EngineError> {
+) -> Result<(nb::ShardedIndex, IndexReport), EngineError> {
+    build_index_in_shards(search, settings, dataset, progress, None)
+}
+
+/// [`build_index`] with an explicit number of shards (`None`: as `shardSize` asks).
+pub fn build_index_in_shards(
+    search: &ExampleSearch,
+    settings: &prism_spec::Examples,
+    dataset: impl BufRead,
+    progress: impl FnMut(usize),
+    shards: Option<usize>,
+) -> Result<(nb::ShardedIndex, IndexReport), EngineError> {
     let (examples, report) = embed_dataset(search, dataset, progress)?;
     let Some(first) = examples.first() else {
         let why = report
@@ -524,15 +540,22 @@ pub fn build_index(
             report.skipped.len()
         )));
     };
-    let config = index_config(settings, first.vector.len(), examples.len())?;
-    Ok((nb::Index::build(config, examples)?, report))
+    let dimensions = first.vector.len();
+    let config = index_config(settings, dimensions, examples.len())?;
+    let shards = shards.unwrap_or_else(|| {
+        shard_size(settings).map_or(1, |size| size.shards_for(examples.len(), dimensions))
+    });
+    Ok((
+        nb::ShardedIndex::build_with_shards(config, shards, examples)?,
+        report,
+    ))
 }
 
 /// Embeds `dataset` and adds its examples to `index`; ids already there are skipped and
 /// reported.
 pub fn extend_index(
     search: &ExampleSearch,
-    index: &mut nb::Index,
+    index: &mut nb::ShardedIndex,
     dataset: impl BufRead,
     progress: impl FnMut(usize),
 ) -> Result<IndexReport, EngineError> {
@@ -578,4 +601,73 @@ pub fn open_dataset(uris: &[String]) -> Result<Box<dyn BufRead + Send>, EngineEr
         .reduce(|a, b| Box::new(a.chain(b)))
         .expect("at least one file");
     Ok(Box::new(std::io::BufReader::new(chained)))
+}
+
+/// The shard size `settings` ask for (`nearestNeighborSearchConfig.config.shardSize`).
+fn shard_size(settings: &prism_spec::Examples) -> Option<nb::ShardSize> {
+    let size = settings
+        .nearest_neighbor_search_config
+        .as_ref()?
+        .config
+        .shard_size?;
+    nb::ShardSize::from_vertex_name(size.name())
+}
+
+/// The index saved in `model_dir` by [`save_index`]: one file ([`INDEX_FILE`]) or a folder
+/// of shards ([`SHARDS_DIR`]); `None` when there is neither.
+pub fn load_index(model_dir: &Path) -> Result<Option<nb::ShardedIndex>, EngineError> {
+    let file = model_dir.join(INDEX_FILE);
+    let shards = model_dir.join(SHARDS_DIR);
+    // A save that stopped between putting the new shards in place and removing the old
+    // ones leaves them in the `.old` folder.
+    let old_shards = model_dir.join(format!("{SHARDS_DIR}.old"));
+    let shards = if shards.is_dir() {
+        Some(shards)
+    } else {
+        old_shards.is_dir().then_some(old_shards)
+    };
+    // Both forms present: a save stopped before removing the other one; the newer wins.
+    let newer = |a: &Path, b: &Path| -> bool {
+        let modified = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+        modified(a) >= modified(b)
+    };
+    match (file.is_file(), shards) {
+        (true, Some(dir)) if newer(&dir, &file) => Ok(Some(nb::ShardedIndex::load(&dir)?)),
+        (true, _) => Ok(Some(nb::ShardedIndex::single(nb::Index::load(&file)?))),
+        (false, Some(dir)) => Ok(Some(nb::ShardedIndex::load(&dir)?)),
+        (false, None) => Ok(None),
+    }
+}
+
+/// Saves `index` into `model_dir`: one shard as [`INDEX_FILE`] (written to a temporary file
+/// and renamed), several as the [`SHARDS_DIR`] folder (written whole beside it, then
+/// swapped in), and removes the other form.
+pub fn save_index(index: &nb::ShardedIndex, model_dir: &Path) -> Result<(), EngineError> {
+    let file = model_dir.join(INDEX_FILE);
+    let shards = model_dir.join(SHARDS_DIR);
+    let io = |path: &Path, e: std::io::Error| {
+        examples_error(format!("writing the index at {}: {e}", path.display()))
+    };
+    let remove_dir = |path: &Path| match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(path, e)),
+        _ => Ok(()),
+    };
+    if let [only] = index.shards() {
+        only.save(&file)?;
+        return remove_dir(&shards);
+    }
+    let partial = model_dir.join(format!("{SHARDS_DIR}.partial"));
+    let old = model_dir.join(format!("{SHARDS_DIR}.old"));
+    remove_dir(&partial)?;
+    index.save(&partial)?;
+    remove_dir(&old)?;
+    if shards.is_dir() {
+        std::fs::rename(&shards, &old).map_err(|e| io(&shards, e))?;
+    }
+    std::fs::rename(&partial, &shards).map_err(|e| io(&shards, e))?;
+    remove_dir(&old)?;
+    match std::fs::remove_file(&file) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&file, e)),
+        _ => Ok(()),
+    }
 }

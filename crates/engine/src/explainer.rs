@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde_json::Value;
 
 use crate::error::EngineError;
-use crate::examples::{ExampleSearch, INDEX_FILE};
+use crate::examples::ExampleSearch;
 
 /// The ONNX model file of a model directory.
 pub const MODEL_FILE: &str = "model.onnx";
@@ -158,13 +158,14 @@ impl Explainer {
         dir: Option<&Path>,
         backend: Backend,
     ) -> Result<Self, EngineError> {
-        let model = OnnxModel::from_bytes_with(model_bytes, None, backend)?;
+        // The whole graph serves predictions; explanations run their own output-limited
+        // graph, so the whole one is prepared on first use when that one differs.
+        let model = OnnxModel::from_bytes_deferred(model_bytes, None, backend)?;
         let embeddings = Arc::new(embedding_lookups(model_bytes, model.signature())?);
         let (mode, explain_model) = match &spec.parameters.method {
             Method::Examples(settings) => {
-                let index = dir.map(|d| d.join(INDEX_FILE));
-                let search =
-                    ExampleSearch::new(model_bytes, &model, &spec, settings, index.as_deref())?;
+                let search = ExampleSearch::new(model_bytes, &model, &spec, settings, dir)?;
+                model.prepared()?;
                 (Mode::Examples(Arc::new(search), None), model.clone())
             }
             _ => {
@@ -296,6 +297,13 @@ impl Explainer {
     /// Explains many instances in parallel; results keep the input order.
     pub fn explain_batch(&self, instances: &[Value]) -> Vec<Result<Explanation, EngineError>> {
         instances.par_iter().map(|i| self.explain(i)).collect()
+    }
+
+    /// Prepares everything the explainer may run, so that a graph the backend cannot run
+    /// fails now rather than on the first prediction (see
+    /// [`OnnxModel::from_bytes_deferred`]).
+    pub fn prepared(&self) -> Result<(), EngineError> {
+        Ok(self.model.prepared()?)
     }
 
     /// Runs the model on one instance; every output, by name.
@@ -453,6 +461,7 @@ fn explain_model_for(
         )?);
     }
     if model.signature().outputs.len() == 1 {
+        model.prepared()?;
         return Ok(model.clone());
     }
     Ok(OnnxModel::from_bytes_with(

@@ -19,6 +19,7 @@
 
 mod backend;
 mod error;
+mod fold;
 pub mod gradient;
 mod onnx;
 #[cfg(feature = "ort")]
@@ -28,6 +29,8 @@ mod ort_backend;
 mod ort_backend;
 mod signature;
 mod tensor;
+#[cfg(test)]
+mod test_graphs;
 mod tract_backend;
 pub mod trees;
 

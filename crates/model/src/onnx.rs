@@ -31,14 +31,68 @@ enum Executor {
     Ort(OrtGraph),
     /// The tree graph, and which of its outputs to return (all when `None`).
     Trees(TreeGraph, Option<Vec<usize>>),
+    /// Prepared on first use (see [`OnnxModel::from_bytes_deferred`]).
+    Deferred(Box<Deferred>),
+}
+
+/// A decoded graph, its whole signature and the outputs to keep.
+type GraphParts = (pb::ModelProto, Signature, Option<Vec<usize>>);
+
+/// A graph whose preparation waits for its first forward pass.
+struct Deferred {
+    backend: Backend,
+    /// What preparing needs; taken by the preparation.
+    parts: std::sync::Mutex<Option<GraphParts>>,
+    /// The prepared executor, or why preparing failed (kept: later calls fail alike).
+    ready: std::sync::OnceLock<std::result::Result<Box<Executor>, String>>,
+}
+
+impl Deferred {
+    fn executor(&self) -> Result<&Executor> {
+        let ready = self.ready.get_or_init(|| {
+            let parts = self
+                .parts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            let Some((proto, full, keep)) = parts else {
+                return Err("the graph's preparation was interrupted".into());
+            };
+            graph_executor(&proto, &full, keep.as_deref(), self.backend)
+                .map(Box::new)
+                .map_err(|e| e.to_string())
+        });
+        match ready {
+            Ok(executor) => Ok(executor),
+            Err(message) => Err(ModelError::Prepare(message.clone())),
+        }
+    }
+}
+
+/// The backend's executor of a (non-tree) graph.
+fn graph_executor(
+    proto: &pb::ModelProto,
+    full: &Signature,
+    keep: Option<&[usize]>,
+    backend: Backend,
+) -> Result<Executor> {
+    Ok(match backend {
+        Backend::Tract => Executor::Tract(TractGraph::new(proto, full, keep)?),
+        Backend::Ort => Executor::Ort(OrtGraph::new(proto, full, keep)?),
+    })
 }
 
 impl std::fmt::Debug for OnnxModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let kind = match *self.executor {
+        let kind = match &*self.executor {
             Executor::Tract(_) => "tract",
             Executor::Ort(_) => "ort",
             Executor::Trees(..) => "trees",
+            Executor::Deferred(d) => match d.ready.get() {
+                Some(Ok(_)) => "prepared on first use",
+                Some(Err(_)) => "failed on first use",
+                None => "prepared on first use (not yet)",
+            },
         };
         f.debug_struct("OnnxModel")
             .field("executor", &kind)
@@ -79,11 +133,34 @@ impl OnnxModel {
         outputs: Option<&[&str]>,
         backend: Backend,
     ) -> Result<Self> {
-        Self::prepare(bytes, outputs, backend)
+        Self::prepare(bytes, outputs, backend, false)
     }
 
-    fn prepare(bytes: &[u8], outputs: Option<&[&str]>, backend: Backend) -> Result<Self> {
-        let proto = decode(bytes)?;
+    /// Like [`OnnxModel::from_bytes_with`], but the backend prepares the graph on its first
+    /// forward pass, for a model that may never run (the whole graph beside the
+    /// output-limited one an explanation runs). The signature is read and, on tract, every
+    /// operator is checked now; a failure to prepare later is [`ModelError::Prepare`] on
+    /// each forward pass.
+    pub fn from_bytes_deferred(
+        bytes: &[u8],
+        outputs: Option<&[&str]>,
+        backend: Backend,
+    ) -> Result<Self> {
+        Self::prepare(bytes, outputs, backend, true)
+    }
+
+    fn prepare(
+        bytes: &[u8],
+        outputs: Option<&[&str]>,
+        backend: Backend,
+        deferred: bool,
+    ) -> Result<Self> {
+        let mut proto = decode(bytes)?;
+        if let Some(graph) = proto.graph.as_mut() {
+            if !graph.node.iter().any(TreeGraph::handles) {
+                crate::fold::fold_input_affine(graph);
+            }
+        }
         let graph = proto
             .graph
             .as_ref()
@@ -108,11 +185,21 @@ impl OnnxModel {
                 Executor::Trees(TreeGraph::new(graph, &full)?, keep.clone()),
                 full.clone(),
             )
+        } else if deferred {
+            if backend == Backend::Tract {
+                crate::tract_backend::check_ops(graph)?;
+            } else {
+                backend.ensure_available()?;
+            }
+            let parts = (proto, full.clone(), keep.clone());
+            let executor = Executor::Deferred(Box::new(Deferred {
+                backend,
+                parts: std::sync::Mutex::new(Some(parts)),
+                ready: std::sync::OnceLock::new(),
+            }));
+            (executor, full.clone())
         } else {
-            let executor = match backend {
-                Backend::Tract => Executor::Tract(TractGraph::new(&proto, &full, keep.as_deref())?),
-                Backend::Ort => Executor::Ort(OrtGraph::new(&proto, &full, keep.as_deref())?),
-            };
+            let executor = graph_executor(&proto, &full, keep.as_deref(), backend)?;
             (executor, full.clone())
         };
         let signature = match &keep {
@@ -128,11 +215,20 @@ impl OnnxModel {
         })
     }
 
+    /// Prepares a model made by [`OnnxModel::from_bytes_deferred`] now (nothing for any
+    /// other), so that a graph the backend cannot run fails here rather than on first use.
+    pub fn prepared(&self) -> Result<()> {
+        match self.executor.as_ref() {
+            Executor::Deferred(d) => d.executor().map(|_| ()),
+            _ => Ok(()),
+        }
+    }
+
     /// The tree ensembles of a tree model, for exact tree explanations; `None` for other models.
     pub fn tree_graph(&self) -> Option<&TreeGraph> {
         match self.executor.as_ref() {
             Executor::Trees(t, _) => Some(t),
-            Executor::Tract(_) | Executor::Ort(_) => None,
+            Executor::Tract(_) | Executor::Ort(_) | Executor::Deferred(_) => None,
         }
     }
 
@@ -143,6 +239,7 @@ impl OnnxModel {
             Executor::Tract(_) => Some(Backend::Tract),
             Executor::Ort(_) => Some(Backend::Ort),
             Executor::Trees(..) => None,
+            Executor::Deferred(d) => Some(d.backend),
         }
     }
 }
@@ -154,15 +251,20 @@ impl Model for OnnxModel {
 
     fn forward(&self, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
         check_inputs(&self.signature, inputs)?;
-        match self.executor.as_ref() {
-            Executor::Tract(g) => g.run(inputs),
-            Executor::Ort(g) => g.run(inputs),
-            Executor::Trees(g, keep) => {
-                let all = g.run(inputs)?;
-                match keep {
-                    None => Ok(all),
-                    Some(keep) => Ok(keep.iter().map(|&i| all[i].clone()).collect()),
-                }
+        run(&self.executor, inputs)
+    }
+}
+
+fn run(executor: &Executor, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
+    match executor {
+        Executor::Deferred(d) => run(d.executor()?, inputs),
+        Executor::Tract(g) => g.run(inputs),
+        Executor::Ort(g) => g.run(inputs),
+        Executor::Trees(g, keep) => {
+            let all = g.run(inputs)?;
+            match keep {
+                None => Ok(all),
+                Some(keep) => Ok(keep.iter().map(|&i| all[i].clone()).collect()),
             }
         }
     }
@@ -304,4 +406,67 @@ pub(crate) fn check_inputs(signature: &Signature, inputs: &[Tensor]) -> Result<u
         }
     }
     Ok(batch.unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use tract_onnx::pb;
+
+    use super::*;
+    use crate::test_graphs::{model, node, value};
+
+    /// `y = x @ W` with W of `rows` x 2, for x of 3 features.
+    fn matmul(rows: i64) -> Vec<u8> {
+        let w: Vec<f32> = (0..rows * 2).map(|i| i as f32).collect();
+        model(pb::GraphProto {
+            node: vec![node("MatMul", &["x", "W"], "y")],
+            input: vec![value("x", &[-1, 3])],
+            output: vec![value("y", &[-1, 2])],
+            initializer: vec![pb::TensorProto {
+                name: "W".into(),
+                dims: vec![rows, 2],
+                data_type: pb::tensor_proto::DataType::Float as i32,
+                float_data: w,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn a_deferred_model_prepares_on_first_use_with_the_same_outputs() {
+        let bytes = matmul(3);
+        let eager = OnnxModel::from_bytes(&bytes).unwrap();
+        let deferred = OnnxModel::from_bytes_deferred(&bytes, None, Backend::Tract).unwrap();
+        assert!(format!("{deferred:?}").contains("not yet"));
+        assert_eq!(deferred.signature(), eager.signature());
+        let x = Tensor::f32(vec![2, 3], vec![1.0, 2.0, 3.0, -1.0, 0.5, 4.0]).unwrap();
+        let a = eager.forward(std::slice::from_ref(&x)).unwrap();
+        let b = deferred.forward(std::slice::from_ref(&x)).unwrap();
+        assert_eq!(a[0].as_f32(), b[0].as_f32());
+        assert_eq!(a[0].as_f32().unwrap(), [16.0, 22.0, 17.0, 20.5]);
+    }
+
+    #[test]
+    fn a_graph_that_cannot_be_prepared_fails_every_use_and_at_prepared() {
+        // W has 4 rows for 3 features: tract refuses the MatMul when it plans the graph.
+        let bytes = matmul(4);
+        assert!(OnnxModel::from_bytes(&bytes).is_err());
+        let deferred = OnnxModel::from_bytes_deferred(&bytes, None, Backend::Tract).unwrap();
+        let x = Tensor::f32(vec![1, 3], vec![1.0, 2.0, 3.0]).unwrap();
+        for _ in 0..2 {
+            let e = deferred.forward(std::slice::from_ref(&x)).unwrap_err();
+            assert!(matches!(e, ModelError::Prepare(_)), "{e}");
+        }
+        assert!(matches!(deferred.prepared(), Err(ModelError::Prepare(_))));
+        // An operator tract does not know fails at once, deferred or not.
+        let unknown = model(pb::GraphProto {
+            node: vec![node("NoSuchOp", &["x"], "y")],
+            input: vec![value("x", &[-1, 3])],
+            output: vec![value("y", &[-1, 3])],
+            ..Default::default()
+        });
+        let e = OnnxModel::from_bytes_deferred(&unknown, None, Backend::Tract).unwrap_err();
+        assert!(matches!(e, ModelError::UnsupportedOp { .. }), "{e}");
+    }
 }

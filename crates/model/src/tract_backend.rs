@@ -92,6 +92,11 @@ impl TractGraph {
     }
 }
 
+/// Fails with the first node of `graph` whose operator tract does not know.
+pub(crate) fn check_ops(graph: &pb::GraphProto) -> Result<()> {
+    reject_unknown_ops(&tract_onnx::onnx(), graph)
+}
+
 /// Fails with the first node whose operator tract does not know, instead of tract's
 /// later and vaguer analysis error.
 fn reject_unknown_ops(onnx: &tract_onnx::Onnx, graph: &pb::GraphProto) -> Result<()> {

@@ -109,6 +109,13 @@ impl ShardedIndex {
         Ok(ShardedIndex { shards })
     }
 
+    /// One index as a single shard.
+    pub fn single(index: Index) -> ShardedIndex {
+        ShardedIndex {
+            shards: vec![index],
+        }
+    }
+
     /// The shards, in order.
     pub fn shards(&self) -> &[Index] {
         &self.shards

@@ -275,9 +275,9 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
     let stopping = state.jobs.stopping.load(Ordering::SeqCst);
     update(state, &name, |doc| {
         if !failures.is_empty() {
-            doc["partialFailures"] = Value::Array(failures);
+            doc["partialFailures"] = Value::Array(failures.clone());
         }
-        let stats = match outcome {
+        let stats = match &outcome {
             Ok(Some(stats)) => stats,
             Ok(None) => return,
             Err(e) => {
@@ -288,7 +288,7 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
                 return;
             }
         };
-        doc["completionStats"] = completion_stats(&stats);
+        doc["completionStats"] = completion_stats(stats);
         match stats.state {
             JobState::Succeeded => end(doc, SUCCEEDED, None),
             JobState::Failed => {
@@ -382,7 +382,7 @@ async fn record_progress(
             "incompleteCount": incomplete_count(total, p.processed()).to_string(),
         });
         if !failures.is_empty() {
-            doc["partialFailures"] = Value::Array(failures);
+            doc["partialFailures"] = Value::Array(failures.clone());
         }
     })
     .await
@@ -393,19 +393,26 @@ async fn record_progress(
 async fn update(
     state: &AppState,
     name: &str,
-    change: impl FnOnce(&mut Value),
+    mut change: impl FnMut(&mut Value),
 ) -> Result<(), ApiError> {
-    let _guard = state.jobs.lock().await;
-    let Some(mut doc) = state.registry.get(Table::BatchPredictionJobs, name).await? else {
-        return Ok(());
-    };
-    change(&mut doc);
-    doc["updateTime"] = json!(now_rfc3339());
-    let parent = parent_of(name);
-    state
+    // Compare-and-swap: a `:cancel` on any node is never overwritten (on a conflict the
+    // change is made again, to the document as the other writer left it).
+    let now = now_rfc3339();
+    let updated = state
         .registry
-        .put(Table::BatchPredictionJobs, name, &parent, &doc)
-        .await
+        .update(Table::BatchPredictionJobs, name, |doc| {
+            change(doc);
+            doc["updateTime"] = json!(now);
+            Ok(())
+        })
+        .await?;
+    // A job that has ended belongs to no node any more.
+    if let Some((doc, ())) = updated {
+        if is_terminal(doc["state"].as_str().unwrap_or_default()) {
+            state.registry.release(name).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Puts a document in a terminal state, with `endTime` and the error if any.

@@ -3,10 +3,12 @@
 //! web UI at `/ui` (the `ui` module: pages for models, endpoints, operations and batch jobs, and
 //! explanations drawn in the browser).
 //!
-//! `router(state)` builds the axum `Router`; `serve(config, addr)` opens the registry, ends
-//! operations a previous process left running, loads every deployed model, resumes the
-//! batch prediction jobs it left unfinished, and serves until Ctrl-C / SIGTERM, finishing
-//! requests in flight and stopping running jobs at a checkpoint.
+//! `router(state)` builds the axum `Router`; `serve(config, addr)` opens the registry, loads
+//! every deployed model, joins the registry as a node (the `nodes` module: heartbeats, and
+//! taking over the operations and batch jobs of nodes that died, so a crash leaves no
+//! operation running forever), and serves until Ctrl-C / SIGTERM, finishing requests in
+//! flight and stopping running jobs at a checkpoint. Several processes may share one
+//! PostgreSQL registry (`docs/server.md`).
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,6 +22,8 @@ mod error;
 mod jobs;
 mod metrics;
 mod names;
+mod nodes;
+mod openapi;
 mod operations;
 mod registry;
 mod routes;
@@ -39,8 +43,9 @@ use tokio::sync::{Notify, RwLock, Semaphore};
 pub use error::ApiError;
 pub use jobs::Jobs;
 pub use metrics::Metrics;
-pub use registry::Registry;
-pub use state::{AppState, ServerConfig};
+pub use nodes::Node;
+pub use registry::{Owned, Registry, Table};
+pub use state::{AppState, ServerConfig, DEFAULT_NODE_LEASE};
 pub use ui::UiState;
 
 /// Errors starting the server.
@@ -79,7 +84,10 @@ pub enum ServerError {
     },
 }
 
-/// Opens the registry and loads deployed models: the state a router serves.
+/// Opens the registry, loads deployed models and joins the registry as a node (taking over
+/// the work of dead nodes): the state a router serves. The node's heartbeat runs only under
+/// [`serve`]; a state opened alone on a shared registry counts as dead to other nodes once
+/// its lease passes.
 pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
     std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
         path: config.data_dir.display().to_string(),
@@ -100,30 +108,30 @@ pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
         deployed: RwLock::new(Default::default()),
         operation_done: Notify::new(),
         permits,
-        mutation: tokio::sync::Mutex::new(()),
+        loading: Default::default(),
         metrics: Default::default(),
         ui: Default::default(),
         jobs,
+        node: nodes::Node::new(),
     });
-    let interrupted = operations::fail_interrupted(&state)
-        .await
-        .map_err(ServerError::Startup)?;
-    if interrupted > 0 {
-        tracing::warn!(
-            interrupted,
-            "ended operations left running by a previous server"
-        );
-    }
     let loaded = routes::load_all_deployed(&state)
         .await
         .map_err(ServerError::Startup)?;
     tracing::info!(loaded, "deployed models loaded");
-    let resumed = routes::resume_jobs(&state)
-        .await
-        .map_err(ServerError::Startup)?;
-    if resumed > 0 {
-        tracing::info!(resumed, "batch prediction jobs resumed");
+    let recovered = nodes::join(&state).await.map_err(ServerError::Startup)?;
+    if recovered.failed_operations > 0 {
+        tracing::warn!(
+            failed = recovered.failed_operations,
+            "ended operations left running by a stopped server"
+        );
     }
+    if recovered.resumed_jobs > 0 {
+        tracing::info!(
+            resumed = recovered.resumed_jobs,
+            "batch prediction jobs resumed"
+        );
+    }
+    tracing::info!(node = %state.node.id, "joined the registry");
     Ok(state)
 }
 
@@ -136,6 +144,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v2/{*path}", any(routes::v2))
         .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
         .route("/metrics", get(metrics::serve_metrics))
+        .route(
+            "/openapi.json",
+            get(|| async { Json(openapi::document().clone()) }),
+        )
         .route(
             "/ui/projects/{project}/locations/{location}/operations/{operation}",
             any(routes::operation_alias),
@@ -165,6 +177,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// batch jobs stop after their batch in progress (the next start resumes them).
 pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerError> {
     let state = open(config).await?;
+    let heartbeat = nodes::spawn_heartbeat(state.clone());
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|source| ServerError::Listen {
@@ -185,6 +198,7 @@ pub async fn serve(config: ServerConfig, addr: SocketAddr) -> Result<(), ServerE
             source,
         });
     state.jobs.shutdown().await;
+    nodes::leave(&state, heartbeat).await;
     served
 }
 

@@ -1,9 +1,11 @@
 //! Long-running operations (google.longrunning.Operation) stored in the registry.
 //!
 //! An operation is written when it starts (`done` absent), and rewritten once when it ends
-//! with exactly one of `response` and `error`. `:wait` long-polls on a `Notify` that every
-//! finish wakes. Operations still running when a server stops are ended as failed at the next
-//! start, so none hangs forever.
+//! with exactly one of `response` and `error`. The node that starts an operation owns it
+//! until it ends; an operation whose node stops first is ended as failed by another node
+//! once the node's lease expires, or at the next start (see [`crate::nodes`]), so none
+//! hangs forever. `:wait` long-polls on a `Notify` that every finish in this process wakes,
+//! and re-reads the registry every [`WAIT_POLL`] for operations other nodes finish.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,6 +17,9 @@ use crate::names::new_numeric_id;
 use crate::registry::Table;
 use crate::state::AppState;
 use crate::time::now_rfc3339;
+
+/// How often `:wait` re-reads an operation that another server node may finish.
+pub const WAIT_POLL: Duration = Duration::from_millis(250);
 
 /// The `@type` prefix of Vertex messages.
 pub const TYPE_PREFIX: &str = "type.googleapis.com/google.cloud.aiplatform.v1.";
@@ -34,6 +39,8 @@ pub async fn start(
             "genericMetadata": {"createTime": now, "updateTime": now},
         },
     });
+    // Owned before it exists, so no other node ever sees it running without an owner.
+    state.registry.claim(&name, &state.node.id).await?;
     state
         .registry
         .put(Table::Operations, &name, resource, &op)
@@ -48,30 +55,39 @@ pub async fn finish(
     name: &str,
     outcome: Result<Value, ApiError>,
 ) -> Result<bool, ApiError> {
-    let Some(mut op) = state.registry.get(Table::Operations, name).await? else {
-        return Ok(false);
-    };
-    if op.get("done") == Some(&Value::Bool(true)) {
-        return Ok(false);
-    }
-    op["done"] = json!(true);
-    op["metadata"]["genericMetadata"]["updateTime"] = json!(now_rfc3339());
-    match outcome {
-        Ok(response) => op["response"] = response,
+    let (code, message) = match &outcome {
+        Ok(_) => (0, String::new()),
         Err(e) => {
             if matches!(e, ApiError::Internal(_)) {
                 tracing::error!(operation = name, error = %e, "operation failed");
             }
-            op["error"] = json!({"code": e.rpc_code(), "message": e.public_message()});
+            (e.rpc_code(), e.public_message())
         }
-    }
-    let parent = parent_of(name);
-    state
+    };
+    let response = outcome.ok();
+    let now = now_rfc3339();
+    // Compare-and-swap: a cancel (on any node) and the work's end cannot both win.
+    let ended = state
         .registry
-        .put(Table::Operations, name, &parent, &op)
-        .await?;
-    state.operation_done.notify_waiters();
-    Ok(true)
+        .update(Table::Operations, name, |op| {
+            if op.get("done") == Some(&Value::Bool(true)) {
+                return Ok(false);
+            }
+            op["done"] = json!(true);
+            op["metadata"]["genericMetadata"]["updateTime"] = json!(now);
+            match &response {
+                Some(response) => op["response"] = response.clone(),
+                None => op["error"] = json!({"code": code, "message": message}),
+            }
+            Ok(true)
+        })
+        .await?
+        .is_some_and(|(_, ended)| ended);
+    state.registry.release(name).await?;
+    if ended {
+        state.operation_done.notify_waiters();
+    }
+    Ok(ended)
 }
 
 /// Runs `work` in the background and ends the operation with its outcome.
@@ -135,37 +151,13 @@ pub async fn wait(state: &AppState, name: &str, timeout: Duration) -> Result<Val
         if op.get("done") == Some(&Value::Bool(true)) {
             return Ok(op);
         }
-        // Another server node may finish it: re-read at least once a second.
+        // Another server node may finish it: re-read every WAIT_POLL.
         let step = deadline
             .saturating_duration_since(tokio::time::Instant::now())
-            .min(Duration::from_secs(1));
+            .min(WAIT_POLL);
         if step.is_zero() {
             return Ok(op);
         }
         let _ = tokio::time::timeout(step, notified).await;
     }
-}
-
-/// Ends every operation left running by a previous server process.
-pub async fn fail_interrupted(state: &AppState) -> Result<usize, ApiError> {
-    let mut failed = 0;
-    for op in state.registry.all(Table::Operations).await? {
-        let done = op.get("done") == Some(&Value::Bool(true));
-        if let (false, Some(name)) = (done, op["name"].as_str()) {
-            let e = ApiError::Aborted(
-                "the server stopped while this operation was running; retry it".into(),
-            );
-            if finish(state, name, Err(e)).await? {
-                failed += 1;
-            }
-        }
-    }
-    Ok(failed)
-}
-
-/// The resource an operation belongs to (`…/models/1/operations/2` → `…/models/1`).
-pub fn parent_of(name: &str) -> String {
-    name.rsplit_once("/operations/")
-        .map(|(p, _)| p.to_string())
-        .unwrap_or_default()
 }

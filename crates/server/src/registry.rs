@@ -1,6 +1,13 @@
 //! The registry: models, endpoints, operations and batch prediction jobs as JSON documents in SQL (SQLite by
 //! default, PostgreSQL for several server nodes), through sqlx's `Any` driver so one set of
 //! queries serves both.
+//!
+//! Besides the resource tables, two tables let several server nodes share one registry:
+//! `nodes` (each live server process and its last heartbeat) and `owners` (which node runs
+//! each unfinished operation and batch prediction job). See [`crate::nodes`].
+//!
+//! Changes of a document that other nodes may change at the same time go through
+//! [`Registry::update`]: a compare-and-swap on the stored text, retried on conflict.
 
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -43,18 +50,44 @@ impl Table {
 }
 
 /// Schema, applied at start (idempotent). `parent` is the collection's parent name
-/// (`projects/p/locations/l`, or the resource an operation belongs to).
-const SCHEMA: [&str; 4] = [
+/// (`projects/p/locations/l`, or the resource an operation belongs to); `seq` orders a
+/// collection by creation. `nodes.heartbeat` is microseconds since the Unix epoch, by the
+/// node's clock.
+const SCHEMA: [&str; 6] = [
     "CREATE TABLE IF NOT EXISTS models (name TEXT PRIMARY KEY, parent TEXT NOT NULL, body TEXT NOT NULL, seq BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS endpoints (name TEXT PRIMARY KEY, parent TEXT NOT NULL, body TEXT NOT NULL, seq BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS operations (name TEXT PRIMARY KEY, parent TEXT NOT NULL, body TEXT NOT NULL, seq BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS batch_prediction_jobs (name TEXT PRIMARY KEY, parent TEXT NOT NULL, body TEXT NOT NULL, seq BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, heartbeat BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS owners (name TEXT PRIMARY KEY, node TEXT NOT NULL)",
 ];
+
+/// Takes (and releases) the PostgreSQL advisory lock held while the schema is applied
+/// (the key is arbitrary, fixed: "prism" in ASCII).
+const SCHEMA_LOCK: &str = "SELECT 1 AS locked FROM (SELECT pg_advisory_lock(482854120813)) AS l";
+const SCHEMA_UNLOCK: &str =
+    "SELECT 1 AS unlocked FROM (SELECT pg_advisory_unlock(482854120813)) AS l";
+
+/// How many times [`Registry::update`] retries a change that lost a race.
+const UPDATE_ATTEMPTS: usize = 64;
+
+/// An unfinished operation or job and the node that runs it, with that node's last
+/// heartbeat (`None`: the node is gone from `nodes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owned {
+    /// The operation's or job's resource name.
+    pub name: String,
+    /// The owning node's id.
+    pub node: String,
+    /// The owning node's last heartbeat, microseconds since the Unix epoch.
+    pub heartbeat: Option<i64>,
+}
 
 /// A handle on the registry database.
 #[derive(Debug, Clone)]
 pub struct Registry {
     pool: AnyPool,
+    shared: bool,
 }
 
 impl Registry {
@@ -70,10 +103,32 @@ impl Registry {
             .max_connections(8)
             .connect(&url)
             .await?;
-        for statement in SCHEMA {
-            sqlx::query(statement).execute(&pool).await?;
+        let shared = url.starts_with("postgres:") || url.starts_with("postgresql:");
+        // Nodes starting together on a new PostgreSQL database would race in CREATE TABLE
+        // IF NOT EXISTS (a duplicate-key error in the catalog): one at a time.
+        let mut conn = pool.acquire().await?;
+        if shared {
+            sqlx::query(SCHEMA_LOCK).execute(&mut *conn).await?;
         }
-        Ok(Self { pool })
+        let mut created = Ok(());
+        for statement in SCHEMA {
+            if let Err(e) = sqlx::query(statement).execute(&mut *conn).await {
+                created = Err(e);
+                break;
+            }
+        }
+        if shared {
+            sqlx::query(SCHEMA_UNLOCK).execute(&mut *conn).await?;
+        }
+        created?;
+        drop(conn);
+        Ok(Self { pool, shared })
+    }
+
+    /// Whether several server nodes may share this registry (PostgreSQL); a SQLite registry
+    /// belongs to one server process at a time.
+    pub fn is_shared(&self) -> bool {
+        self.shared
     }
 
     /// Inserts or replaces a document.
@@ -100,7 +155,8 @@ impl Registry {
         Ok(())
     }
 
-    /// Inserts a document whose name must be new.
+    /// Inserts a document whose name must be new (ALREADY_EXISTS otherwise, also when
+    /// another node inserts the same name at the same time).
     pub async fn create(
         &self,
         table: Table,
@@ -108,10 +164,71 @@ impl Registry {
         parent: &str,
         body: &Value,
     ) -> Result<(), ApiError> {
-        if self.get(table, name).await?.is_some() {
+        let sql = format!(
+            "INSERT INTO {t} (name, parent, body, seq) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (name) DO NOTHING",
+            t = table.name()
+        );
+        let done = sqlx::query(AssertSqlSafe(sql))
+            .bind(name)
+            .bind(parent)
+            .bind(body.to_string())
+            .bind(now_micros())
+            .execute(&self.pool)
+            .await?;
+        if done.rows_affected() == 0 {
             return Err(ApiError::AlreadyExists(format!("{name} already exists")));
         }
-        self.put(table, name, parent, body).await
+        Ok(())
+    }
+
+    /// Reads a document, lets `change` change it, and writes it back only if nobody wrote
+    /// it in between (a compare-and-swap on the stored text); on a conflict it reads again
+    /// and calls `change` again. `None` when the document does not exist. An error from
+    /// `change` leaves the document as it was. A change that leaves the document equal
+    /// writes nothing.
+    pub async fn update<T>(
+        &self,
+        table: Table,
+        name: &str,
+        mut change: impl FnMut(&mut Value) -> Result<T, ApiError>,
+    ) -> Result<Option<(Value, T)>, ApiError> {
+        let read = format!("SELECT body FROM {} WHERE name = $1", table.name());
+        let write = format!(
+            "UPDATE {} SET body = $1 WHERE name = $2 AND body = $3",
+            table.name()
+        );
+        for _ in 0..UPDATE_ATTEMPTS {
+            let row = sqlx::query(AssertSqlSafe(read.clone()))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let old: String = row.try_get("body")?;
+            let before = parse_body(&old)?;
+            let mut doc = before.clone();
+            let out = change(&mut doc)?;
+            if doc == before {
+                return Ok(Some((doc, out)));
+            }
+            let done = sqlx::query(AssertSqlSafe(write.clone()))
+                .bind(doc.to_string())
+                .bind(name)
+                .bind(&old)
+                .execute(&self.pool)
+                .await?;
+            if done.rows_affected() > 0 {
+                return Ok(Some((doc, out)));
+            }
+            // Another writer got there first: read its version and change that.
+            tokio::task::yield_now().await;
+        }
+        Err(ApiError::Aborted(format!(
+            "{} {name} is changed by others too often; retry",
+            table.singular()
+        )))
     }
 
     /// One document by name.
@@ -164,13 +281,143 @@ impl Registry {
     }
 }
 
+/// Server nodes and the leases of their work.
+impl Registry {
+    /// Records that `node` is alive now (`at`: microseconds since the Unix epoch).
+    pub async fn heartbeat(&self, node: &str, at: i64) -> Result<(), ApiError> {
+        sqlx::query(
+            "INSERT INTO nodes (id, heartbeat) VALUES ($1, $2) \
+             ON CONFLICT (id) DO UPDATE SET heartbeat = excluded.heartbeat",
+        )
+        .bind(node)
+        .bind(at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets a node (it stopped, or its lease expired); what it owned is then ownerless
+    /// to the others.
+    pub async fn remove_node(&self, node: &str) -> Result<(), ApiError> {
+        sqlx::query("DELETE FROM nodes WHERE id = $1")
+            .bind(node)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets every node but `node` (a registry only one process uses, at its start).
+    pub async fn remove_other_nodes(&self, node: &str) -> Result<(), ApiError> {
+        sqlx::query("DELETE FROM nodes WHERE id <> $1")
+            .bind(node)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets every node whose last heartbeat is older than `before` and that owns
+    /// nothing any more.
+    pub async fn remove_idle_nodes(&self, before: i64) -> Result<(), ApiError> {
+        sqlx::query(
+            "DELETE FROM nodes WHERE heartbeat < $1 \
+             AND NOT EXISTS (SELECT 1 FROM owners WHERE owners.node = nodes.id)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Makes `node` the owner of the operation or job `name`.
+    pub async fn claim(&self, name: &str, node: &str) -> Result<(), ApiError> {
+        sqlx::query(
+            "INSERT INTO owners (name, node) VALUES ($1, $2) \
+             ON CONFLICT (name) DO UPDATE SET node = excluded.node",
+        )
+        .bind(name)
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Makes `node` the owner of `name` if nobody owns it; false when somebody does.
+    pub async fn claim_free(&self, name: &str, node: &str) -> Result<bool, ApiError> {
+        let done = sqlx::query(
+            "INSERT INTO owners (name, node) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(node)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Moves `name` from node `from` to node `to`; false when `from` no longer owns it
+    /// (another node took it over first).
+    pub async fn take_over(&self, name: &str, from: &str, to: &str) -> Result<bool, ApiError> {
+        let done = sqlx::query("UPDATE owners SET node = $1 WHERE name = $2 AND node = $3")
+            .bind(to)
+            .bind(name)
+            .bind(from)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// `name` has ended: nobody owns it any more.
+    pub async fn release(&self, name: &str) -> Result<(), ApiError> {
+        sqlx::query("DELETE FROM owners WHERE name = $1")
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// The owner of `name`, if any, with its heartbeat.
+    pub async fn owner(&self, name: &str) -> Result<Option<Owned>, ApiError> {
+        let row = sqlx::query(
+            "SELECT owners.name, owners.node, nodes.heartbeat FROM owners \
+             LEFT JOIN nodes ON nodes.id = owners.node WHERE owners.name = $1",
+        )
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(owned_of).transpose()
+    }
+
+    /// Every owned operation and job, with its owner's heartbeat.
+    pub async fn owned(&self) -> Result<Vec<Owned>, ApiError> {
+        let rows = sqlx::query(
+            "SELECT owners.name, owners.node, nodes.heartbeat FROM owners \
+             LEFT JOIN nodes ON nodes.id = owners.node ORDER BY owners.name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(owned_of).collect()
+    }
+}
+
+fn owned_of(row: &AnyRow) -> Result<Owned, ApiError> {
+    Ok(Owned {
+        name: row.try_get("name")?,
+        node: row.try_get("node")?,
+        heartbeat: row.try_get("heartbeat")?,
+    })
+}
+
 fn body_of(row: &AnyRow) -> Result<Value, ApiError> {
     let text: String = row.try_get("body")?;
-    serde_json::from_str(&text)
+    parse_body(&text)
+}
+
+fn parse_body(text: &str) -> Result<Value, ApiError> {
+    serde_json::from_str(text)
         .map_err(|e| ApiError::Internal(format!("registry holds invalid JSON: {e}")))
 }
 
-fn now_micros() -> i64 {
+/// Microseconds since the Unix epoch, by this machine's clock.
+pub fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)

@@ -9,7 +9,7 @@ mod operations;
 mod protocols;
 mod serving;
 
-pub(crate) use batch_jobs::resume_all as resume_jobs;
+pub(crate) use batch_jobs::{resume as resume_job, resume_all as resume_jobs};
 pub(crate) use endpoints::load_all_deployed;
 pub(crate) use serving::explain as explain_on_endpoint;
 

@@ -10,6 +10,9 @@ use tokio::sync::{Notify, RwLock, Semaphore};
 
 use crate::registry::Registry;
 
+/// The default [`ServerConfig::node_lease`].
+pub const DEFAULT_NODE_LEASE: Duration = Duration::from_secs(10);
+
 /// How `prism serve` runs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
@@ -32,6 +35,10 @@ pub struct ServerConfig {
     pub backend: prism_engine::Backend,
     /// The most batch prediction jobs run at once; others wait `JOB_STATE_QUEUED`.
     pub max_concurrent_jobs: usize,
+    /// How long a server node stays alive to the others without a heartbeat (it beats five
+    /// times per lease). Past it, another node fails its operations and takes over its
+    /// batch jobs (see `docs/server.md`).
+    pub node_lease: Duration,
 }
 
 impl ServerConfig {
@@ -49,6 +56,7 @@ impl ServerConfig {
             request_timeout: Duration::from_secs(120),
             backend: prism_engine::Backend::default(),
             max_concurrent_jobs: 2,
+            node_lease: DEFAULT_NODE_LEASE,
         }
     }
 
@@ -65,6 +73,8 @@ impl ServerConfig {
 pub struct Deployed {
     /// The DeployedModel id.
     pub id: String,
+    /// The endpoint it is deployed on.
+    pub endpoint: String,
     /// The model resource name.
     pub model: String,
     /// The model's display name.
@@ -79,20 +89,25 @@ pub struct AppState {
     pub config: ServerConfig,
     /// Models, endpoints, operations, batch prediction jobs.
     pub registry: Registry,
-    /// Deployed models by DeployedModel id.
+    /// Deployed models loaded in this process, by DeployedModel id. The registry's
+    /// endpoints are the truth: models deployed by other server nodes are loaded when first
+    /// asked for, and undeployed ones dropped (see `routes::endpoints::ensure_loaded`).
     pub deployed: RwLock<HashMap<String, Deployed>>,
+    /// One lock per DeployedModel id being loaded, so concurrent requests wait for the same
+    /// load.
+    pub loading: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Woken whenever an operation finishes (for `:wait`).
     pub operation_done: Notify,
     /// Bounds concurrent explanation work.
     pub permits: Arc<Semaphore>,
-    /// Serialises read-modify-write changes of endpoints and models within this process.
-    pub mutation: tokio::sync::Mutex<()>,
     /// Request counters for `/metrics`.
     pub metrics: crate::metrics::Metrics,
     /// The web UI's recent explanations (for redrawing their heatmaps).
     pub ui: crate::ui::UiState,
     /// The batch prediction job workers.
     pub jobs: crate::jobs::Jobs,
+    /// This process as a server node of the registry.
+    pub node: crate::nodes::Node,
 }
 
 impl AppState {

@@ -317,8 +317,8 @@ proto_enum! {
 }
 
 proto_enum! {
-    /// Shard size of a large index (`config.shardSize`). Prism keeps one shard per index
-    /// file and reads this only to round-trip it.
+    /// Shard size of a large index (`config.shardSize`): an index whose vectors and codes
+    /// outgrow one shard of this size is split into several, searched together.
     pub enum ShardSize ("NearestNeighborSearchConfig.shardSize") {
         /// 2 GiB shards.
         Small = "SHARD_SIZE_SMALL",

@@ -9,11 +9,31 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+/// A real PostgreSQL for the registry (shared with the server crate's tests).
+#[path = "../../../server/tests/common/postgres.rs"]
+pub mod postgres;
+
 /// A directory of `testdata/models`.
 pub fn model_dir(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../testdata/models")
         .join(name)
+}
+
+/// Makes `dir` a model folder whose upload never finishes: a copy of `peer_linear` plus a
+/// named pipe nobody writes to, so copying the artifacts blocks. For operations cut short
+/// by a crash.
+pub fn hanging_artifacts(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for entry in std::fs::read_dir(model_dir("peer_linear")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    let made = Command::new("mkfifo")
+        .arg(dir.join("zz-never-written"))
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo failed");
 }
 
 /// A running `prism serve`, killed (SIGKILL) on drop.

@@ -67,10 +67,16 @@ pub(crate) async fn create(
         request.output_prefix.trim_end_matches('/')
     )});
     let work = request.work(state, &name, &model, job_id)?;
-    state
+    // Owned before it exists, so no other node ever sees it unfinished without an owner.
+    state.registry.claim(&name, &state.node.id).await?;
+    let created = state
         .registry
         .create(Table::BatchPredictionJobs, &name, parent, &doc)
-        .await?;
+        .await;
+    if let Err(e) = created {
+        state.registry.release(&name).await?;
+        return Err(e);
+    }
     state.jobs.start(state.clone(), work, false);
     Ok(doc)
 }
@@ -106,29 +112,24 @@ pub(crate) async fn list(
 /// batch in progress and ends CANCELLED (or SUCCEEDED/FAILED if it ended first). Refused
 /// for a job that has ended.
 pub(crate) async fn cancel(state: &AppState, name: &str) -> Result<Value, ApiError> {
-    {
-        let _guard = state.jobs.lock().await;
-        let mut doc = get(state, name).await?;
-        let current = doc["state"].as_str().unwrap_or_default().to_string();
-        if jobs::is_terminal(&current) {
-            return Err(ApiError::FailedPrecondition(format!(
-                "batch prediction job {name} has ended ({current}) and cannot be cancelled"
-            )));
-        }
-        if current != jobs::CANCELLING {
-            doc["state"] = json!(jobs::CANCELLING);
-            doc["updateTime"] = json!(crate::time::now_rfc3339());
-            state
-                .registry
-                .put(
-                    Table::BatchPredictionJobs,
-                    name,
-                    &jobs::parent_of(name),
-                    &doc,
-                )
-                .await?;
-        }
-    }
+    let now = crate::time::now_rfc3339();
+    state
+        .registry
+        .update(Table::BatchPredictionJobs, name, |doc| {
+            let current = doc["state"].as_str().unwrap_or_default().to_string();
+            if jobs::is_terminal(&current) {
+                return Err(ApiError::FailedPrecondition(format!(
+                    "batch prediction job {name} has ended ({current}) and cannot be cancelled"
+                )));
+            }
+            if current != jobs::CANCELLING {
+                doc["state"] = json!(jobs::CANCELLING);
+                doc["updateTime"] = json!(now);
+            }
+            Ok(())
+        })
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("batch prediction job {name} not found")))?;
     state.jobs.cancel(name);
     Ok(json!({}))
 }
@@ -148,61 +149,81 @@ pub(crate) async fn delete(state: &AppState, name: &str) -> Result<Value, ApiErr
     operations::delete_resource(state, Table::BatchPredictionJobs, name).await
 }
 
-/// Restarts the workers of every job a previous server process left unfinished (at
-/// start): queued and running jobs run again and resume from their checkpoints; jobs being
-/// cancelled end CANCELLED. A job whose document or model no longer makes sense ends
-/// FAILED.
+/// Restarts the workers of every unfinished job that no server node owns (at start; jobs
+/// of stopped nodes are taken over by [`crate::nodes`], which calls [`resume`]).
 pub(crate) async fn resume_all(state: &Arc<AppState>) -> Result<usize, ApiError> {
     let mut resumed = 0;
-    for mut doc in state.registry.all(Table::BatchPredictionJobs).await? {
-        let current = doc["state"].as_str().unwrap_or_default().to_string();
+    for doc in state.registry.all(Table::BatchPredictionJobs).await? {
         let Some(name) = doc["name"].as_str().map(String::from) else {
             continue;
         };
-        if jobs::is_terminal(&current) {
+        if jobs::is_terminal(doc["state"].as_str().unwrap_or_default()) {
             continue;
         }
-        let parent = jobs::parent_of(&name);
-        let work = async {
-            let request = JobRequest::parse(&doc, &parent)?;
-            let model = model_of(state, &request.model).await?;
-            let job_id = doc["outputInfo"]["gcsOutputDirectory"]
-                .as_str()
-                .and_then(|d| d.rsplit('/').next())
-                .filter(|id| !id.is_empty())
-                .ok_or_else(|| ApiError::Internal("the job has no output directory".into()))?
-                .to_string();
-            request.work(state, &name, &model, job_id)
-        }
-        .await;
-        match work {
-            Ok(work) => {
-                let cancelling = current == jobs::CANCELLING;
-                if !cancelling {
-                    doc["state"] = json!(jobs::QUEUED);
-                    state
-                        .registry
-                        .put(Table::BatchPredictionJobs, &name, &parent, &doc)
-                        .await?;
-                }
-                state.jobs.start(state.clone(), work, cancelling);
-                resumed += 1;
-            }
-            Err(e) => {
-                tracing::error!(job = %name, error = %e, "cannot resume a batch prediction job");
-                let now = crate::time::now_rfc3339();
-                doc["state"] = json!(jobs::FAILED);
-                doc["error"] = json!({"code": e.rpc_code(), "message": e.to_string()});
-                doc["endTime"] = json!(now);
-                doc["updateTime"] = json!(now);
-                state
-                    .registry
-                    .put(Table::BatchPredictionJobs, &name, &parent, &doc)
-                    .await?;
-            }
+        if state.registry.claim_free(&name, &state.node.id).await? && resume(state, &name).await? {
+            resumed += 1;
         }
     }
     Ok(resumed)
+}
+
+/// Runs a job this node has just taken over (it was left unfinished): a queued or running
+/// job runs again and resumes from its checkpoint; a job being cancelled ends CANCELLED.
+/// A job whose document or model no longer makes sense ends FAILED. False when the job
+/// is gone or has ended.
+pub(crate) async fn resume(state: &Arc<AppState>, name: &str) -> Result<bool, ApiError> {
+    let Some(doc) = state.registry.get(Table::BatchPredictionJobs, name).await? else {
+        state.registry.release(name).await?;
+        return Ok(false);
+    };
+    let current = doc["state"].as_str().unwrap_or_default().to_string();
+    if jobs::is_terminal(&current) {
+        state.registry.release(name).await?;
+        return Ok(false);
+    }
+    let parent = jobs::parent_of(name);
+    let work = async {
+        let request = JobRequest::parse(&doc, &parent)?;
+        let model = model_of(state, &request.model).await?;
+        let job_id = doc["outputInfo"]["gcsOutputDirectory"]
+            .as_str()
+            .and_then(|d| d.rsplit('/').next())
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| ApiError::Internal("the job has no output directory".into()))?
+            .to_string();
+        request.work(state, name, &model, job_id)
+    }
+    .await;
+    let cancelling = current == jobs::CANCELLING;
+    let now = crate::time::now_rfc3339();
+    let failed = work.as_ref().err().map(|e| {
+        tracing::error!(job = %name, error = %e, "cannot resume a batch prediction job");
+        json!({"code": e.rpc_code(), "message": e.to_string()})
+    });
+    state
+        .registry
+        .update(Table::BatchPredictionJobs, name, |doc| {
+            if let Some(error) = &failed {
+                doc["state"] = json!(jobs::FAILED);
+                doc["error"] = error.clone();
+                doc["endTime"] = json!(now);
+                doc["updateTime"] = json!(now);
+            } else if doc["state"] != json!(jobs::CANCELLING) {
+                doc["state"] = json!(jobs::QUEUED);
+            }
+            Ok(())
+        })
+        .await?;
+    match work {
+        Ok(work) => {
+            state.jobs.start(state.clone(), work, cancelling);
+            Ok(true)
+        }
+        Err(_) => {
+            state.registry.release(name).await?;
+            Ok(false)
+        }
+    }
 }
 
 /// Whether a job that has not ended uses the model `model_name` (so it cannot be deleted).

@@ -126,25 +126,31 @@ pub(crate) async fn deploy(
             deployed["explanationSpec"] = spec.to_json_value();
         }
         let explainer = load_explainer(&st, &model, deployed_spec.as_ref()).await?;
-        let _guard = st.mutation.lock().await;
-        let mut endpoint = get(&st, &endpoint_name).await?;
-        let split = new_traffic_split(&endpoint, split.as_ref(), Some(&id), None)?;
-        push(&mut endpoint["deployedModels"], deployed.clone());
-        endpoint["trafficSplit"] = split;
-        endpoint["updateTime"] = json!(now);
-        let parent = parent_of(&endpoint_name);
-        let mut model_doc = super::models::get(&st, &model_name).await?;
-        push(
-            &mut model_doc["deployedModels"],
-            json!({"endpoint": endpoint_name, "deployedModelId": id}),
-        );
+        // Compare-and-swap on the endpoint: deployments on several nodes at once all land.
         st.registry
-            .put(Table::Models, &model_name, &parent, &model_doc)
+            .update(Table::Endpoints, &endpoint_name, |endpoint| {
+                let split = new_traffic_split(endpoint, split.as_ref(), Some(&id), None)?;
+                push(&mut endpoint["deployedModels"], deployed.clone());
+                endpoint["trafficSplit"] = split;
+                endpoint["updateTime"] = json!(now);
+                Ok(())
+            })
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("endpoint {endpoint_name} not found")))?;
+        let listed = st
+            .registry
+            .update(Table::Models, &model_name, |model_doc| {
+                push(
+                    &mut model_doc["deployedModels"],
+                    json!({"endpoint": endpoint_name, "deployedModelId": id}),
+                );
+                Ok(())
+            })
             .await?;
-        st.registry
-            .put(Table::Endpoints, &endpoint_name, &parent, &endpoint)
-            .await?;
-        register(&st, &id, &model_name, &model_doc, explainer).await;
+        if listed.is_none() {
+            tracing::warn!(model = %model_name, "a model was deleted while it was being deployed");
+        }
+        register(&st, &id, &endpoint_name, &model_name, &model, explainer).await;
         Ok(json!({"@type": format!("{TYPE_PREFIX}DeployModelResponse"), "deployedModel": deployed}))
     });
     Ok(op)
@@ -157,47 +163,49 @@ pub(crate) async fn undeploy(
     body: Value,
 ) -> Result<Value, ApiError> {
     let id = required_str(&body, "deployedModelId", "deployedModelId")?.to_string();
-    let _guard = state.mutation.lock().await;
-    let mut endpoint = get(state, endpoint_name).await?;
-    let models = endpoint["deployedModels"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let Some(gone) = models
-        .iter()
-        .find(|d| d["id"].as_str() == Some(&id))
-        .cloned()
-    else {
-        return Err(ApiError::NotFound(format!(
-            "endpoint {endpoint_name} has no deployed model {id}"
-        )));
-    };
-    let split = new_traffic_split(&endpoint, field(&body, "trafficSplit"), None, Some(&id))?;
+    let now = now_rfc3339();
+    // Compare-and-swap on the endpoint: checked and changed as one step, across nodes.
+    let (_, gone) = state
+        .registry
+        .update(Table::Endpoints, endpoint_name, |endpoint| {
+            let models = endpoint["deployedModels"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            let Some(gone) = models
+                .iter()
+                .find(|d| d["id"].as_str() == Some(&id))
+                .cloned()
+            else {
+                return Err(ApiError::NotFound(format!(
+                    "endpoint {endpoint_name} has no deployed model {id}"
+                )));
+            };
+            let split = new_traffic_split(endpoint, field(&body, "trafficSplit"), None, Some(&id))?;
+            endpoint["deployedModels"] = Value::Array(
+                models
+                    .into_iter()
+                    .filter(|d| d["id"].as_str() != Some(&id))
+                    .collect(),
+            );
+            endpoint["trafficSplit"] = split;
+            endpoint["updateTime"] = json!(now);
+            Ok(gone)
+        })
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("endpoint {endpoint_name} not found")))?;
     let op = operations::start(state, endpoint_name, "UndeployModelOperationMetadata").await?;
     let op_name = op["name"].as_str().unwrap_or_default().to_string();
-    endpoint["deployedModels"] = Value::Array(
-        models
-            .into_iter()
-            .filter(|d| d["id"].as_str() != Some(&id))
-            .collect(),
-    );
-    endpoint["trafficSplit"] = split;
-    endpoint["updateTime"] = json!(now_rfc3339());
-    let parent = parent_of(endpoint_name);
-    state
-        .registry
-        .put(Table::Endpoints, endpoint_name, &parent, &endpoint)
-        .await?;
     if let Some(model_name) = gone["model"].as_str() {
-        if let Some(mut model) = state.registry.get(Table::Models, model_name).await? {
-            if let Some(list) = model["deployedModels"].as_array_mut() {
-                list.retain(|d| d["deployedModelId"].as_str() != Some(&id));
-            }
-            state
-                .registry
-                .put(Table::Models, model_name, &parent, &model)
-                .await?;
-        }
+        state
+            .registry
+            .update(Table::Models, model_name, |model| {
+                if let Some(list) = model["deployedModels"].as_array_mut() {
+                    list.retain(|d| d["deployedModelId"].as_str() != Some(&id));
+                }
+                Ok(())
+            })
+            .await?;
     }
     state.deployed.write().await.remove(&id);
     operations::finish(
@@ -239,60 +247,136 @@ pub(crate) async fn load_explainer(
         backend: state.config.backend,
         spec,
     };
-    tokio::task::spawn_blocking(move || Explainer::load_with_options(&dir, &options))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?
-        .map_err(|e| ApiError::FailedPrecondition(format!("the model does not load: {e}")))
+    tokio::task::spawn_blocking(move || {
+        Explainer::load_with_options(&dir, &options).and_then(|e| e.prepared().map(|()| e))
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(|e| ApiError::FailedPrecondition(format!("the model does not load: {e}")))
 }
 
-/// Loads every model deployed on any endpoint (at server start).
+/// Loads every model deployed on any endpoint (at server start), and drops loaded models
+/// no endpoint has any more (a registry shared with other server nodes, at each heartbeat).
+/// Returns how many it loaded.
 pub(crate) async fn load_all_deployed(state: &AppState) -> Result<usize, ApiError> {
-    let mut count = 0;
+    // Loaded before the registry is read: a model registered after this was deployed
+    // after its endpoint was written, so it is never dropped by mistake.
+    let loaded: Vec<String> = state.deployed.read().await.keys().cloned().collect();
+    let mut wanted = Vec::new();
     for endpoint in state.registry.all(Table::Endpoints).await? {
+        let Some(endpoint_name) = endpoint["name"].as_str() else {
+            continue;
+        };
         for d in endpoint["deployedModels"]
             .as_array()
             .cloned()
             .unwrap_or_default()
         {
-            let (Some(id), Some(model_name)) = (d["id"].as_str(), d["model"].as_str()) else {
-                continue;
-            };
-            let Some(model) = state.registry.get(Table::Models, model_name).await? else {
-                tracing::warn!(
-                    deployed_model = id,
-                    model = model_name,
-                    "deployed model's model is missing"
-                );
-                continue;
-            };
-            let spec = match d.get("explanationSpec") {
-                Some(v) if !v.is_null() => ExplanationSpec::from_value(v.clone()).ok(),
-                _ => None,
-            };
-            match load_explainer(state, &model, spec.as_ref()).await {
-                Ok(explainer) => {
-                    register(state, id, model_name, &model, explainer).await;
-                    count += 1;
-                }
-                Err(e) => {
-                    tracing::error!(deployed_model = id, error = %e, "cannot load deployed model")
-                }
+            wanted.push((endpoint_name.to_string(), d));
+        }
+    }
+    let gone: Vec<&String> = loaded
+        .iter()
+        .filter(|id| {
+            !wanted
+                .iter()
+                .any(|(_, d)| d["id"].as_str() == Some(id.as_str()))
+        })
+        .collect();
+    if !gone.is_empty() {
+        let mut deployed = state.deployed.write().await;
+        for id in gone {
+            deployed.remove(id);
+        }
+    }
+    let mut count = 0;
+    for (endpoint_name, d) in wanted {
+        let Some(id) = d["id"].as_str() else {
+            continue;
+        };
+        if state.deployed.read().await.contains_key(id) {
+            continue;
+        }
+        match ensure_loaded(state, &endpoint_name, &d).await {
+            Ok(_) => count += 1,
+            Err(e) => {
+                tracing::error!(deployed_model = id, error = %e, "cannot load deployed model")
             }
         }
     }
     Ok(count)
 }
 
+/// The deployed model `d` (an entry of the endpoint's `deployedModels`), loaded in this
+/// process: at once when it is loaded already, else loaded now (another server node may
+/// have deployed it). Concurrent callers for one model wait for the same load.
+pub(crate) async fn ensure_loaded(
+    state: &AppState,
+    endpoint_name: &str,
+    d: &Value,
+) -> Result<Deployed, ApiError> {
+    let id = d["id"].as_str().unwrap_or_default();
+    if let Some(loaded) = state.deployed.read().await.get(id) {
+        return Ok(loaded.clone());
+    }
+    let lock = match state.loading.lock() {
+        Ok(mut loading) => loading.entry(id.to_string()).or_default().clone(),
+        Err(_) => {
+            return Err(ApiError::Internal(
+                "the model loading table is poisoned".into(),
+            ))
+        }
+    };
+    let _loading = lock.lock().await;
+    if let Some(loaded) = state.deployed.read().await.get(id) {
+        return Ok(loaded.clone());
+    }
+    let loaded = async {
+        let model_name = d["model"].as_str().unwrap_or_default();
+        let model = state
+            .registry
+            .get(Table::Models, model_name)
+            .await?
+            .ok_or_else(|| {
+                ApiError::FailedPrecondition(format!(
+                    "deployed model {id}: its model {model_name} is gone"
+                ))
+            })?;
+        let spec = match d.get("explanationSpec") {
+            Some(v) if !v.is_null() => Some(
+                ExplanationSpec::from_value(v.clone())
+                    .map_err(|e| ApiError::Internal(format!("deployed model {id}: {e}")))?,
+            ),
+            _ => None,
+        };
+        let explainer = load_explainer(state, &model, spec.as_ref())
+            .await
+            .map_err(|e| {
+                ApiError::FailedPrecondition(format!(
+                    "deployed model {id} cannot be loaded on this server: {e}"
+                ))
+            })?;
+        Ok(register(state, id, endpoint_name, model_name, &model, explainer).await)
+    }
+    .await;
+    if let Ok(mut loading) = state.loading.lock() {
+        loading.remove(id);
+    }
+    loaded
+}
+
 /// Makes a loaded model servable under its DeployedModel id.
 async fn register(
     state: &AppState,
     id: &str,
+    endpoint: &str,
     model_name: &str,
     model: &Value,
     explainer: Explainer,
-) {
+) -> Deployed {
     let deployed = Deployed {
         id: id.to_string(),
+        endpoint: endpoint.to_string(),
         model: model_name.to_string(),
         model_display_name: model["displayName"]
             .as_str()
@@ -304,7 +388,8 @@ async fn register(
         .deployed
         .write()
         .await
-        .insert(id.to_string(), deployed);
+        .insert(id.to_string(), deployed.clone());
+    deployed
 }
 
 /// The traffic split after deploying `adding` or undeploying `removing`.
@@ -396,14 +481,6 @@ fn push(list: &mut Value, item: Value) {
         Some(a) => a.push(item),
         None => *list = Value::Array(vec![item]),
     }
-}
-
-fn parent_of(resource: &str) -> String {
-    resource
-        .splitn(5, '/')
-        .take(4)
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// DeployedModel ids are 1 to 10 digits.

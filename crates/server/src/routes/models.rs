@@ -56,7 +56,9 @@ pub(crate) async fn upload(
         let explainer = tokio::task::spawn_blocking(move || -> Result<Explainer, ApiError> {
             copy_dir(&source, &copied)?;
             let options = LoadOptions { backend, spec };
+            // Prepared whole now: a model that cannot serve predictions fails its upload.
             let loaded = Explainer::load_with_options(&copied, &options)
+                .and_then(|e| e.prepared().map(|()| e))
                 .map_err(|e| ApiError::InvalidArgument(format!("the model does not load: {e}")))
                 .and_then(|explainer| {
                     build_example_index(&explainer, &copied)?;
@@ -126,9 +128,7 @@ fn build_example_index(explainer: &Explainer, dir: &Path) -> Result<(), ApiError
             "example lines skipped"
         );
     }
-    index
-        .save(dir.join(examples::INDEX_FILE))
-        .map_err(|e| ApiError::Internal(e.to_string()))
+    examples::save_index(&index, dir).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// `POST …/models/{id}:updateExplanationDataset` `{examples: {exampleGcsSource}}` →
@@ -179,11 +179,11 @@ pub(crate) async fn update_explanation_dataset(
                 ApiError::InvalidArgument(format!("examples.exampleGcsSource: {e}"))
             };
             let dataset = examples::open_dataset(&uris).map_err(invalid)?;
-            let path = dir.join(examples::INDEX_FILE);
             let index = match search.index() {
                 Some(current) => {
-                    let mut index = prism_neighbors::Index::load(&path)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    let mut index = examples::load_index(&dir)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?
+                        .ok_or_else(|| ApiError::Internal("the index went missing".into()))?;
                     drop(current);
                     examples::extend_index(search, &mut index, dataset, |_| {}).map_err(invalid)?;
                     index
@@ -199,9 +199,7 @@ pub(crate) async fn update_explanation_dataset(
                         .0
                 }
             };
-            index
-                .save(&path)
-                .map_err(|e| ApiError::Internal(e.to_string()))
+            examples::save_index(&index, &dir).map_err(|e| ApiError::Internal(e.to_string()))
         })
         .await
         .map_err(|e| ApiError::Internal(e.to_string()))??;

@@ -97,31 +97,69 @@ fn instances(state: &AppState, body: &Value) -> Result<Vec<Value>, ApiError> {
 }
 
 /// The DeployedModel serving this request: the one named, or one drawn by traffic split.
+///
+/// The endpoint's document decides, so every server node sharing the registry serves the
+/// same deployments: a model deployed by another node is loaded here on first use, and
+/// models this node holds but the endpoint no longer has are dropped.
 async fn choose(
     state: &AppState,
     endpoint_name: &str,
     requested: Option<&Value>,
 ) -> Result<Deployed, ApiError> {
+    // Loaded before the endpoint is read: a model registered after this was deployed
+    // after the endpoint was written, so it is never dropped by mistake.
+    let loaded: Vec<String> = state
+        .deployed
+        .read()
+        .await
+        .values()
+        .filter(|d| d.endpoint == endpoint_name)
+        .map(|d| d.id.clone())
+        .collect();
     let endpoint = super::endpoints::get(state, endpoint_name).await?;
-    let deployed = state.deployed.read().await;
-    if let Some(id) = requested {
-        let id = id
-            .as_str()
-            .map(String::from)
-            .or_else(|| id.as_u64().map(|n| n.to_string()))
-            .ok_or_else(|| ApiError::InvalidArgument("deployedModelId: must be a string".into()))?;
-        let on_endpoint = endpoint["deployedModels"]
-            .as_array()
-            .is_some_and(|a| a.iter().any(|d| d["id"].as_str() == Some(&id)));
-        if !on_endpoint {
-            return Err(ApiError::NotFound(format!(
-                "endpoint {endpoint_name} has no deployed model {id}"
-            )));
+    let on_endpoint: Vec<Value> = endpoint["deployedModels"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let has = |id: &str| on_endpoint.iter().any(|d| d["id"].as_str() == Some(id));
+    let stale: Vec<String> = loaded.into_iter().filter(|id| !has(id)).collect();
+    if !stale.is_empty() {
+        let mut deployed = state.deployed.write().await;
+        for id in &stale {
+            deployed.remove(id);
         }
-        return deployed.get(&id).cloned().ok_or_else(|| {
-            ApiError::FailedPrecondition(format!("deployed model {id} is not loaded"))
-        });
     }
+    let id = match requested {
+        Some(id) => {
+            let id = id
+                .as_str()
+                .map(String::from)
+                .or_else(|| id.as_u64().map(|n| n.to_string()))
+                .ok_or_else(|| {
+                    ApiError::InvalidArgument("deployedModelId: must be a string".into())
+                })?;
+            if !has(&id) {
+                return Err(ApiError::NotFound(format!(
+                    "endpoint {endpoint_name} has no deployed model {id}"
+                )));
+            }
+            id
+        }
+        None => draw(&endpoint, endpoint_name)?,
+    };
+    let d = on_endpoint
+        .iter()
+        .find(|d| d["id"].as_str() == Some(id.as_str()))
+        .ok_or_else(|| {
+            ApiError::FailedPrecondition(format!(
+                "endpoint {endpoint_name}: its traffic split names {id}, which is not deployed"
+            ))
+        })?;
+    super::endpoints::ensure_loaded(state, endpoint_name, d).await
+}
+
+/// A DeployedModel id drawn by the endpoint's traffic split.
+fn draw(endpoint: &Value, endpoint_name: &str) -> Result<String, ApiError> {
     let split: Vec<(String, u64)> = endpoint["trafficSplit"]
         .as_object()
         .map(|m| {
@@ -137,11 +175,9 @@ async fn choose(
         )));
     }
     let mut draw = rand::random::<u64>() % total;
-    for (id, pct) in &split {
-        if draw < *pct {
-            return deployed.get(id).cloned().ok_or_else(|| {
-                ApiError::FailedPrecondition(format!("deployed model {id} is not loaded"))
-            });
+    for (id, pct) in split {
+        if draw < pct {
+            return Ok(id);
         }
         draw -= pct;
     }
