@@ -2,8 +2,9 @@
 //! `gs://bucket/key`, for batch inputs and outputs and for model artifacts.
 //!
 //! A [`Location`] is a parsed URL: a local path, or an object in a bucket of an object
-//! store (through the `object_store` crate). It reads, lists (with glob patterns),
-//! downloads and uploads; writes are atomic (an object appears whole or not at all; a local
+//! store (through the `object_store` crate). It reads, lists (with glob patterns, or
+//! everything below a folder or prefix: [`Location::list_below`],
+//! [`Location::download_below`] for a model artifact folder), downloads and uploads; writes are atomic (an object appears whole or not at all; a local
 //! file is written beside its name and renamed over it).
 //!
 //! **Credentials and endpoints** come from the environment, as the clouds' own tools read
@@ -366,6 +367,88 @@ impl Location {
             });
         }
         Ok(found)
+    }
+
+    /// Every file or object below this folder or prefix, at any depth, sorted by name:
+    /// the parts of a model artifact folder, for instance. Nothing below is
+    /// [`StorageError::NoMatch`].
+    pub fn list_below(&self) -> Result<Vec<Found>, StorageError> {
+        block_on(self.list_below_async())
+    }
+
+    /// [`Location::list_below`] on the caller's runtime.
+    pub async fn list_below_async(&self) -> Result<Vec<Found>, StorageError> {
+        let mut found = Vec::new();
+        match &self.place {
+            Place::Local(dir) => {
+                let mut stack = vec![dir.clone()];
+                while let Some(d) = stack.pop() {
+                    let entries = std::fs::read_dir(&d).map_err(|e| self.io_error(&d, e))?;
+                    for entry in entries {
+                        let entry = entry.map_err(|e| self.io_error(&d, e))?;
+                        let path = entry.path();
+                        let meta = entry.metadata().map_err(|e| self.io_error(&path, e))?;
+                        if meta.is_dir() {
+                            stack.push(path);
+                        } else if meta.is_file() {
+                            let relative = path.strip_prefix(dir).unwrap_or(&path);
+                            let location = self.join(&relative.to_string_lossy());
+                            found.push(Found {
+                                location,
+                                size: meta.len(),
+                            });
+                        }
+                    }
+                }
+            }
+            Place::Remote { store, root, key } => {
+                let prefix = key.trim_end_matches('/');
+                let prefix = (!prefix.is_empty()).then(|| ObjectPath::from(prefix));
+                let mut listing = store.list(prefix.as_ref());
+                while let Some(meta) = listing.next().await {
+                    let meta = meta.map_err(|e| store_error(&self.url, e))?;
+                    found.push(Found {
+                        location: self.with_key(root, meta.location.as_ref()),
+                        size: meta.size,
+                    });
+                }
+            }
+        }
+        if found.is_empty() {
+            return Err(StorageError::NoMatch {
+                pattern: format!("{}/**", self.url.trim_end_matches('/')),
+            });
+        }
+        found.sort_by(|a, b| a.location.url.cmp(&b.location.url));
+        Ok(found)
+    }
+
+    /// Copies every file or object below this folder or prefix into the local folder
+    /// `dest`, keeping their relative paths (each file whole, as [`Location::download`]);
+    /// returns the local paths written.
+    pub fn download_below(&self, dest: &Path) -> Result<Vec<PathBuf>, StorageError> {
+        let below = self.list_below()?;
+        let base = self.url.trim_end_matches('/').len() + 1;
+        let mut written = Vec::with_capacity(below.len());
+        for f in below {
+            let relative = f.location.url.get(base..).unwrap_or_default();
+            if relative.is_empty() || relative.split('/').any(|s| s == ".." || s.is_empty()) {
+                return Err(StorageError::InvalidUrl {
+                    url: f.location.url.clone(),
+                    reason: "cannot be copied below a local folder".into(),
+                });
+            }
+            let path = dest.join(relative);
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|source| StorageError::Io {
+                    path: dir.display().to_string(),
+                    source,
+                })?;
+            }
+            f.location.download(&path)?;
+            written.push(path);
+        }
+        Ok(written)
     }
 
     fn with_key(&self, root: &str, key: &str) -> Self {
@@ -869,5 +952,58 @@ mod tests {
         assert_eq!(f.size().unwrap(), 3);
         let e = l.parent().read().unwrap_err();
         assert!(e.to_string().contains("not an object"), "{e}");
+    }
+
+    #[test]
+    fn folders_and_prefixes_list_and_download_below() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let bucket = Location {
+            url: "gs://b".into(),
+            place: Place::Remote {
+                store,
+                root: "gs://b".into(),
+                key: String::new(),
+            },
+        };
+        for (name, bytes) in [
+            ("models/m/model.onnx", "onnx"),
+            ("models/m/examples/examples.index", "index"),
+            ("models/mm/model.onnx", "other"),
+        ] {
+            bucket.join(name).write(bytes.as_bytes().to_vec()).unwrap();
+        }
+        let model = bucket.join("models/m/");
+        let names: Vec<String> = model
+            .list_below()
+            .unwrap()
+            .iter()
+            .map(|f| f.location.url().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "gs://b/models/m/examples/examples.index",
+                "gs://b/models/m/model.onnx"
+            ]
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let written = model.download_below(&dir.path().join("m")).unwrap();
+        assert_eq!(written.len(), 2);
+        let index = std::fs::read(dir.path().join("m/examples/examples.index")).unwrap();
+        assert_eq!(index, b"index");
+        // The local folder lists the same way, and a copy of it too.
+        let local = Location::parse(&dir.path().join("m").display().to_string()).unwrap();
+        let sizes: Vec<u64> = local.list_below().unwrap().iter().map(|f| f.size).collect();
+        assert_eq!(sizes, [5, 4]);
+        local.download_below(&dir.path().join("copy")).unwrap();
+        assert_eq!(
+            std::fs::read(dir.path().join("copy/model.onnx")).unwrap(),
+            b"onnx"
+        );
+        let e = bucket.join("models/none").list_below().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "no file or object matches gs://b/models/none/**"
+        );
     }
 }
