@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use prism_engine::batch::{
     merge_stats, read_stats, BatchJob, BatchOptions, FailurePolicy, InputFormat, InstanceConfig,
-    InstanceType, JobState, Progress, Shard,
+    InstanceType, JobState, OutputFormat, Progress, Shard,
 };
 use prism_engine::{Explainer, ExplanationSpecOverride};
 use serde_json::Value;
@@ -46,21 +46,31 @@ struct JobArgs {
     /// The model directory: model.onnx, explanation_metadata.json, optional explanation_spec.json.
     #[arg(required = true)]
     model_dir: Option<PathBuf>,
-    /// Input files: paths, file:// URIs or glob patterns (quote them); repeat or list several.
+    /// Input files: paths, file://, s3://bucket/key or gs://bucket/key URLs, or glob
+    /// patterns of them (quote them); repeat or list several.
     #[arg(long, short = 'i', num_args = 1.., required = true)]
     input: Vec<String>,
-    /// The folder where the job folder (prediction-<model>-<time>, or --job-id) is made.
+    /// Where the job folder (prediction-<model>-<time>, or --job-id) is made: a folder, a
+    /// file:// URL, or s3://bucket/prefix or gs://bucket/prefix (the files are uploaded
+    /// there when the run ends).
     #[arg(long, short = 'o', required = true)]
-    output: Option<PathBuf>,
+    output: Option<String>,
+    /// For s3:// and gs:// outputs: the local folder where the job runs before its files
+    /// are uploaded (default: <temp>/prism-batch/<output>); the same one resumes the job.
+    #[arg(long, env = "PRISM_BATCH_WORK_DIR")]
+    work_dir: Option<PathBuf>,
     /// Write explanations beside the predictions.
     #[arg(long)]
     explain: bool,
+    /// How results are written: JSON lines, or a CSV table (not with --explain).
+    #[arg(long, value_enum, default_value_t = OutputFormatArg::Jsonl)]
+    output_format: OutputFormatArg,
     #[command(flatten)]
     backend: crate::BackendArgs,
     /// An ExplanationSpecOverride JSON file applied to the model's spec (with --explain).
     #[arg(long)]
     spec: Option<PathBuf>,
-    /// How the inputs hold instances (Parquet, TFRecord and BigQuery are not supported yet).
+    /// How the inputs hold instances (TFRecord and BigQuery are not supported yet).
     #[arg(long, value_enum, default_value_t = FormatArg::Jsonl)]
     format: FormatArg,
     /// Send instances as objects or arrays (CSV rows default to arrays).
@@ -109,6 +119,17 @@ enum FormatArg {
     Csv,
     /// One file path per line; each file's bytes become {"b64": ...}.
     FileList,
+    /// Parquet files, read row group by row group; rows become arrays (or objects with
+    /// --instance-type object).
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum OutputFormatArg {
+    /// One JSON object per line.
+    Jsonl,
+    /// A header row, then one row per result (key or instance columns, then predictions).
+    Csv,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -161,10 +182,12 @@ fn run_job(args: JobArgs) -> Result<ExitCode> {
             .unwrap_or_else(|| "model".into()),
     };
     let mut options = BatchOptions::new(args.input, output, model_name);
+    options.work_dir = args.work_dir;
     options.format = match args.format {
         FormatArg::Jsonl => InputFormat::Jsonl,
         FormatArg::Csv => InputFormat::Csv,
         FormatArg::FileList => InputFormat::FileList,
+        FormatArg::Parquet => InputFormat::Parquet,
     };
     options.instance_config = InstanceConfig {
         instance_type: args.instance_type.map(|t| match t {
@@ -177,6 +200,10 @@ fn run_job(args: JobArgs) -> Result<ExitCode> {
     };
     options.job_id = args.job_id;
     options.generate_explanation = args.explain;
+    options.output_format = match args.output_format {
+        OutputFormatArg::Jsonl => OutputFormat::Jsonl,
+        OutputFormatArg::Csv => OutputFormat::Csv,
+    };
     options.spec_override = match &args.spec {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -206,8 +233,14 @@ fn run_job(args: JobArgs) -> Result<ExitCode> {
         job.job_id(),
         args.shard_index,
         args.shard_count,
-        job.job_dir().display()
+        job.output_location()
     );
+    if job.output_location() != job.job_dir().display().to_string() {
+        eprintln!(
+            "prism: working in {}; the files are uploaded when the run ends",
+            job.job_dir().display()
+        );
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     cancel_on_signals(Arc::clone(&cancel))?;
     let interval = Duration::from_secs_f64(args.progress_interval.max(0.0));
@@ -219,7 +252,7 @@ fn run_job(args: JobArgs) -> Result<ExitCode> {
     if let Value::Object(o) = &mut report {
         o.insert(
             "outputDirectory".into(),
-            Value::String(job.job_dir().display().to_string()),
+            Value::String(job.output_location()),
         );
     }
     println!("{report}");

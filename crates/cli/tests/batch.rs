@@ -476,13 +476,15 @@ fn unsupported_inputs_and_formats_are_refused_clearly() {
         "batch",
         &model_dir("peer_linear"),
         "-i",
-        "gs://bucket/in.jsonl",
+        "ftp://host/in.jsonl",
         "-o",
         tmp.path().to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("not supported yet"),
+        stderr(&out).contains(
+            "ftp://host/in.jsonl: only local paths, file://, s3:// and gs:// URLs are supported"
+        ),
         "{}",
         stderr(&out)
     );
@@ -494,10 +496,10 @@ fn unsupported_inputs_and_formats_are_refused_clearly() {
         "-o",
         tmp.path().to_str().unwrap(),
         "--format",
-        "parquet",
+        "tf-record",
     ]);
     assert_eq!(out.status.code(), Some(2), "clap's usage error");
-    assert!(stderr(&out).contains("parquet"), "{}", stderr(&out));
+    assert!(stderr(&out).contains("tf-record"), "{}", stderr(&out));
 }
 
 #[test]
@@ -897,5 +899,213 @@ fn three_shards_cover_every_line_once_and_merge_stats_sums_them() {
         stderr(&twice).contains("shard 1 appears twice"),
         "{}",
         stderr(&twice)
+    );
+}
+
+/// Writes `n` peer_linear rows keyed `r0`, `r1`, … as Parquet (row groups of 500, zstd).
+fn write_linear_parquet(path: &Path, n: usize) {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    let schema = parquet::schema::parser::parse_message_type(
+        "message row { required binary id (UTF8); required int64 x0; required double x1; required int64 x2; }",
+    )
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer =
+        SerializedFileWriter::new(file, std::sync::Arc::new(schema), props.into()).unwrap();
+    for start in (0..n).step_by(500) {
+        let rows: Vec<usize> = (start..(start + 500).min(n)).collect();
+        let ids: Vec<ByteArray> = rows
+            .iter()
+            .map(|i| format!("r{i}").as_str().into())
+            .collect();
+        let x0: Vec<i64> = rows.iter().map(|&i| (i % 97) as i64).collect();
+        let x1: Vec<f64> = rows.iter().map(|&i| (i % 13) as f64 * 0.25).collect();
+        let x2: Vec<i64> = rows.iter().map(|&i| -((i % 7) as i64)).collect();
+        let mut group = writer.next_row_group().unwrap();
+        let mut c = group.next_column().unwrap().unwrap();
+        c.typed::<ByteArrayType>()
+            .write_batch(&ids, None, None)
+            .unwrap();
+        c.close().unwrap();
+        let mut c = group.next_column().unwrap().unwrap();
+        c.typed::<Int64Type>().write_batch(&x0, None, None).unwrap();
+        c.close().unwrap();
+        let mut c = group.next_column().unwrap().unwrap();
+        c.typed::<DoubleType>()
+            .write_batch(&x1, None, None)
+            .unwrap();
+        c.close().unwrap();
+        let mut c = group.next_column().unwrap().unwrap();
+        c.typed::<Int64Type>().write_batch(&x2, None, None).unwrap();
+        c.close().unwrap();
+        group.close().unwrap();
+    }
+    writer.close().unwrap();
+}
+
+#[test]
+fn parquet_job_killed_3_times_then_resumed_matches_an_uninterrupted_run() {
+    const N: usize = 4000;
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.parquet");
+    write_linear_parquet(&input, N);
+    let dir = model_dir("peer_linear");
+    let args = |job: &str| -> Vec<String> {
+        [
+            "batch",
+            dir.as_str(),
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            tmp.path().to_str().unwrap(),
+            "--format",
+            "parquet",
+            "--instance-type",
+            "object",
+            "--explain",
+            "--key-field",
+            "id",
+            "--batch-size",
+            "8",
+            "--job-id",
+            job,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let reference = prism().args(args("reference")).output().unwrap();
+    assert_eq!(reference.status.code(), Some(0), "{}", stderr(&reference));
+    let job = tmp.path().join("killed");
+    let mut rng = Rng(0x9a7e_0e75);
+    let mut kills_mid_job = 0;
+    for _ in 0..3 {
+        let before = committed(&job);
+        let mut child = prism()
+            .args(args("killed"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let running = wait_for_progress(&mut child, &job, before + 1 + rng.below(N as u64 / 8));
+        std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let after = committed(&job);
+        if running && after > before && after < N as u64 {
+            kills_mid_job += 1;
+        }
+    }
+    assert!(
+        kills_mid_job >= 2,
+        "only {kills_mid_job} kills landed mid-job"
+    );
+    let last = prism().args(args("killed")).output().unwrap();
+    assert_eq!(last.status.code(), Some(0), "{}", stderr(&last));
+    let reference_job = tmp.path().join("reference");
+    assert_eq!(
+        std::fs::read(results(&job)).unwrap(),
+        std::fs::read(results(&reference_job)).unwrap()
+    );
+    let seen = id_counts(&[results(&job)], &[errors(&job)]);
+    assert_eq!(seen.len(), N);
+    assert!(seen.values().all(|&n| n == 1));
+    assert_eq!(
+        stats(&job)["completionStats"],
+        json!({"successfulCount": "4000", "failedCount": "0", "incompleteCount": "0"})
+    );
+}
+
+#[test]
+fn csv_output_is_a_table_of_keys_and_predictions_and_refuses_explanations() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.csv");
+    std::fs::write(
+        &input,
+        "id,x0,x1,x2\na,1,2,3\nb,0,0,1\nc,1,x,1\nd,-1,0.5,0\n",
+    )
+    .unwrap();
+    let base = |job: &str, output_format: &str| -> Vec<String> {
+        [
+            "batch",
+            &model_dir("peer_linear"),
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            tmp.path().to_str().unwrap(),
+            "--format",
+            "csv",
+            "--instance-type",
+            "object",
+            "--output-format",
+            output_format,
+            "--job-id",
+            job,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let keyed = prism()
+        .args(base("keyed", "csv"))
+        .args(["--key-field", "id"])
+        .output()
+        .unwrap();
+    // Row c has a string where a number goes: one failure.
+    assert_eq!(keyed.status.code(), Some(2), "{}", stderr(&keyed));
+    let json_run = prism()
+        .args(base("as-json", "jsonl"))
+        .args(["--key-field", "id"])
+        .output()
+        .unwrap();
+    assert_eq!(json_run.status.code(), Some(2), "{}", stderr(&json_run));
+    // The same predictions as the JSON lines job, as JSON text in the cells (one-element
+    // arrays hold no comma, so they are not quoted).
+    let want: Vec<String> = json_lines(&results(&tmp.path().join("as-json")))
+        .iter()
+        .map(|l| format!("{},{}", l["key"].as_str().unwrap(), l["prediction"]["y"]))
+        .collect();
+    let table = std::fs::read_to_string(results(&tmp.path().join("keyed"))).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "key,predicted_y");
+    assert_eq!(
+        lines[1..],
+        want.iter().map(String::as_str).collect::<Vec<_>>()[..]
+    );
+    assert_eq!(want.len(), 3);
+    let bad = json_lines(&errors(&tmp.path().join("keyed")));
+    assert_eq!(bad.len(), 1);
+    assert_eq!(bad[0]["key"], json!("c"));
+    assert_eq!(
+        stats(&tmp.path().join("keyed"))["completionStats"],
+        json!({"successfulCount": "3", "failedCount": "1", "incompleteCount": "0"})
+    );
+
+    let plain = prism()
+        .args(base("plain", "csv"))
+        .args(["--excluded-fields", "id"])
+        .output()
+        .unwrap();
+    assert_eq!(plain.status.code(), Some(2), "{}", stderr(&plain));
+    let table = std::fs::read_to_string(results(&tmp.path().join("plain"))).unwrap();
+    let first: Vec<&str> = table.lines().take(2).collect();
+    assert_eq!(first[0], "x0,x1,x2,predicted_y");
+    assert_eq!(first[1], format!("1,2,3,{}", &want[0][2..]));
+
+    let explained = prism()
+        .args(base("explained", "csv"))
+        .arg("--explain")
+        .output()
+        .unwrap();
+    assert_eq!(explained.status.code(), Some(1));
+    assert!(
+        stderr(&explained).contains("CSV output cannot hold explanations"),
+        "{}",
+        stderr(&explained)
     );
 }

@@ -474,7 +474,15 @@ fn jobs_list_filter_page_and_accept_snake_case() {
 #[test]
 fn bad_jobs_get_invalid_argument_naming_the_field() {
     let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("data"), &[]);
+    let server = Server::start_with(
+        &tmp.path().join("data"),
+        &[],
+        // No cloud credentials, and no instance metadata service to ask for them.
+        &[
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("NO_GCE_CHECK", "true"),
+        ],
+    );
     server.upload_mlp();
     let input = tmp.path().join("in.jsonl");
     std::fs::write(&input, breast_cancer_lines(4).0).unwrap();
@@ -497,15 +505,15 @@ fn bad_jobs_get_invalid_argument_naming_the_field() {
     let cases = [
         (
             with(&["inputConfig", "gcsSource", "uris"], json!(["gs://bucket/in.jsonl"])),
-            "batchPredictionJob.inputConfig.gcsSource.uris[0]: gs:// URIs are not supported yet",
+            "batchPredictionJob.inputConfig.gcsSource.uris[0]: gs://bucket/in.jsonl: no credentials for GCS",
         ),
         (
             with(&["inputConfig", "gcsSource", "uris"], json!(["s3://bucket/in.jsonl"])),
-            "batchPredictionJob.inputConfig.gcsSource.uris[0]: s3:// URIs are not supported yet",
+            "batchPredictionJob.inputConfig.gcsSource.uris[0]: s3://bucket/in.jsonl: no credentials for S3",
         ),
         (
-            with(&["inputConfig", "instancesFormat"], json!("parquet")),
-            "batchPredictionJob.inputConfig.instancesFormat: the input format parquet is not supported yet",
+            with(&["inputConfig", "instancesFormat"], json!("tf-record")),
+            "batchPredictionJob.inputConfig.instancesFormat: the input format tf-record is not supported yet",
         ),
         (
             with(&["inputConfig", "instancesFormat"], json!("xml")),
@@ -536,12 +544,15 @@ fn bad_jobs_get_invalid_argument_naming_the_field() {
             "batchPredictionJob.outputConfig: is required",
         ),
         (
-            with(&["outputConfig", "predictionsFormat"], json!("csv")),
-            "batchPredictionJob.outputConfig.predictionsFormat: csv output is not supported yet",
+            with(&["outputConfig", "predictionsFormat"], json!("csv")).pipe(|mut b| {
+                b["generateExplanation"] = json!(true);
+                b
+            }),
+            "batchPredictionJob.outputConfig.predictionsFormat: csv output cannot hold explanations",
         ),
         (
             with(&["outputConfig", "gcsDestination", "outputUriPrefix"], json!("gs://bucket/out")),
-            "batchPredictionJob.outputConfig.gcsDestination.outputUriPrefix: gs:// URIs are not supported yet",
+            "batchPredictionJob.outputConfig.gcsDestination.outputUriPrefix: gs://bucket/out: no credentials for GCS",
         ),
         (
             with(&["manualBatchTuningParameters", "batchSize"], json!(0)),
@@ -622,10 +633,13 @@ fn a_long_job_cancels_and_queued_jobs_wait_their_turn() {
     body["generateExplanation"] = json!(true);
     let long = server.create(body);
     let queued = server.create(job_body("queued", &input, &out));
-    let running = server.poll(&long, "running with progress", |j| {
-        j["state"] == "JOB_STATE_RUNNING" && counts(j).0 > 0
+    // The record count is found beside the run: then incompleteCount is what is left.
+    let running = server.poll(&long, "running with progress and a count", |j| {
+        j["state"] == "JOB_STATE_RUNNING" && counts(j).0 > 0 && counts(j).2 >= 0
     });
-    assert_eq!(counts(&running).2, -1, "{running}");
+    let (ok, failed, incomplete) = counts(&running);
+    assert_eq!(ok + failed + incomplete, N as i64, "{running}");
+    assert!(incomplete > 0, "{running}");
     assert!(running["startTime"].as_str().is_some(), "{running}");
     // One slot: the second job waits.
     assert_eq!(

@@ -1,7 +1,8 @@
-//! Batch prediction jobs: Vertex `BatchPredictionJob` semantics over local files, streamed,
-//! sharded, and resumable with every record written exactly once.
+//! Batch prediction jobs: Vertex `BatchPredictionJob` semantics over local files and object
+//! stores, streamed, sharded, and resumable with every record written exactly once.
 //!
-//! A [`BatchJob`] reads instances from files ([`InputFormat`]: JSONL, CSV, file lists),
+//! A [`BatchJob`] reads instances from files ([`InputFormat`]: JSONL, CSV, file lists,
+//! Parquet; local, `file://`, `s3://`, `gs://`, globs of them: see [`crate::storage`]),
 //! runs them through an [`Explainer`] [`BatchOptions::batch_size`] at a time (predictions,
 //! and explanations when [`BatchOptions::generate_explanation`] is set) and writes, in
 //! `<output_dir>/<job id>/` (the job id defaults to `prediction-<model>-<UTC time>`):
@@ -41,8 +42,14 @@
 //! the job stops after the batch in progress, with a consistent checkpoint, and ends
 //! [`JobState::Cancelled`]; running it again resumes it.
 //!
-//! Not supported yet: `gs://` and `s3://` inputs (an [`EngineError::UnsupportedInput`]),
-//! Parquet, TFRecord and BigQuery inputs, CSV output.
+//! **Object stores.** Objects named as inputs are downloaded into the job folder
+//! (`inputs/`) before reading. With an `s3://` or `gs://` output the job runs in a local
+//! work folder ([`BatchOptions::work_dir`]) exactly as above, and each run that ends
+//! uploads the shard's results, errors and stats files whole (they appear at the prefix
+//! only then; a run killed before its end published nothing new, and resumes from the
+//! local checkpoint).
+//!
+//! Not supported yet: TFRecord and BigQuery inputs, BigQuery output.
 //!
 //! ```no_run
 //! use std::sync::atomic::AtomicBool;
@@ -62,6 +69,7 @@
 //! ```
 
 mod checkpoint;
+mod csv_out;
 mod input;
 mod instance;
 mod lines;
@@ -76,6 +84,7 @@ use serde_json::Value;
 
 use crate::error::EngineError;
 use crate::explainer::Explainer;
+use crate::storage::{self, Location};
 use crate::ExplanationSpecOverride;
 use checkpoint::{commit_batches, Checkpoint, Commit, JobKey, ShardLock, ShardOutputs};
 use input::{InputFile, RecordReader};
@@ -99,24 +108,60 @@ pub enum InputFormat {
     /// One file path (or `file://` URI) per line, relative to the list's folder; the file's
     /// bytes become the instance `{"b64": "<base64>"}`.
     FileList,
+    /// Parquet files, read row group by row group. Columns keep their types (numbers,
+    /// strings, booleans, null; lists become arrays, groups objects; timestamps and dates
+    /// strings; binary base64). Rows become arrays unless
+    /// [`InstanceConfig::instance_type`] is `object`, as CSV rows do.
+    Parquet,
 }
 
 impl std::str::FromStr for InputFormat {
     type Err = EngineError;
 
-    /// Vertex's names: `jsonl`, `csv`, `file-list`.
+    /// Vertex's names: `jsonl`, `csv`, `file-list`, and `parquet`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
             "jsonl" => Ok(Self::Jsonl),
             "csv" => Ok(Self::Csv),
             "file-list" => Ok(Self::FileList),
-            "parquet" | "tf-record" | "tf-record-gzip" | "bigquery" => {
-                Err(EngineError::InvalidBatchOptions {
-                    message: format!("the input format {s} is not supported yet"),
-                })
-            }
+            "parquet" => Ok(Self::Parquet),
+            "tf-record" | "tf-record-gzip" | "bigquery" => Err(EngineError::InvalidBatchOptions {
+                message: format!("the input format {s} is not supported yet"),
+            }),
             _ => Err(EngineError::InvalidBatchOptions {
-                message: format!("unknown input format {s}: use jsonl, csv or file-list"),
+                message: format!("unknown input format {s}: use jsonl, csv, file-list or parquet"),
+            }),
+        }
+    }
+}
+
+/// How results are written (Vertex `predictionsFormat`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[non_exhaustive]
+pub enum OutputFormat {
+    /// One JSON object per line.
+    #[default]
+    Jsonl,
+    /// A CSV table: a header row fixed by the shard's first result, then one row per
+    /// result (the key or the instance's columns, then the prediction's); the errors file
+    /// stays JSON lines. Not with explanations.
+    Csv,
+}
+
+impl std::str::FromStr for OutputFormat {
+    type Err = EngineError;
+
+    /// Vertex's names: `jsonl`, `csv`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "jsonl" => Ok(Self::Jsonl),
+            "csv" => Ok(Self::Csv),
+            "bigquery" => Err(EngineError::InvalidBatchOptions {
+                message: "BigQuery output is not supported; use jsonl or csv".into(),
+            }),
+            _ => Err(EngineError::InvalidBatchOptions {
+                message: format!("unknown output format {s}: use jsonl or csv"),
             }),
         }
     }
@@ -226,13 +271,20 @@ pub struct BatchOptions {
     pub format: InputFormat,
     /// How records become instances.
     pub instance_config: InstanceConfig,
-    /// The folder holding job folders (Vertex `outputUriPrefix`).
-    pub output_dir: PathBuf,
+    /// Where job folders are made (Vertex `outputUriPrefix`): a local folder, a
+    /// `file://` URL, or an object store prefix (`s3://bucket/prefix`, `gs://bucket/prefix`).
+    pub output: String,
+    /// For an object store output: the local folder where the job runs (its checkpoint and
+    /// growing outputs) before its files are uploaded; default
+    /// `<temp dir>/prism-batch/<output as a folder name>`. Give the same one to resume.
+    pub work_dir: Option<PathBuf>,
     /// The model's name, for the job folder's name.
     pub model_name: String,
     /// The job folder's name; default `prediction-<model>-<YYYY-MM-DDThh:mm:ss.sssZ>`.
     /// Give the same id to resume a job, and to every shard of a sharded job.
     pub job_id: Option<String>,
+    /// How results are written (default JSON lines).
+    pub output_format: OutputFormat,
     /// Write explanations beside predictions.
     pub generate_explanation: bool,
     /// Changes to the model's explanation spec for this job (only with explanations).
@@ -247,12 +299,14 @@ pub struct BatchOptions {
 
 impl BatchOptions {
     /// Options with the defaults: JSONL, predictions only, batches of 64, one shard.
-    pub fn new(inputs: Vec<String>, output_dir: PathBuf, model_name: String) -> Self {
+    pub fn new(inputs: Vec<String>, output: String, model_name: String) -> Self {
         Self {
             inputs,
             format: InputFormat::Jsonl,
             instance_config: InstanceConfig::default(),
-            output_dir,
+            output,
+            work_dir: None,
+            output_format: OutputFormat::Jsonl,
             model_name,
             job_id: None,
             generate_explanation: false,
@@ -261,6 +315,20 @@ impl BatchOptions {
             shard: Shard::default(),
             failure: FailurePolicy::default(),
         }
+    }
+
+    /// The local folder holding this job's folder: the output itself when it is local,
+    /// else the work folder ([`BatchOptions::work_dir`]).
+    pub fn local_dir(&self) -> Result<PathBuf, EngineError> {
+        if !storage::is_remote(&self.output) {
+            return input::local_path(&self.output);
+        }
+        Ok(match &self.work_dir {
+            Some(dir) => dir.clone(),
+            None => std::env::temp_dir()
+                .join("prism-batch")
+                .join(folder_name(&self.output)),
+        })
     }
 
     fn validate(&self) -> Result<(), EngineError> {
@@ -288,6 +356,13 @@ impl BatchOptions {
         }
         if self.format == InputFormat::FileList && c.is_set() {
             return bad("instanceConfig does not apply to file-list inputs".into());
+        }
+        if self.output_format == OutputFormat::Csv && self.generate_explanation {
+            return bad(
+                "CSV output cannot hold explanations (as in Vertex, generateExplanation \
+                 needs jsonl output); use jsonl"
+                    .into(),
+            );
         }
         if self.spec_override.is_some() && !self.generate_explanation {
             return bad("an explanation spec override needs explanations turned on".into());
@@ -359,6 +434,8 @@ pub struct BatchJob {
     files: Vec<InputFile>,
     job_id: String,
     job_dir: PathBuf,
+    /// The job folder in the object store, for an object store output.
+    remote: Option<Location>,
     key: JobKey,
 }
 
@@ -370,13 +447,17 @@ impl BatchJob {
             Some(o) => explainer.with_override(o)?,
             None => explainer,
         };
-        let files = input::resolve(&options.inputs)?;
+        let mut files = input::resolve(&options.inputs)?;
         let model = folder_name(&options.model_name);
         let job_id = match &options.job_id {
             Some(id) => id.clone(),
             None => default_job_id(&options.model_name, std::time::SystemTime::now()),
         };
-        let job_dir = options.output_dir.join(&job_id);
+        // Parsed here so that a bad URL or missing credentials stop the job before it runs.
+        let output = Location::parse(&options.output)?;
+        let remote = output.is_remote().then(|| output.join(&job_id));
+        let job_dir = options.local_dir()?.join(&job_id);
+        input::place_downloads(&mut files, &job_dir.join(INPUTS_FOLDER));
         let spec = if options.generate_explanation {
             serde_json::to_value(explainer.spec()).map_err(|e| {
                 EngineError::InvalidBatchOptions {
@@ -392,6 +473,7 @@ impl BatchJob {
             format: options.format,
             instance_config: options.instance_config.clone(),
             generate_explanation: options.generate_explanation,
+            output_format: options.output_format,
             spec,
             shard: options.shard,
         };
@@ -401,6 +483,7 @@ impl BatchJob {
             files,
             job_id,
             job_dir,
+            remote,
             key,
         })
     }
@@ -410,9 +493,19 @@ impl BatchJob {
         &self.job_id
     }
 
-    /// The folder the job writes into.
+    /// The local folder the job writes into: the job folder itself for a local output,
+    /// the work folder's copy for an object store output.
     pub fn job_dir(&self) -> &Path {
         &self.job_dir
+    }
+
+    /// The job folder as users find it: `s3://…`/`gs://…` for an object store output (its
+    /// files appear there when a run ends), else the local folder.
+    pub fn output_location(&self) -> String {
+        match &self.remote {
+            Some(remote) => remote.url().to_string(),
+            None => self.job_dir.display().to_string(),
+        }
     }
 
     /// This shard's results file.
@@ -477,6 +570,14 @@ impl BatchJob {
         if cp.state != JobState::Running {
             return self.finish(&cp);
         }
+        input::fetch(&self.files)?;
+        if let Some(remote) = &self.remote {
+            // Shows the job running, and finds a bucket that cannot be written before the
+            // work is done rather than after.
+            let stats = self.stats_of(&cp, JobState::Running);
+            let name = file_name(&self.stats_path());
+            remote.join(&name).write(stats::to_bytes(&stats)?)?;
+        }
         let outputs = ShardOutputs::open(self.results_path(), self.errors_path(), &cp)?;
         let mut reader = RecordReader::new(&self.files, self.options.format, cp.position);
         let started = Instant::now();
@@ -494,6 +595,7 @@ impl BatchJob {
             })
         };
         report(successful, failed, this_run, reader.bytes_read());
+        let mut csv_header = cp.csv_header.clone();
         let cx = BatchContext {
             explainer: &self.explainer,
             generate_explanation: self.options.generate_explanation,
@@ -525,16 +627,22 @@ impl BatchJob {
                     }
                     if !batch.is_empty() {
                         this_run += batch.len() as u64;
-                        let lines = lines::process(&cx, batch);
+                        let mut lines = lines::process(&cx, batch);
+                        let had_header = csv_header.is_some();
+                        if self.options.output_format == OutputFormat::Csv {
+                            lines = csv_out::convert(lines, &mut csv_header);
+                        }
                         for line in &lines {
                             match line {
                                 OutLine::Result(_) => successful += 1,
                                 OutLine::Error(_) => failed += 1,
+                                OutLine::Header(_) => {}
                             }
                         }
                         let commit = Commit {
                             lines,
                             position: reader.position(),
+                            csv_header: (!had_header).then(|| csv_header.clone()).flatten(),
                         };
                         if commits.send(commit).is_err() {
                             // The writer stopped on an error, returned by its join.
@@ -587,6 +695,34 @@ impl BatchJob {
         self.finish(&cp)
     }
 
+    /// How many records of this shard the input holds, found by reading it through (for
+    /// Parquet, from the files' metadata): with [`Progress::processed`], the count not yet
+    /// processed while the job runs. Objects are downloaded first, as [`BatchJob::run`]
+    /// does. Stops with `Ok(None)` when `cancel` is set.
+    pub fn count_records(&self, cancel: &AtomicBool) -> Result<Option<u64>, EngineError> {
+        input::fetch(&self.files)?;
+        let shard = self.options.shard;
+        let total = if self.options.format == InputFormat::Parquet {
+            let mut rows = 0;
+            for f in &self.files {
+                rows += input::parquet_rows(f)?;
+            }
+            (rows + u64::from(shard.count) - 1 - u64::from(shard.index)) / u64::from(shard.count)
+        } else {
+            let mut reader =
+                RecordReader::new(&self.files, self.options.format, Default::default());
+            let mut owned = 0u64;
+            while let Some(r) = reader.next_record()? {
+                if r.number % 4096 == 0 && cancel.load(Ordering::Relaxed) {
+                    return Ok(None);
+                }
+                owned += u64::from(shard.owns(r.number));
+            }
+            owned
+        };
+        Ok(Some(total))
+    }
+
     /// Writes and returns the stats of a shard that has ended.
     fn finish(&self, cp: &Checkpoint) -> Result<BatchStats, EngineError> {
         self.write_stats(self.stats_of(cp, cp.state))
@@ -608,8 +744,24 @@ impl BatchJob {
         }
     }
 
+    /// Writes the stats file and, for an object store output, uploads the shard's files
+    /// (results, errors, then stats): a run that ended publishes what it has, whole.
     fn write_stats(&self, stats: BatchStats) -> Result<BatchStats, EngineError> {
         stats::write(&self.stats_path(), &stats)?;
+        if let Some(remote) = &self.remote {
+            for path in [self.results_path(), self.errors_path(), self.stats_path()] {
+                if path.exists() {
+                    remote.join(&file_name(&path)).upload(&path)?;
+                }
+            }
+        }
+        if stats.state != JobState::Cancelled && self.options.shard.count == 1 {
+            // The local copies of object inputs are no longer needed.
+            let copies = self.job_dir.join(INPUTS_FOLDER);
+            if copies.exists() {
+                let _ = std::fs::remove_dir_all(copies);
+            }
+        }
         Ok(stats)
     }
 }
@@ -619,6 +771,16 @@ impl BatchJob {
 /// ([`EngineError::NoInput`], [`EngineError::UnsupportedInput`]) found before it starts.
 pub fn check_inputs(uris: &[String]) -> Result<usize, EngineError> {
     input::resolve(uris).map(|files| files.len())
+}
+
+/// The folder of a job's local folder where objects named as inputs are downloaded.
+const INPUTS_FOLDER: &str = "inputs";
+
+/// The last part of a path, as text.
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// A model name made safe as part of a folder name.
@@ -718,7 +880,11 @@ mod tests {
             "file-list".parse::<InputFormat>().unwrap(),
             InputFormat::FileList
         );
-        let e = "parquet".parse::<InputFormat>().unwrap_err();
+        assert_eq!(
+            "parquet".parse::<InputFormat>().unwrap(),
+            InputFormat::Parquet
+        );
+        let e = "tf-record".parse::<InputFormat>().unwrap_err();
         assert!(e.to_string().contains("not supported yet"), "{e}");
     }
 }

@@ -72,6 +72,10 @@ pub enum EngineError {
         /// The shard's lock file.
         path: String,
     },
+    /// A file or object of a batch job or model (local, `file://`, `s3://`, `gs://`)
+    /// cannot be read or written.
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     /// A job folder holds another job: resuming it with these options would mix outputs.
     #[error("{job_dir} holds a job started with another {field}; run it with the options it was started with, or choose another job id")]
     JobMismatch {
@@ -99,6 +103,11 @@ impl EngineError {
                 | EngineError::NoInput { .. }
                 | EngineError::UnsupportedInput { .. }
                 | EngineError::JobMismatch { .. }
+                | EngineError::Storage(
+                    crate::storage::StorageError::InvalidUrl { .. }
+                        | crate::storage::StorageError::NoMatch { .. }
+                        | crate::storage::StorageError::NotFound { .. }
+                )
         )
     }
 }

@@ -23,6 +23,7 @@ mod error;
 pub mod examples;
 mod explainer;
 mod infer;
+pub mod storage;
 
 pub use error::EngineError;
 pub use explainer::{Explainer, LoadOptions, ModelFiles, METADATA_FILE, MODEL_FILE, SPEC_FILE};

@@ -39,7 +39,7 @@ fn linear_jsonl(n: usize) -> String {
 fn options(input: &Path, out: &Path, job: &str) -> BatchOptions {
     let mut o = BatchOptions::new(
         vec![input.display().to_string()],
-        out.to_path_buf(),
+        out.display().to_string(),
         "peer_linear".into(),
     );
     o.job_id = Some(job.into());
@@ -265,7 +265,7 @@ fn a_spec_override_changes_the_explanations() {
     let explainer = || Explainer::load(model_dir("breast_cancer_mlp")).unwrap();
     let mut o = BatchOptions::new(
         vec![input.display().to_string()],
-        tmp.path().to_path_buf(),
+        tmp.path().display().to_string(),
         "breast_cancer_mlp".into(),
     );
     o.generate_explanation = true;
@@ -378,16 +378,17 @@ fn bad_options_and_inputs_are_named() {
     let err = |inputs: Vec<&str>, edit: &dyn Fn(&mut BatchOptions)| {
         let mut o = BatchOptions::new(
             inputs.into_iter().map(String::from).collect(),
-            out.clone(),
+            out.display().to_string(),
             "m".into(),
         );
         edit(&mut o);
         BatchJob::new(linear(), o).unwrap_err()
     };
-    let e = err(vec!["gs://bucket/in.jsonl"], &|_| {});
+    let e = err(vec!["ftp://bucket/in.jsonl"], &|_| {});
     assert!(
-        matches!(&e, EngineError::UnsupportedInput { .. })
-            && e.to_string().contains("not supported yet"),
+        matches!(&e, EngineError::Storage(_))
+            && e.to_string()
+                == "ftp://bucket/in.jsonl: only local paths, file://, s3:// and gs:// URLs are supported",
         "{e}"
     );
     let pattern = format!("{}/*.jsonl", tmp.path().display());
@@ -408,8 +409,233 @@ fn bad_options_and_inputs_are_named() {
 
     // file:// URIs and globs name the same file once.
     let uri = format!("file://{}", tmp.path().join("a.jsonl").display());
-    let mut o = BatchOptions::new(vec![uri, pattern], out.clone(), "m".into());
+    let mut o = BatchOptions::new(vec![uri, pattern], out.display().to_string(), "m".into());
     o.job_id = Some("uris".into());
     let job = BatchJob::new(linear(), o).unwrap();
     assert_eq!(job.bytes_total(), 3);
+}
+
+#[test]
+fn file_urls_and_globs_over_several_files_number_records_in_order() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("in");
+    std::fs::create_dir(&dir).unwrap();
+    let all = linear_jsonl(30);
+    let lines: Vec<&str> = all.lines().collect();
+    // Written out of order: the glob's matches are sorted by name.
+    std::fs::write(dir.join("part-2.jsonl"), lines[20..].join("\n")).unwrap();
+    std::fs::write(dir.join("part-0.jsonl"), lines[..12].join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("part-1.jsonl"), lines[12..20].join("\n") + "\n").unwrap();
+    std::fs::write(dir.join("notes.txt"), "not matched\n").unwrap();
+    let pattern = format!("file://{}/part-*.jsonl", dir.display());
+    let out = format!("file://{}/out", tmp.path().display());
+    let mut o = BatchOptions::new(vec![pattern], out, "peer_linear".into());
+    o.job_id = Some("globbed".into());
+    o.instance_config.key_field = Some("id".into());
+    o.batch_size = 4;
+    let job = BatchJob::new(linear(), o).unwrap();
+    assert_eq!(job.job_dir(), tmp.path().join("out/globbed"));
+    assert_eq!(job.output_location(), job.job_dir().display().to_string());
+    let stats = run(&job);
+    assert_eq!(stats.state, JobState::Succeeded);
+    // Every 7th record (3, 10, 17, 24) lacks a feature.
+    assert_eq!(
+        (
+            stats.completion_stats.successful_count,
+            stats.completion_stats.failed_count
+        ),
+        (26, 4)
+    );
+    let keys: Vec<String> = std::fs::read_to_string(job.results_path())
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let want: Vec<String> = (0..30)
+        .filter(|i| i % 7 != 3)
+        .map(|i| format!("r{i}"))
+        .collect();
+    assert_eq!(keys, want);
+    let errors: Vec<Value> = std::fs::read_to_string(job.errors_path())
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // Record 17 is the sixth line of the second file.
+    let message = errors[2]["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("{} line 6: ", dir.join("part-1.jsonl").display())),
+        "{message}"
+    );
+}
+
+/// Writes `rows` peer_linear rows as Parquet, `per_group` rows per row group: `id` (UTF-8),
+/// `x0` (int64), `x1` (optional double: null in row 7), `x2` (int32), `note` (optional
+/// UTF-8), compressed with Snappy.
+fn write_linear_parquet(path: &Path, rows: usize, per_group: usize) {
+    use parquet::data_type::{ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
+    use parquet::file::properties::WriterProperties;
+    use parquet::file::writer::SerializedFileWriter;
+    let schema = parquet::schema::parser::parse_message_type(
+        "message row {
+            required binary id (UTF8);
+            required int64 x0;
+            optional double x1;
+            required int32 x2;
+            optional binary note (UTF8);
+        }",
+    )
+    .unwrap();
+    let props = WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer =
+        SerializedFileWriter::new(file, std::sync::Arc::new(schema), props.into()).unwrap();
+    for start in (0..rows).step_by(per_group) {
+        let range: Vec<usize> = (start..(start + per_group).min(rows)).collect();
+        let mut group = writer.next_row_group().unwrap();
+        let ids: Vec<ByteArray> = range
+            .iter()
+            .map(|i| format!("r{i}").as_str().into())
+            .collect();
+        let x0: Vec<i64> = range.iter().map(|&i| i as i64).collect();
+        let x1_def: Vec<i16> = range.iter().map(|&i| i16::from(i != 7)).collect();
+        let x1: Vec<f64> = range
+            .iter()
+            .filter(|&&i| i != 7)
+            .map(|&i| i as f64 * 0.5)
+            .collect();
+        let x2: Vec<i32> = range.iter().map(|&i| (i % 5) as i32).collect();
+        let notes: Vec<ByteArray> = range.iter().map(|_| "ignored".into()).collect();
+        let ones = vec![1i16; range.len()];
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(&ids, None, None)
+            .unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<Int64Type>()
+            .write_batch(&x0, None, None)
+            .unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<DoubleType>()
+            .write_batch(&x1, Some(&x1_def), None)
+            .unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<Int32Type>()
+            .write_batch(&x2, None, None)
+            .unwrap();
+        column.close().unwrap();
+        let mut column = group.next_column().unwrap().unwrap();
+        column
+            .typed::<ByteArrayType>()
+            .write_batch(&notes, Some(&ones), None)
+            .unwrap();
+        column.close().unwrap();
+        group.close().unwrap();
+    }
+    writer.close().unwrap();
+}
+
+fn parquet_options(input: &Path, out: &Path, job: &str) -> BatchOptions {
+    let mut o = options(input, out, job);
+    o.format = InputFormat::Parquet;
+    o.instance_config = InstanceConfig {
+        instance_type: Some(prism_engine::batch::InstanceType::Object),
+        key_field: Some("id".into()),
+        excluded_fields: vec!["note".into()],
+        ..InstanceConfig::default()
+    };
+    o
+}
+
+#[test]
+fn parquet_rows_become_instances_like_jsonl_lines_and_resume_mid_row_group() {
+    let tmp = tempfile::tempdir().unwrap();
+    let input = tmp.path().join("in.parquet");
+    write_linear_parquet(&input, 30, 10);
+    let out = tmp.path().join("out");
+    let reference = BatchJob::new(linear(), parquet_options(&input, &out, "whole")).unwrap();
+    assert_eq!(counts(&run(&reference)), (29, 1, 0));
+    // The same instances as JSONL give the same predictions: numbers stayed numbers.
+    let jsonl: String = (0..30usize)
+        .map(|i| {
+            let x1 = if i == 7 {
+                "null".to_string()
+            } else {
+                format!("{:?}", i as f64 * 0.5)
+            };
+            format!(
+                "{{\"id\": \"r{i}\", \"x0\": {i}, \"x1\": {x1}, \"x2\": {}}}\n",
+                i % 5
+            )
+        })
+        .collect();
+    let jsonl_input = tmp.path().join("in.jsonl");
+    std::fs::write(&jsonl_input, jsonl).unwrap();
+    let twin = BatchJob::new(linear(), options(&jsonl_input, &out, "jsonl")).unwrap();
+    run(&twin);
+    assert_eq!(read(&reference.results_path()), read(&twin.results_path()));
+    let keys: Vec<Value> = read(&reference.results_path())
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap()["key"].clone())
+        .collect();
+    assert_eq!(keys.len(), 29);
+    assert_eq!(keys[7], json!("r8"));
+    let error: Value = serde_json::from_str(read(&reference.errors_path()).trim()).unwrap();
+    assert_eq!(error["key"], json!("r7"));
+    assert_eq!(error["instance"], json!({"x0": 7, "x1": null, "x2": 2}));
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(
+        message.starts_with(&format!("{} row 8: ", input.display())),
+        "{message}"
+    );
+
+    // Cancelled after 3 batches of 4 (row 12, inside the second row group), resumed.
+    let job = BatchJob::new(linear(), parquet_options(&input, &out, "resumed")).unwrap();
+    let stopped = run_cancelled_after(&job, 3);
+    assert_eq!(stopped.state, JobState::Cancelled);
+    assert_eq!(counts(&stopped), (11, 1, -1));
+    let job = BatchJob::new(linear(), parquet_options(&input, &out, "resumed")).unwrap();
+    assert_eq!(counts(&run(&job)), (29, 1, 0));
+    assert_eq!(read(&job.results_path()), read(&reference.results_path()));
+    assert_eq!(read(&job.errors_path()), read(&reference.errors_path()));
+
+    // Shards split Parquet rows by number as they split lines.
+    let shards: Vec<BatchJob> = (0..3)
+        .map(|index| {
+            let mut o = parquet_options(&input, &out, "sharded");
+            o.shard = Shard { index, count: 3 };
+            BatchJob::new(linear(), o).unwrap()
+        })
+        .collect();
+    let mut keys: Vec<String> = Vec::new();
+    for shard in &shards {
+        run(shard);
+        keys.extend(read(&shard.results_path()).lines().map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["key"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }));
+    }
+    let mut want: Vec<String> = (0..30)
+        .filter(|&i| i != 7)
+        .map(|i| format!("r{i}"))
+        .collect();
+    want.sort();
+    keys.sort();
+    assert_eq!(keys, want);
 }

@@ -41,7 +41,7 @@ fn job_output(lines: &[String], config: &InstanceConfig) -> (Vec<String>, Vec<Va
     std::fs::write(&input, lines.join("\n") + "\n").unwrap();
     let mut o = BatchOptions::new(
         vec![input.display().to_string()],
-        dir.join("out"),
+        dir.join("out").display().to_string(),
         "peer_linear".into(),
     );
     o.job_id = Some("job".into());

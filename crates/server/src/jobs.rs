@@ -26,7 +26,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -84,7 +84,8 @@ impl JobWork {
     /// The runner's errors file for this job (one shard).
     fn errors_path(&self) -> PathBuf {
         let job_id = self.options.job_id.as_deref().unwrap_or_default();
-        self.options.output_dir.join(job_id).join(format!(
+        let local = self.options.local_dir().unwrap_or_default();
+        local.join(job_id).join(format!(
             "prediction.errors_stats{}",
             Shard::default().suffix()
         ))
@@ -237,8 +238,11 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
     let (progress_tx, mut progress) = tokio::sync::watch::channel(None::<Progress>);
     let cancel = handle.cancel.clone();
     let backend = state.config.backend;
-    let mut task =
-        tokio::task::spawn_blocking(move || run_runner(work, backend, &cancel, progress_tx));
+    let total = Arc::new(AtomicI64::new(-1));
+    let counted = total.clone();
+    let mut task = tokio::task::spawn_blocking(move || {
+        run_runner(work, backend, &cancel, progress_tx, counted)
+    });
     let joined = loop {
         tokio::select! {
             joined = &mut task => break joined,
@@ -250,7 +254,9 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
                 let latest = *progress.borrow_and_update();
                 if let Some(p) = latest {
                     // A missed progress write is made good by the next one or the last.
-                    let recorded = record_progress(state, &name, &p, handle, &errors_path);
+                    let total = total.load(Ordering::SeqCst);
+                    let recorded =
+                        record_progress(state, &name, &p, total, handle, &errors_path);
                     if let Err(e) = recorded.await {
                         tracing::warn!(job = %name, error = %e, "could not record progress");
                     }
@@ -305,11 +311,15 @@ async fn run_slotted(state: &AppState, work: JobWork, handle: &Handle) -> Result
 /// Loads the model and runs (or resumes) the job on the batch runner, sending its
 /// progress. `Ok(None)`: another process runs this job (a server node sharing the registry
 /// and the output folder); that process keeps the document up to date.
+///
+/// Once the run has started (its inputs are local), a thread counts the job's records
+/// into `total` (-1 until known), for `incompleteCount`; it stops when the run does.
 fn run_runner(
     work: JobWork,
     backend: prism_engine::Backend,
     cancel: &AtomicBool,
     progress: tokio::sync::watch::Sender<Option<Progress>>,
+    total: Arc<AtomicI64>,
 ) -> Result<Option<BatchStats>, ApiError> {
     let options = LoadOptions {
         backend,
@@ -317,10 +327,22 @@ fn run_runner(
     };
     let explainer = Explainer::load_with_options(&work.model_dir, &options)
         .map_err(|e| ApiError::FailedPrecondition(format!("the model does not load: {e}")))?;
-    let job = BatchJob::new(explainer, work.options)?;
+    let job = Arc::new(BatchJob::new(explainer, work.options)?);
+    let stop_counting = Arc::new(AtomicBool::new(false));
+    let mut counting = false;
     let ran = job.run(cancel, &mut |p| {
+        if !counting {
+            counting = true;
+            let (job, stop, total) = (job.clone(), stop_counting.clone(), total.clone());
+            std::thread::spawn(move || {
+                if let Ok(Some(n)) = job.count_records(&stop) {
+                    total.store(i64::try_from(n).unwrap_or(-1), Ordering::SeqCst);
+                }
+            });
+        }
         let _ = progress.send(Some(*p));
     });
+    stop_counting.store(true, Ordering::SeqCst);
     match ran {
         Ok(stats) => Ok(Some(stats)),
         Err(EngineError::ShardBusy { .. }) => Ok(None),
@@ -329,12 +351,14 @@ fn run_runner(
 }
 
 /// Writes a job's progress into its document: RUNNING (unless cancelling), `startTime`
-/// the first time, the counts, the first errors. A document in CANCELLING (set by
-/// another server node) sets the cancel flag.
+/// the first time, the counts (`incompleteCount` from the job's record count `total`,
+/// -1 while it is not known), the first errors. A document in CANCELLING (set by another
+/// server node) sets the cancel flag.
 async fn record_progress(
     state: &AppState,
     name: &str,
     p: &Progress,
+    total: i64,
     handle: &Handle,
     errors_path: &Path,
 ) -> Result<(), ApiError> {
@@ -355,8 +379,7 @@ async fn record_progress(
         doc["completionStats"] = json!({
             "successfulCount": p.successful.to_string(),
             "failedCount": p.failed.to_string(),
-            // Unknown until the input has been read to its end.
-            "incompleteCount": "-1",
+            "incompleteCount": incomplete_count(total, p.processed()).to_string(),
         });
         if !failures.is_empty() {
             doc["partialFailures"] = Value::Array(failures.clone());
@@ -399,6 +422,14 @@ fn end(doc: &mut Value, terminal: &str, error: Option<Value>) {
     if let (Some(error), Some(map)) = (error, doc.as_object_mut()) {
         map.insert("error".into(), error);
     }
+}
+
+/// Records not processed yet: -1 while the record count is unknown.
+fn incomplete_count(total: i64, processed: u64) -> i64 {
+    if total < 0 {
+        return -1;
+    }
+    (total - i64::try_from(processed).unwrap_or(i64::MAX)).max(0)
 }
 
 fn cancelled_status() -> Value {

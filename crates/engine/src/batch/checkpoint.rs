@@ -26,7 +26,7 @@ use serde_json::Value;
 
 use crate::batch::input::{InputFile, Position};
 use crate::batch::lines::OutLine;
-use crate::batch::{InputFormat, InstanceConfig, JobState, Shard, Status};
+use crate::batch::{InputFormat, InstanceConfig, JobState, OutputFormat, Shard, Status};
 use crate::error::EngineError;
 
 /// The version of the checkpoint layout.
@@ -41,6 +41,9 @@ pub(crate) struct JobKey {
     pub(crate) format: InputFormat,
     pub(crate) instance_config: InstanceConfig,
     pub(crate) generate_explanation: bool,
+    /// How results are written.
+    #[serde(default)]
+    pub(crate) output_format: OutputFormat,
     /// The explanation spec in force (null for predictions only).
     pub(crate) spec: Value,
     pub(crate) shard: Shard,
@@ -59,6 +62,8 @@ impl JobKey {
             Some("instance config")
         } else if self.generate_explanation != other.generate_explanation {
             Some("explain flag")
+        } else if self.output_format != other.output_format {
+            Some("output format")
         } else if self.spec != other.spec {
             Some("explanation spec")
         } else if self.shard != other.shard {
@@ -90,6 +95,9 @@ pub(crate) struct Checkpoint {
     pub(crate) state: JobState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<Status>,
+    /// The columns of CSV results, once the header is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) csv_header: Option<Vec<String>>,
 }
 
 impl Checkpoint {
@@ -106,6 +114,7 @@ impl Checkpoint {
             input_done: false,
             state: JobState::Running,
             error: None,
+            csv_header: None,
         }
     }
 
@@ -336,6 +345,8 @@ pub(crate) struct Commit {
     pub(crate) lines: Vec<OutLine>,
     /// Where reading goes on after it.
     pub(crate) position: Position,
+    /// The columns of CSV results, when this batch wrote the header.
+    pub(crate) csv_header: Option<Vec<String>>,
 }
 
 /// Commits batches as they come (append, fsync, checkpoint: see the module doc) until the
@@ -357,12 +368,16 @@ pub(crate) fn commit_batches(
                     outputs.error(bytes)?;
                     cp.failed += 1;
                 }
+                OutLine::Header(bytes) => outputs.result(bytes)?,
             }
         }
         let (results_bytes, errors_bytes) = outputs.sync()?;
         cp.results_bytes = results_bytes;
         cp.errors_bytes = errors_bytes;
         cp.position = commit.position;
+        if commit.csv_header.is_some() {
+            cp.csv_header = commit.csv_header;
+        }
         cp.save(path)?;
     }
     Ok(cp)

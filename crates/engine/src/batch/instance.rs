@@ -4,8 +4,9 @@
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::batch::input::{local_path, InputFile, RawBody, RawRecord};
+use crate::batch::input::{InputFile, RawBody, RawRecord};
 use crate::batch::{InputFormat, InstanceConfig, InstanceType};
+use crate::storage::Location;
 
 /// A record made into an instance, or the reason it cannot be one.
 #[derive(Debug)]
@@ -54,9 +55,10 @@ pub(crate) fn prepare(
     config: &InstanceConfig,
     files: &[InputFile],
 ) -> Prepared {
+    let unit = line_unit(format);
     let place = |message: String| -> String {
         match files.get(record.file) {
-            Some(f) => format!("{} line {}: {message}", f.path.display(), record.line),
+            Some(f) => format!("{} {unit} {}: {message}", f.name(), record.line),
             None => message,
         }
     };
@@ -67,12 +69,8 @@ pub(crate) fn prepare(
     };
     match (format, record.body) {
         (InputFormat::FileList, RawBody::Line(line)) => {
-            let base = files
-                .get(record.file)
-                .and_then(|f| f.path.parent())
-                .map(std::path::Path::to_path_buf)
-                .unwrap_or_default();
-            match read_listed_file(&line, &base) {
+            let list = files.get(record.file);
+            match read_listed_file(&line, list) {
                 Ok(instance) => Prepared::Ready {
                     instance,
                     key: None,
@@ -85,6 +83,9 @@ pub(crate) fn prepare(
             }
         }
         (_, RawBody::Line(line)) => prepare_json(&line, config).placed(place),
+        (_, RawBody::Row(row)) => {
+            apply_config(Value::Object(row), &rows_config(config)).placed(place)
+        }
         (_, RawBody::Csv { header, fields }) => {
             let mut values: Vec<Value> = Vec::with_capacity(fields.len());
             for (i, field) in fields.iter().enumerate() {
@@ -115,13 +116,26 @@ pub(crate) fn prepare(
                 );
             }
             let row: Map<String, Value> = header.iter().cloned().zip(values).collect();
-            // CSV rows are arrays unless the instance type asks for objects.
-            let config = InstanceConfig {
-                instance_type: Some(config.instance_type.unwrap_or(InstanceType::Array)),
-                ..config.clone()
-            };
-            apply_config(Value::Object(row), &config).placed(place)
+            apply_config(Value::Object(row), &rows_config(config)).placed(place)
         }
+    }
+}
+
+/// What a record's number within its file is called in messages: `row` for Parquet,
+/// `line` for the text formats.
+pub(crate) fn line_unit(format: InputFormat) -> &'static str {
+    match format {
+        InputFormat::Parquet => "row",
+        _ => "line",
+    }
+}
+
+/// The instance config of table rows (CSV, Parquet): arrays unless the instance type asks
+/// for objects.
+fn rows_config(config: &InstanceConfig) -> InstanceConfig {
+    InstanceConfig {
+        instance_type: Some(config.instance_type.unwrap_or(InstanceType::Array)),
+        ..config.clone()
     }
 }
 
@@ -238,19 +252,22 @@ pub(crate) fn apply_config(value: Value, config: &InstanceConfig) -> Prepared {
     Prepared::Ready { instance, key }
 }
 
-/// A file-list line: the file it names (relative paths from the list's folder), as
-/// `{"b64": "<base64 of its bytes>"}`.
-fn read_listed_file(line: &[u8], base: &std::path::Path) -> Result<Value, String> {
+/// A file-list line: the file or object it names (relative paths from the list's folder
+/// or prefix), as `{"b64": "<base64 of its bytes>"}`.
+fn read_listed_file(line: &[u8], list: Option<&InputFile>) -> Result<Value, String> {
     let text = std::str::from_utf8(line)
         .map_err(|_| "the path is not valid UTF-8".to_string())?
         .trim();
-    let path = local_path(text).map_err(|e| e.to_string())?;
-    let path = if path.is_relative() {
-        base.join(path)
-    } else {
-        path
+    let absolute = text.starts_with('/') || text.contains("://");
+    let location = match list {
+        Some(list) if !absolute => {
+            // The list's own place: its URL for an object, its path for a local file.
+            let base = Location::parse(&list.name()).map_err(|e| e.to_string())?;
+            base.parent().join(text)
+        }
+        _ => Location::parse(text).map_err(|e| e.to_string())?,
     };
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = location.read().map_err(|e| format!("cannot read {e}"))?;
     let mut object = Map::new();
     object.insert(
         "b64".into(),

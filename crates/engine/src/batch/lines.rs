@@ -7,8 +7,6 @@
 //! Codes: 3 INVALID_ARGUMENT for records that are not valid instances, 13 INTERNAL for
 //! faults of the model.
 
-use std::path::Path;
-
 use rayon::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -27,8 +25,12 @@ pub(crate) const INTERNAL: i32 = 13;
 
 /// A line for the results or the errors file (without its newline).
 pub(crate) enum OutLine {
+    /// A record's results line.
     Result(Vec<u8>),
+    /// A record's errors line.
     Error(Vec<u8>),
+    /// A line of the results file that is no record's: the header of CSV results.
+    Header(Vec<u8>),
 }
 
 /// What a batch needs to know besides its records.
@@ -47,7 +49,7 @@ pub(crate) fn process(cx: &BatchContext<'_>, batch: Vec<RawRecord>) -> Vec<OutLi
     let prepared: Vec<(Prepared, Place<'_>)> = batch
         .into_par_iter()
         .map(|record| {
-            let at = place(cx.files, (record.file, record.line));
+            let at = place(cx.files, cx.format, (record.file, record.line));
             (
                 instance::prepare(record, cx.format, cx.config, cx.files),
                 at,
@@ -398,7 +400,7 @@ impl Outcome<'_> {
                 prediction,
                 explanation,
             },
-            (OutLine::Error(line), status) => RecordLine {
+            (OutLine::Error(line) | OutLine::Header(line), status) => RecordLine {
                 line,
                 error: status,
                 instance: Some(instance),
@@ -435,13 +437,19 @@ fn status_of(e: &EngineError, place: &Place<'_>) -> Status {
 /// A record's place, shown in error messages: `path line N` for a file's records, the
 /// caller's words for records handed over as values (nothing when it gave none).
 enum Place<'a> {
-    File { file: Option<&'a Path>, line: u64 },
+    File {
+        file: Option<&'a InputFile>,
+        /// `line`, or `row` for Parquet.
+        unit: &'static str,
+        line: u64,
+    },
     Named(Option<String>),
 }
 
-fn place(files: &[InputFile], (file, line): (usize, u64)) -> Place<'_> {
+fn place(files: &[InputFile], format: InputFormat, (file, line): (usize, u64)) -> Place<'_> {
     Place::File {
-        file: files.get(file).map(|f| f.path.as_path()),
+        file: files.get(file),
+        unit: instance::line_unit(format),
         line,
     }
 }
@@ -450,10 +458,15 @@ impl std::fmt::Display for Place<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Place::File {
-                file: Some(path),
+                file: Some(input),
+                unit,
                 line,
-            } => write!(f, "{} line {line}", path.display()),
-            Place::File { file: None, line } => write!(f, "line {line}"),
+            } => write!(f, "{} {unit} {line}", input.name()),
+            Place::File {
+                file: None,
+                unit,
+                line,
+            } => write!(f, "{unit} {line}"),
             Place::Named(Some(name)) => f.write_str(name),
             Place::Named(None) => Ok(()),
         }

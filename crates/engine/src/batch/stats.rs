@@ -66,13 +66,19 @@ pub struct MergedStats {
     pub partial_failures: Vec<Status>,
 }
 
-/// Writes a stats file durably.
-pub(crate) fn write(path: &Path, stats: &BatchStats) -> Result<(), EngineError> {
+/// A stats file's bytes.
+pub(crate) fn to_bytes(stats: &BatchStats) -> Result<Vec<u8>, EngineError> {
     let mut bytes = serde_json::to_vec_pretty(stats).map_err(|e| EngineError::Io {
-        path: path.display().to_string(),
+        path: "stats".into(),
         source: std::io::Error::other(e),
     })?;
     bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Writes a stats file durably.
+pub(crate) fn write(path: &Path, stats: &BatchStats) -> Result<(), EngineError> {
+    let bytes = to_bytes(stats)?;
     super::checkpoint::write_durably(path, &bytes)?;
     super::checkpoint::sync_dir(path.parent().unwrap_or(Path::new(".")))
 }

