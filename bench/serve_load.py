@@ -146,10 +146,10 @@ def main() -> None:
         predict_bodies = work / "predict.jsonl"
         predict_bodies.write_text("".join(json.dumps({"instances": [i]}) + "\n" for i in instances))
         explain_bodies = work / "explain.jsonl"
-        explain_bodies.write_text("".join(json.dumps({
-            "instances": [i], "explanationSpecOverride": {
-                "parameters": {"sampledShapleyAttribution": {"pathCount": 10}}}}) + "\n"
-            for i in instances))
+        # The model directory's spec is Sampled Shapley with pathCount 10: the same work
+        # as `prism explain` on that directory, so no override.
+        explain_bodies.write_text("".join(json.dumps({"instances": [i]}) + "\n"
+                                          for i in instances))
         proc, base = start_server(args.prism_bin, work / "data")
         try:
             deploy(base)

@@ -29,13 +29,13 @@ PARENT = "projects/demo/locations/local"
 
 
 class Server:
-    def __init__(self, binary: Path, data_dir: Path):
+    def __init__(self, binary: Path, data_dir: Path, env: Optional[Dict[str, str]] = None):
         self.process = subprocess.Popen(
             [str(binary), "serve", "--listen", "127.0.0.1:0", "--data-dir", str(data_dir)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
             text=True,
-            env={**os.environ, "RUST_LOG": "warn"},
+            env={**(os.environ if env is None else env), "RUST_LOG": "warn"},
         )
         assert self.process.stderr is not None
         deadline = time.monotonic() + 60

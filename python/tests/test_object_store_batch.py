@@ -1,7 +1,8 @@
-"""`prism batch` against real object store servers on loopback: S3 (moto's server: glob
-inputs, outputs uploaded, a job killed and resumed, every line exactly once, and the errors
-for a missing bucket or missing credentials) and GCS (fake-gcs-server: glob inputs; its
-XML API has no object PUT, so gs:// outputs are not tested here, see docs/batch.md)."""
+"""`prism batch` and `prism serve` against real object store servers on loopback: S3 (moto's
+server: glob inputs, outputs uploaded, a job killed and resumed, every line exactly once,
+the errors for a missing bucket or missing credentials, and a model uploaded to the server
+from an s3:// artifactUri) and GCS (fake-gcs-server: glob inputs; its XML API has no object
+PUT, so gs:// outputs are not tested here, see docs/batch.md)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from conftest import model_dir
+from conftest import assert_same_explanation, model_dir, read_instances
 
 MODEL = model_dir("peer_linear")
 BUCKET = "prism-batch"
@@ -267,3 +268,47 @@ def test_gcs_glob_input_every_line_once(gcs, prism_bin, tmp_path):
     out = run_batch(prism_bin, env, "-i", "gs://prismgcs/none/*.jsonl", "-o", str(tmp_path / "out"))
     assert out.returncode == 1
     assert "no input file matches gs://prismgcs/none/*.jsonl" in out.stderr, out.stderr
+
+
+def test_serve_uploads_a_model_from_an_s3_artifact_uri(s3, prism_bin, tmp_path, cli):
+    from test_endpoint import PARENT, Server
+    import urllib.error
+
+    client, env = s3
+    source = model_dir("breast_cancer_mlp")
+    for f in sorted(source.iterdir()):
+        client.put_object(Bucket=BUCKET, Key=f"models/mlp/{f.name}", Body=f.read_bytes())
+    data = tmp_path / "data"
+    server = Server(prism_bin, data, env=env)
+    try:
+        uri = f"s3://{BUCKET}/models/mlp"
+        server.wait(server.call("POST", f"{PARENT}/models:upload",
+                                {"modelId": "mlp", "model": {"displayName": "mlp", "artifactUri": uri}}))
+        assert server.call("GET", f"{PARENT}/models/mlp")["artifactUri"] == uri
+        # Every object under the prefix was downloaded into the model folder.
+        assert sorted(p.name for p in (data / "models" / "mlp").iterdir()) == sorted(
+            p.name for p in source.iterdir())
+        # A node without the files (another machine sharing the registry) fetches them
+        # from the artifactUri when it loads the model: here, the folder removed first.
+        import shutil
+        shutil.rmtree(data / "models" / "mlp")
+        server.call("POST", f"{PARENT}/endpoints?endpointId=ep", {"displayName": "ep"})
+        server.wait(server.call("POST", f"{PARENT}/endpoints/ep:deployModel",
+                                {"deployedModel": {"model": f"{PARENT}/models/mlp"}}))
+        assert (data / "models" / "mlp" / "model.onnx").is_file()
+        instances = read_instances("breast_cancer_mlp")
+        got = server.call("POST", f"{PARENT}/endpoints/ep:explain", {"instances": instances})
+        want = cli.explain(source, instances)
+        for g, w in zip(got["explanations"], want):
+            assert_same_explanation(g, w)
+        # A prefix without model.onnx is refused at once, naming the field.
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            server.call("POST", f"{PARENT}/models:upload",
+                        {"modelId": "none", "model": {"displayName": "none",
+                                                      "artifactUri": f"s3://{BUCKET}/models/none"}})
+        assert refused.value.code == 400
+        body = json.loads(refused.value.read())
+        assert "model.artifactUri" in body["error"]["message"], body
+        assert "model.onnx" in body["error"]["message"], body
+    finally:
+        server.stop()

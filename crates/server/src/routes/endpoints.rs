@@ -229,6 +229,21 @@ pub(crate) async fn load_explainer(
         .and_then(|n| n.rsplit('/').next())
         .unwrap_or_default();
     let dir = state.model_dir(id);
+    if !dir.join(prism_engine::MODEL_FILE).is_file() {
+        // Uploaded through another server node on another machine: fetched from the
+        // model's artifactUri (an s3:// or gs:// prefix, or a folder this node also sees).
+        let uri = model["artifactUri"].as_str().unwrap_or_default();
+        let source = super::models::artifact_source(uri).await.map_err(|e| {
+            ApiError::FailedPrecondition(format!(
+                "the artifacts of {} are not on this node and cannot be fetched: {e}",
+                model["name"].as_str().unwrap_or(id)
+            ))
+        })?;
+        let to = dir.clone();
+        tokio::task::spawn_blocking(move || super::models::fetch_artifacts(&source, &to))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))??;
+    }
     let model_spec = match model.get("explanationSpec") {
         Some(v) if !v.is_null() => Some(
             ExplanationSpec::from_value(v.clone())

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use prism_engine::storage::{Location, StorageError};
 use prism_engine::{examples, Explainer, ExplanationSpec, LoadOptions};
 use serde_json::{json, Value};
 
@@ -26,7 +27,7 @@ pub(crate) async fn upload(
         .clone();
     let display_name = required_str(&model, "displayName", "model.displayName")?.to_string();
     let artifact_uri = required_str(&model, "artifactUri", "model.artifactUri")?.to_string();
-    let source = local_path(&artifact_uri)?;
+    let source = artifact_source(&artifact_uri).await?;
     let spec = match field(&model, "explanationSpec") {
         Some(v) => Some(ExplanationSpec::from_value(v.clone()).map_err(|e| {
             ApiError::InvalidArgument(e.with_prefix("model.explanationSpec").to_string())
@@ -54,7 +55,7 @@ pub(crate) async fn upload(
         let copied = dest.clone();
         let backend = st.config.backend;
         let explainer = tokio::task::spawn_blocking(move || -> Result<Explainer, ApiError> {
-            copy_dir(&source, &copied)?;
+            fetch_artifacts(&source, &copied)?;
             let options = LoadOptions { backend, spec };
             // Prepared whole now: a model that cannot serve predictions fails its upload.
             let loaded = Explainer::load_with_options(&copied, &options)
@@ -248,40 +249,87 @@ pub(crate) async fn delete(state: &Arc<AppState>, name: &str) -> Result<Value, A
     Ok(op)
 }
 
-/// `artifactUri` → a local directory (`file://` URLs and plain paths).
-fn local_path(uri: &str) -> Result<PathBuf, ApiError> {
-    let path = match uri.strip_prefix("file://") {
-        Some(p) => PathBuf::from(p),
-        None if uri.contains("://") => {
-            return Err(ApiError::InvalidArgument(format!(
-            "model.artifactUri: only local paths and file:// URIs are supported so far, got {uri}"
-        )))
-        }
-        None => PathBuf::from(uri),
-    };
-    if !path.join(prism_engine::MODEL_FILE).is_file() {
-        return Err(ApiError::InvalidArgument(format!(
-            "model.artifactUri: {} holds no {}",
-            path.display(),
-            prism_engine::MODEL_FILE
-        )));
-    }
-    Ok(path)
+/// Where a model's artifacts come from: a local folder (a path or `file://` URL), or an
+/// `s3://` / `gs://` prefix.
+pub(crate) enum ArtifactSource {
+    Local(PathBuf),
+    Remote(Location),
 }
 
-/// Copies a model directory into place atomically: into a sibling temporary folder, then
-/// renamed, so a crash never leaves a half-copied model.
-fn copy_dir(from: &Path, to: &Path) -> Result<(), ApiError> {
+/// Checks `artifactUri` before an upload starts: it must name a folder or prefix holding
+/// `model.onnx`, reachable with the credentials this server has.
+pub(crate) async fn artifact_source(uri: &str) -> Result<ArtifactSource, ApiError> {
+    let invalid =
+        |message: String| ApiError::InvalidArgument(format!("model.artifactUri: {message}"));
+    let location = Location::parse(uri).map_err(|e| invalid(e.to_string()))?;
+    if !location.is_remote() {
+        let path = location
+            .local_path()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        if !path.join(prism_engine::MODEL_FILE).is_file() {
+            return Err(invalid(format!(
+                "{} holds no {}",
+                path.display(),
+                prism_engine::MODEL_FILE
+            )));
+        }
+        return Ok(ArtifactSource::Local(path));
+    }
+    let model = location.join(prism_engine::MODEL_FILE);
+    match model.size_async().await {
+        Ok(_) => Ok(ArtifactSource::Remote(location)),
+        Err(StorageError::NotFound { .. }) => Err(invalid(format!(
+            "{uri} holds no {}",
+            prism_engine::MODEL_FILE
+        ))),
+        Err(e) => Err(invalid(e.to_string())),
+    }
+}
+
+/// Puts the artifacts into the model folder `to`, whole or not at all: copied or
+/// downloaded into a sibling temporary folder, then renamed.
+pub(crate) fn fetch_artifacts(source: &ArtifactSource, to: &Path) -> Result<(), ApiError> {
+    match source {
+        ArtifactSource::Local(from) => copy_dir(from, to),
+        ArtifactSource::Remote(location) => {
+            let temp = partial_dir(to)?;
+            location.download_below(&temp).map_err(|e| {
+                let _ = std::fs::remove_dir_all(&temp);
+                ApiError::FailedPrecondition(format!("model.artifactUri: {e}"))
+            })?;
+            // Another fetch of the same model (a request racing a deployment) may have
+            // placed it first: theirs stays, being in use.
+            if to.join(prism_engine::MODEL_FILE).is_file() {
+                let _ = std::fs::remove_dir_all(&temp);
+                return Ok(());
+            }
+            std::fs::rename(&temp, to)
+                .map_err(|e| ApiError::Internal(format!("placing the artifacts: {e}")))
+        }
+    }
+}
+
+/// A fresh temporary folder beside `to`.
+fn partial_dir(to: &Path) -> Result<PathBuf, ApiError> {
     let io = |e: std::io::Error| ApiError::Internal(format!("copying artifacts: {e}"));
     let parent = to
         .parent()
         .ok_or_else(|| ApiError::Internal("bad artifact path".into()))?;
     std::fs::create_dir_all(parent).map_err(io)?;
     let temp = parent.join(format!(
-        ".{}.partial",
-        to.file_name().and_then(|n| n.to_str()).unwrap_or("model")
+        ".{}.{:016x}.partial",
+        to.file_name().and_then(|n| n.to_str()).unwrap_or("model"),
+        rand::random::<u64>()
     ));
-    let _ = std::fs::remove_dir_all(&temp);
+    Ok(temp)
+}
+
+/// Copies a model directory into place atomically: into a sibling temporary folder, then
+/// renamed, so a crash never leaves a half-copied model.
+fn copy_dir(from: &Path, to: &Path) -> Result<(), ApiError> {
+    let io = |e: std::io::Error| ApiError::Internal(format!("copying artifacts: {e}"));
+    let temp = partial_dir(to)?;
     copy_tree(from, &temp).map_err(io)?;
     let _ = std::fs::remove_dir_all(to);
     std::fs::rename(&temp, to).map_err(io)
