@@ -270,18 +270,16 @@ def test_gcs_glob_input_every_line_once(gcs, prism_bin, tmp_path):
     assert "no input file matches gs://prismgcs/none/*.jsonl" in out.stderr, out.stderr
 
 
-def test_serve_uploads_a_model_from_an_s3_artifact_uri(s3, prism_bin, tmp_path, cli):
+def serve_from_artifact_uri(prism_bin, env, uri: str, data: Path, cli) -> None:
+    """Uploads breast_cancer_mlp from `uri` to a server with `env`, deploys it, and checks
+    the explanations against the CLI on the local folder."""
     from test_endpoint import PARENT, Server
+    import shutil
     import urllib.error
 
-    client, env = s3
     source = model_dir("breast_cancer_mlp")
-    for f in sorted(source.iterdir()):
-        client.put_object(Bucket=BUCKET, Key=f"models/mlp/{f.name}", Body=f.read_bytes())
-    data = tmp_path / "data"
     server = Server(prism_bin, data, env=env)
     try:
-        uri = f"s3://{BUCKET}/models/mlp"
         server.wait(server.call("POST", f"{PARENT}/models:upload",
                                 {"modelId": "mlp", "model": {"displayName": "mlp", "artifactUri": uri}}))
         assert server.call("GET", f"{PARENT}/models/mlp")["artifactUri"] == uri
@@ -290,7 +288,6 @@ def test_serve_uploads_a_model_from_an_s3_artifact_uri(s3, prism_bin, tmp_path, 
             p.name for p in source.iterdir())
         # A node without the files (another machine sharing the registry) fetches them
         # from the artifactUri when it loads the model: here, the folder removed first.
-        import shutil
         shutil.rmtree(data / "models" / "mlp")
         server.call("POST", f"{PARENT}/endpoints?endpointId=ep", {"displayName": "ep"})
         server.wait(server.call("POST", f"{PARENT}/endpoints/ep:deployModel",
@@ -299,16 +296,32 @@ def test_serve_uploads_a_model_from_an_s3_artifact_uri(s3, prism_bin, tmp_path, 
         instances = read_instances("breast_cancer_mlp")
         got = server.call("POST", f"{PARENT}/endpoints/ep:explain", {"instances": instances})
         want = cli.explain(source, instances)
+        assert len(got["explanations"]) == len(want) == len(instances)
         for g, w in zip(got["explanations"], want):
             assert_same_explanation(g, w)
         # A prefix without model.onnx is refused at once, naming the field.
+        missing = uri.rsplit("/", 1)[0] + "/none"
         with pytest.raises(urllib.error.HTTPError) as refused:
             server.call("POST", f"{PARENT}/models:upload",
-                        {"modelId": "none", "model": {"displayName": "none",
-                                                      "artifactUri": f"s3://{BUCKET}/models/none"}})
+                        {"modelId": "none", "model": {"displayName": "none", "artifactUri": missing}})
         assert refused.value.code == 400
-        body = json.loads(refused.value.read())
-        assert "model.artifactUri" in body["error"]["message"], body
-        assert "model.onnx" in body["error"]["message"], body
+        message = json.loads(refused.value.read())["error"]["message"]
+        assert "model.artifactUri" in message and "model.onnx" in message, message
     finally:
         server.stop()
+
+
+def test_serve_uploads_a_model_from_an_s3_artifact_uri(s3, prism_bin, tmp_path, cli):
+    client, env = s3
+    for f in sorted(model_dir("breast_cancer_mlp").iterdir()):
+        client.put_object(Bucket=BUCKET, Key=f"models/mlp/{f.name}", Body=f.read_bytes())
+    serve_from_artifact_uri(prism_bin, env, f"s3://{BUCKET}/models/mlp", tmp_path / "data", cli)
+
+
+def test_serve_uploads_a_model_from_a_gs_artifact_uri(gcs, prism_bin, tmp_path, cli):
+    base, env = gcs
+    gcs_call("POST", f"{base}/storage/v1/b?project=test", json.dumps({"name": "prismmodels"}).encode())
+    for f in sorted(model_dir("breast_cancer_mlp").iterdir()):
+        gcs_call("POST", f"{base}/upload/storage/v1/b/prismmodels/o?uploadType=media&name=models/mlp/{f.name}",
+                 f.read_bytes(), "application/octet-stream")
+    serve_from_artifact_uri(prism_bin, env, "gs://prismmodels/models/mlp", tmp_path / "data", cli)
