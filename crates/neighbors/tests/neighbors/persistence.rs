@@ -52,6 +52,8 @@ fn configs(dims: usize) -> Vec<IndexConfig> {
                 .distance(measure)
                 .norm(FeatureNorm::UnitL2)
                 .spill(i % 2 == 0)
+                // Blocks of 2, 3 (which leaves a short last sub-space) and 4 dimensions.
+                .dims_per_block(2 + i % 3)
                 .algorithm(Algorithm::TreeAh {
                     leaf_node_embedding_count: 40,
                     fraction_leaf_nodes_to_search: 0.3,
