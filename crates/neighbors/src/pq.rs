@@ -261,6 +261,7 @@ impl Pq {
             let t: &mut [f32; KSUB] = t.try_into().expect("chunks of KSUB");
             *t = [0.0; KSUB];
             for (d, c) in book.chunks_exact(KSUB).enumerate() {
+                let c: &[f32; KSUB] = c.try_into().expect("chunks of KSUB");
                 let qd = self.at(q, s, d);
                 if l1 {
                     for j in 0..KSUB {
@@ -339,16 +340,9 @@ impl Lut {
             .zip(floats.chunks_exact(KSUB))
             .zip(&mins)
         {
-            // Non-negative, so adding 0.5 and truncating rounds to nearest; going through
-            // i32 avoids the saturating float-to-u8 conversion, which does not vectorise.
-            let mut wide = [0i32; KSUB];
-            for (w, &v) in wide.iter_mut().zip(t) {
-                let x = (v - lo) * inv + 0.5;
-                *w = (if x < max_entry { x } else { max_entry }) as i32;
-            }
-            for (o, &w) in out.iter_mut().zip(&wide) {
-                *o = w as u8;
-            }
+            let t: &[f32; KSUB] = t.try_into().expect("chunks of KSUB");
+            let out: &mut [u8; KSUB] = out.try_into().expect("chunks of KSUB");
+            crate::simd::quantize16(t, lo, inv, max_entry, out);
         }
         Lut { bytes, bias, step }
     }
