@@ -483,18 +483,21 @@ fn main() -> Result<(), String> {
     };
     let f32s = VectorStorage::Float32;
     let aniso = Some(prism_neighbors::DEFAULT_ANISOTROPIC_THRESHOLD);
-    let no_spill_settings: Vec<(f64, usize)> = [0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6]
+    let no_spill_settings: Vec<(f64, usize)> = [0.15, 0.2, 0.22, 0.25, 0.28, 0.3, 0.4, 0.5, 0.6]
         .into_iter()
-        .flat_map(|f| [(f, 30), (f, 50)])
+        .flat_map(|f| [(f, 20), (f, 30), (f, 50)])
         .collect();
-    for (name, algorithm, spill, vectors, anisotropic, settings) in [
-        ("prism tree-AH", tree, true, f32s, aniso, tree_settings),
+    // (name, algorithm, spill, vectors, anisotropic threshold, dimensions per code block,
+    // settings)
+    for (name, algorithm, spill, vectors, anisotropic, block, settings) in [
+        ("prism tree-AH", tree, true, f32s, aniso, 2, tree_settings),
         (
             "prism tree-AH, no spill",
             tree,
             false,
             f32s,
             aniso,
+            2,
             no_spill_settings.clone(),
         ),
         (
@@ -503,6 +506,7 @@ fn main() -> Result<(), String> {
             true,
             VectorStorage::Int8,
             aniso,
+            2,
             vec![(0.08, 30), (0.1, 30), (0.12, 30), (0.15, 30), (0.3, 50)],
         ),
         (
@@ -511,7 +515,40 @@ fn main() -> Result<(), String> {
             false,
             VectorStorage::Int8,
             aniso,
+            2,
             no_spill_settings,
+        ),
+        (
+            "prism tree-AH, 4-d code blocks",
+            tree,
+            true,
+            f32s,
+            aniso,
+            4,
+            vec![
+                (0.1, 50),
+                (0.1, 80),
+                (0.12, 80),
+                (0.15, 80),
+                (0.22, 100),
+                (0.3, 100),
+            ],
+        ),
+        (
+            "prism tree-AH, no spill, 3-d code blocks",
+            tree,
+            false,
+            f32s,
+            aniso,
+            3,
+            vec![
+                (0.25, 50),
+                (0.3, 40),
+                (0.3, 50),
+                (0.4, 50),
+                (0.5, 80),
+                (0.6, 80),
+            ],
         ),
         (
             "prism tree-AH, isotropic codes",
@@ -519,6 +556,7 @@ fn main() -> Result<(), String> {
             true,
             f32s,
             None,
+            2,
             vec![
                 (0.08, 20),
                 (0.08, 30),
@@ -534,6 +572,7 @@ fn main() -> Result<(), String> {
             false,
             f32s,
             None,
+            2,
             vec![(1.0, 1), (1.0, 500)],
         ),
     ] {
@@ -543,6 +582,7 @@ fn main() -> Result<(), String> {
             .spill(spill)
             .vectors(vectors)
             .anisotropic(anisotropic)
+            .dims_per_block(block)
             .algorithm(algorithm);
         let (c0, w0) = (thread_cpu_s(), Instant::now());
         let index = Index::build(config, examples.clone()).map_err(|e| e.to_string())?;
