@@ -4,7 +4,8 @@
 //! k-means (k-means++ seeding and 10 Lloyd iterations on a sample of at most
 //! [`TRAIN_SAMPLE_PER_PARTITION`] points per partition, then every vector goes to its nearest
 //! centroid). Each vector's residual (vector − its centroid) is product-quantised with 4-bit
-//! codes (`pq`), stored in blocks of 32 for the SIMD scan (`simd`). For `Cosine` the
+//! codes (`pq`; `IndexConfig::dims_per_block` dimensions per code, 2 by default), stored in
+//! blocks of 32 for the SIMD scan (`simd`). For `Cosine` the
 //! partitions and codes are built on unit-length copies of the vectors. With
 //! `IndexConfig::spill` (the default) a vector is also stored in a second partition,
 //! chosen as SOAR does (Sun et al., "SOAR: Improved Indexing for Approximate Nearest Neighbor
@@ -12,7 +13,7 @@
 //! of the primary residual, so that the second copy is found by the queries the first misses
 //! (unless that centroid is more than [`SPILL_MAX_DISTANCE_RATIO`] times farther than the
 //! first). It costs one more code and row number per spilled vector (100 bytes at 384
-//! dimensions) and buys about 1.3x the queries per second at recall@10 0.95 on MiniLM
+//! dimensions) and buys about 1.2x the queries per second at recall@10 0.95 on MiniLM
 //! embeddings.
 //!
 //! **Search.** Partitions are ranked by their centroid's distance to the query (inner product
