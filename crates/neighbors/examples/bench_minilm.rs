@@ -357,10 +357,16 @@ fn main() -> Result<(), String> {
     if args.get(3).is_some_and(|m| m == "quick") {
         // A few tree-AH settings only (quick to rerun while tuning the scan).
         let spill = std::env::var_os("NO_SPILL").is_none();
-        for (label, vectors) in [
+        let storages = [
             ("float32", VectorStorage::Float32),
             ("int8", VectorStorage::Int8),
-        ] {
+        ];
+        let storages = if std::env::var_os("NO_INT8").is_some() {
+            &storages[..1]
+        } else {
+            &storages[..]
+        };
+        for &(label, vectors) in storages {
             let config = IndexConfig::new(dims)
                 .norm(FeatureNorm::UnitL2)
                 .spill(spill)
@@ -370,6 +376,12 @@ fn main() -> Result<(), String> {
                     Err(_) => Some(prism_neighbors::DEFAULT_ANISOTROPIC_THRESHOLD),
                 })
                 .vectors(vectors)
+                .dims_per_block(
+                    std::env::var("BLOCK")
+                        .ok()
+                        .and_then(|b| b.parse().ok())
+                        .unwrap_or(2),
+                )
                 .algorithm(Algorithm::TreeAh {
                     leaf_node_embedding_count: leaf,
                     fraction_leaf_nodes_to_search: 0.1,
@@ -381,22 +393,37 @@ fn main() -> Result<(), String> {
             index.save(&tmp).map_err(|e| e.to_string())?;
             let file_bytes = std::fs::metadata(&tmp).map_err(|e| e.to_string())?.len();
             let _ = std::fs::remove_file(&tmp);
-            let fractions: &[f64] = if spill {
-                &[0.08, 0.1, 0.12]
-            } else {
-                &[0.2, 0.25, 0.3]
+            let list = |name: &str, default: &str| -> Vec<String> {
+                std::env::var(name)
+                    .unwrap_or_else(|_| default.to_owned())
+                    .split(',')
+                    .map(str::to_owned)
+                    .collect()
             };
-            let candidates = std::env::var("CANDS")
-                .ok()
-                .and_then(|c| c.parse().ok())
-                .unwrap_or(30);
-            for &fraction in fractions {
-                let (found, qps, _) = run(&index, &queries, fraction, candidates);
-                println!(
-                    "{label} fraction={fraction}: recall {:.4} qps {qps:.0} bytes/vector {:.1}",
-                    recall_at_10(&found, &gt, gt_k),
-                    file_bytes as f64 / n as f64
-                );
+            let fractions: Vec<f64> = list(
+                "FRACS",
+                if spill {
+                    "0.08,0.1,0.12"
+                } else {
+                    "0.2,0.25,0.3"
+                },
+            )
+            .iter()
+            .filter_map(|f| f.parse().ok())
+            .collect();
+            let candidate_counts: Vec<usize> = list("CANDS", "30")
+                .iter()
+                .filter_map(|c| c.parse().ok())
+                .collect();
+            for &fraction in &fractions {
+                for &candidates in &candidate_counts {
+                    let (found, qps, _) = run(&index, &queries, fraction, candidates);
+                    println!(
+                        "{label} fraction={fraction} candidates={candidates}: recall {:.4} qps {qps:.0} bytes/vector {:.1}",
+                        recall_at_10(&found, &gt, gt_k),
+                        file_bytes as f64 / n as f64
+                    );
+                }
             }
         }
         return Ok(());
@@ -456,18 +483,21 @@ fn main() -> Result<(), String> {
     };
     let f32s = VectorStorage::Float32;
     let aniso = Some(prism_neighbors::DEFAULT_ANISOTROPIC_THRESHOLD);
-    let no_spill_settings: Vec<(f64, usize)> = [0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6]
+    let no_spill_settings: Vec<(f64, usize)> = [0.15, 0.2, 0.22, 0.25, 0.28, 0.3, 0.4, 0.5, 0.6]
         .into_iter()
-        .flat_map(|f| [(f, 30), (f, 50)])
+        .flat_map(|f| [(f, 20), (f, 30), (f, 50)])
         .collect();
-    for (name, algorithm, spill, vectors, anisotropic, settings) in [
-        ("prism tree-AH", tree, true, f32s, aniso, tree_settings),
+    // (name, algorithm, spill, vectors, anisotropic threshold, dimensions per code block,
+    // settings)
+    for (name, algorithm, spill, vectors, anisotropic, block, settings) in [
+        ("prism tree-AH", tree, true, f32s, aniso, 2, tree_settings),
         (
             "prism tree-AH, no spill",
             tree,
             false,
             f32s,
             aniso,
+            2,
             no_spill_settings.clone(),
         ),
         (
@@ -476,6 +506,7 @@ fn main() -> Result<(), String> {
             true,
             VectorStorage::Int8,
             aniso,
+            2,
             vec![(0.08, 30), (0.1, 30), (0.12, 30), (0.15, 30), (0.3, 50)],
         ),
         (
@@ -484,7 +515,40 @@ fn main() -> Result<(), String> {
             false,
             VectorStorage::Int8,
             aniso,
+            2,
             no_spill_settings,
+        ),
+        (
+            "prism tree-AH, 4-d code blocks",
+            tree,
+            true,
+            f32s,
+            aniso,
+            4,
+            vec![
+                (0.1, 50),
+                (0.1, 80),
+                (0.12, 80),
+                (0.15, 80),
+                (0.22, 100),
+                (0.3, 100),
+            ],
+        ),
+        (
+            "prism tree-AH, no spill, 3-d code blocks",
+            tree,
+            false,
+            f32s,
+            aniso,
+            3,
+            vec![
+                (0.25, 50),
+                (0.3, 40),
+                (0.3, 50),
+                (0.4, 50),
+                (0.5, 80),
+                (0.6, 80),
+            ],
         ),
         (
             "prism tree-AH, isotropic codes",
@@ -492,6 +556,7 @@ fn main() -> Result<(), String> {
             true,
             f32s,
             None,
+            2,
             vec![
                 (0.08, 20),
                 (0.08, 30),
@@ -507,6 +572,7 @@ fn main() -> Result<(), String> {
             false,
             f32s,
             None,
+            2,
             vec![(1.0, 1), (1.0, 500)],
         ),
     ] {
@@ -516,6 +582,7 @@ fn main() -> Result<(), String> {
             .spill(spill)
             .vectors(vectors)
             .anisotropic(anisotropic)
+            .dims_per_block(block)
             .algorithm(algorithm);
         let (c0, w0) = (thread_cpu_s(), Instant::now());
         let index = Index::build(config, examples.clone()).map_err(|e| e.to_string())?;

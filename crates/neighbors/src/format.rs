@@ -4,7 +4,7 @@
 //! offset  size  field
 //! ------  ----  ---------------------------------------------------------------
 //!      0     8  magic  b"PRSMNBRS"
-//!      8     4  FORMAT_VERSION (u32, currently 2; version 1 is read too)
+//!      8     4  FORMAT_VERSION (u32, currently 3; versions 1 and 2 are read too)
 //!     12     4  header length (u32, 64)
 //!     16     4  section count S (u32)
 //!     20     4  flags (u32, 0)
@@ -17,14 +17,15 @@
 //!      …        payloads, each starting at a multiple of 64 bytes, zero padding between
 //! ```
 //!
-//! Sections (kind: content), every number little-endian (version 2; version 1 files, which
-//! differ where noted, still load):
+//! Sections (kind: content), every number little-endian (version 3; version 1 and 2 files,
+//! which differ where noted, still load):
 //! 1. **config**: dimensions u32, distance u8 (0 SquaredL2, 1 L1, 2 DotProduct, 3 Cosine),
 //!    norm u8 (0 None, 1 UnitL2), algorithm u8 (0 brute force, 1 tree-AH), tree present u8,
 //!    seed u64, leaf_node_embedding_count u64, fraction_leaf_nodes_to_search f64,
 //!    approximate_neighbors_count u64, rows n u64, spill u8 (1: tree-AH stores each row in
 //!    one or two partitions), vector storage u8 (0 float32, 1 int8), anisotropic
-//!    quantisation threshold f32 (0: none) (these two absent in version 1).
+//!    quantisation threshold f32 (0: none) (these two absent in version 1), dimensions per
+//!    code sub-space u8 (absent before version 3, where it is 2).
 //! 2. **ids**: n lengths as LEB128 varints, then the UTF-8 ids back to back (version 1: n
 //!    end offsets u64).
 //! 3. **vectors** (float32 storage): n × dimensions f32, row-major (after the feature norm).
@@ -39,8 +40,9 @@
 //!    4 double), 3 zero bytes, namespace u32, value u64 (token number, i64, f32 bits in the
 //!    low half, or f64 bits).
 //! 6. **tree** (tree-AH only, once trained): partitions P u32, sub-spaces m u32, P ×
-//!    dimensions f32 centroids, m × 16 × 2 f32 codebooks, then per partition:
-//!    - version 2: home count h u32, extra count e u32, e extra row numbers u32; the
+//!    dimensions f32 centroids, m × 16 × b f32 codebooks (b: dimensions per sub-space), then
+//!    per partition:
+//!    - versions 2 and 3: home count h u32, extra count e u32, e extra row numbers u32; the
 //!      partition holds rows `s .. s + h` (`s`: the home counts of the partitions before it;
 //!      rows are saved grouped by their first partition, so the home counts add up to n)
 //!      then the extra rows (a spilled row's second copy), c = h + e in all; its codes:
@@ -69,15 +71,15 @@ use crate::error::{NeighborsError, Result};
 use crate::example::{Example, NumericRestrict, NumericValue, TokenRestrict};
 use crate::index::{Algorithm, Index, IndexConfig, VectorStorage};
 use crate::mapped::{MappedF32, MappedFile};
-use crate::pq::{subspaces, Pq, DSUB, KSUB};
+use crate::pq::{subspaces, Pq, KSUB};
 use crate::simd::BLOCK;
 use crate::store::{Attr, Sq8, Store, Strings, Vectors, NO_TAG};
 use crate::tree_ah::{put_code, Partition, TreeAh};
 
 /// The first 8 bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"PRSMNBRS";
-/// The format version this build writes; it reads this one and version 1.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this build writes; it reads this one and versions 1 and 2.
+pub const FORMAT_VERSION: u32 = 3;
 /// The oldest format version this build reads.
 pub const OLDEST_READABLE_VERSION: u32 = 1;
 const HEADER_LEN: usize = 64;
@@ -269,6 +271,7 @@ fn encode(index: &Index) -> Vec<(u32, Vec<u8>)> {
     let int8 = store.int8();
     c.u8(u8::from(int8.is_some()));
     c.0.extend_from_slice(&config.anisotropic.unwrap_or(0.0).to_le_bytes());
+    c.u8(config.dims_per_block as u8);
 
     let mut ids = Buf::default();
     for &r in &order {
@@ -646,6 +649,11 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
         let t = f32::from_le_bytes(c.take(4)?.try_into().map_err(|_| "config")?);
         (t != 0.0).then_some(t)
     };
+    let dims_per_block = if version >= 3 {
+        usize::from(c.u8()?)
+    } else {
+        crate::pq::DEFAULT_DIMS_PER_BLOCK
+    };
     c.finish()?;
     let vector_storage = match storage {
         0 => VectorStorage::Float32,
@@ -670,6 +678,7 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
         spill,
         vectors: vector_storage,
         anisotropic,
+        dims_per_block,
     };
     config.validate().map_err(|e| e.to_string())?;
     if n > crate::store::MAX_ROWS {
@@ -864,14 +873,14 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
         let mut r = Reader::new(find(TREE)?.1, "tree");
         let parts = r.count(n.max(1), "partition count")?;
         let m = r.u32()? as usize;
-        if m != subspaces(dims) {
+        if m != subspaces(dims, dims_per_block) {
             return Err(format!(
-                "section tree: {m} sub-spaces, {dims} dimensions need {}",
-                subspaces(dims)
+                "section tree: {m} sub-spaces, {dims} dimensions in blocks of {dims_per_block} need {}",
+                subspaces(dims, dims_per_block)
             ));
         }
         let centroids = r.f32s(parts * dims)?;
-        let codebooks = r.f32s(m * KSUB * DSUB)?;
+        let codebooks = r.f32s(m * KSUB * dims_per_block)?;
         if centroids.iter().chain(&codebooks).any(|x| !x.is_finite()) {
             return Err("section tree: a centroid is not finite".into());
         }
@@ -956,7 +965,7 @@ fn decode(mapped: &std::sync::Arc<MappedFile>) -> Parse<Index> {
             dims,
             centroids,
             centroid_norms,
-            pq: Pq::new(dims, m, codebooks),
+            pq: Pq::new(dims, dims_per_block, m, codebooks),
             partitions,
             gram: Vec::new(),
             anisotropic,

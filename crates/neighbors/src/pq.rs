@@ -1,10 +1,13 @@
-//! Product quantisation with 4-bit codes: 16 centroids per sub-space of 2 dimensions.
+//! Product quantisation with 4-bit codes: 16 centroids per sub-space ("block") of `dsub`
+//! dimensions (2 by default, as ScaNN's and faiss's fast-scan codes; 3 or 4 halve or
+//! third the code at a coarser approximation).
 //!
-//! A `dims`-long vector is cut into `⌈dims / 2⌉` sub-spaces of 2 dimensions (the last one
-//! holds 1 if `dims` is odd), rounded up to an even count `m` so that sub-spaces pair up in
-//! the SIMD scan (an extra sub-space, if any, has an all-zero codebook). Each sub-space has 16
-//! centroids trained by k-means on a sample of residuals (vectors minus their partition's
-//! centroid), and a vector's code is the index of the nearest centroid in each sub-space.
+//! A `dims`-long vector is cut into `⌈dims / dsub⌉` sub-spaces of `dsub` dimensions (the last
+//! one holds fewer if `dsub` does not divide `dims`; missing components read as 0), rounded up
+//! to an even count `m` so that sub-spaces pair up in the SIMD scan (an extra sub-space, if
+//! any, has an all-zero codebook). Each sub-space has 16 centroids trained by k-means on a
+//! sample of residuals (vectors minus their partition's centroid), and a vector's code is the
+//! index of the nearest centroid in each sub-space (or the one the anisotropic loss prefers).
 
 use crate::kmeans;
 
@@ -15,42 +18,47 @@ const ANISOTROPIC_ROUNDS: usize = 2;
 /// Lloyd iterations of each sub-space's k-means.
 const SUB_ITERATIONS: usize = 10;
 
-/// 16 centroids of 2-d points: k-means++ seeding (shared with the partition k-means) then
-/// Lloyd iterations written out for two dimensions, which is what makes training fast.
+/// The most dimensions one sub-space may have.
+pub const MAX_DIMS_PER_BLOCK: usize = 8;
+
+/// 16 centroids of `dsub`-d points: k-means++ seeding (shared with the partition k-means) then
+/// Lloyd iterations written out for small dimensions, which is what makes training fast.
 /// Fewer distinct points than 16 repeat centroids.
-fn train_subspace(points: &[f32], seed: u64) -> [f32; KSUB * DSUB] {
-    let seeded = kmeans::train(points, DSUB, KSUB, 0, kmeans::Init::PlusPlus, seed);
-    let mut c = [0f32; KSUB * DSUB];
+fn train_subspace(points: &[f32], dsub: usize, seed: u64) -> Vec<f32> {
+    let seeded = kmeans::train(points, dsub, KSUB, 0, kmeans::Init::PlusPlus, seed);
+    let mut c = vec![0f32; KSUB * dsub];
     for j in 0..KSUB {
-        let src = if (j + 1) * DSUB <= seeded.len() { j } else { 0 };
-        c[j * DSUB] = seeded.get(src * DSUB).copied().unwrap_or(0.0);
-        c[j * DSUB + 1] = seeded.get(src * DSUB + 1).copied().unwrap_or(0.0);
+        let src = if (j + 1) * dsub <= seeded.len() { j } else { 0 };
+        for d in 0..dsub {
+            c[j * dsub + d] = seeded.get(src * dsub + d).copied().unwrap_or(0.0);
+        }
     }
-    let n = points.len() / DSUB;
+    if points.is_empty() {
+        return c;
+    }
+    let mut sums = vec![0f64; KSUB * dsub];
     for _ in 0..SUB_ITERATIONS {
-        let mut sums = [0f64; KSUB * DSUB];
+        sums.iter_mut().for_each(|s| *s = 0.0);
         let mut counts = [0usize; KSUB];
-        for p in points.chunks_exact(DSUB) {
+        for p in points.chunks_exact(dsub) {
             let mut best = (0usize, f32::INFINITY);
-            for j in 0..KSUB {
-                let (dx, dy) = (p[0] - c[j * DSUB], p[1] - c[j * DSUB + 1]);
-                let d = dx * dx + dy * dy;
+            for (j, cj) in c.chunks_exact(dsub).enumerate() {
+                let d: f32 = p.iter().zip(cj).map(|(a, b)| (a - b) * (a - b)).sum();
                 if d < best.1 {
                     best = (j, d);
                 }
             }
             counts[best.0] += 1;
-            sums[best.0 * DSUB] += f64::from(p[0]);
-            sums[best.0 * DSUB + 1] += f64::from(p[1]);
+            for (s, &x) in sums[best.0 * dsub..(best.0 + 1) * dsub].iter_mut().zip(p) {
+                *s += f64::from(x);
+            }
         }
         for j in 0..KSUB {
             if counts[j] > 0 {
-                c[j * DSUB] = (sums[j * DSUB] / counts[j] as f64) as f32;
-                c[j * DSUB + 1] = (sums[j * DSUB + 1] / counts[j] as f64) as f32;
+                for d in 0..dsub {
+                    c[j * dsub + d] = (sums[j * dsub + d] / counts[j] as f64) as f32;
+                }
             }
-        }
-        if n == 0 {
-            break;
         }
     }
     c
@@ -67,8 +75,8 @@ fn argmin16(v: &[f32]) -> usize {
     v.iter().position(|&x| x == lowest).unwrap_or(0)
 }
 
-/// Dimensions per sub-space.
-pub(crate) const DSUB: usize = 2;
+/// Dimensions per sub-space unless configured otherwise.
+pub const DEFAULT_DIMS_PER_BLOCK: usize = 2;
 /// Centroids per sub-space (4-bit codes).
 pub(crate) const KSUB: usize = 16;
 
@@ -76,89 +84,114 @@ pub(crate) const KSUB: usize = 16;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Pq {
     pub(crate) dims: usize,
+    /// Dimensions per sub-space.
+    pub(crate) dsub: usize,
     /// Sub-spaces, even.
     pub(crate) m: usize,
-    /// `m × KSUB × DSUB` floats; a 1-dimensional last sub-space has 0 in its second slot.
+    /// `m × KSUB × dsub` floats; components past `dims` are 0.
     pub(crate) codebooks: Vec<f32>,
-    /// The same, sub-space by sub-space as the 16 first coordinates then the 16 second
-    /// ones, so that the anisotropic encoding's loops over 16 centroids vectorise.
+    /// The same, sub-space by sub-space as the 16 first coordinates, then the 16 second
+    /// ones, and so on, so that the anisotropic encoding's loops over 16 centroids
+    /// vectorise.
     soa: Vec<f32>,
 }
 
-/// The sub-spaces a `dims`-long vector is cut into, rounded up to even.
-pub(crate) fn subspaces(dims: usize) -> usize {
-    let m = dims.div_ceil(DSUB);
+/// The sub-spaces a `dims`-long vector is cut into with `dsub` dimensions each, rounded up
+/// to even.
+pub(crate) fn subspaces(dims: usize, dsub: usize) -> usize {
+    let m = dims.div_ceil(dsub.max(1));
     m + (m % 2)
 }
 
 impl Pq {
-    /// A quantiser from its codebooks (`m × KSUB × DSUB` floats).
-    pub(crate) fn new(dims: usize, m: usize, codebooks: Vec<f32>) -> Pq {
+    /// A quantiser from its codebooks (`m × KSUB × dsub` floats).
+    pub(crate) fn new(dims: usize, dsub: usize, m: usize, codebooks: Vec<f32>) -> Pq {
         let mut soa = vec![0f32; codebooks.len()];
         for (book, out) in codebooks
-            .chunks_exact(KSUB * DSUB)
-            .zip(soa.chunks_exact_mut(KSUB * DSUB))
+            .chunks_exact(KSUB * dsub)
+            .zip(soa.chunks_exact_mut(KSUB * dsub))
         {
             for j in 0..KSUB {
-                out[j] = book[j * DSUB];
-                out[KSUB + j] = book[j * DSUB + 1];
+                for d in 0..dsub {
+                    out[d * KSUB + j] = book[j * dsub + d];
+                }
             }
         }
         Pq {
             dims,
+            dsub,
             m,
             codebooks,
             soa,
         }
     }
 
-    /// Trains on `data` (row-major, `dims` each).
-    pub(crate) fn train(data: &[f32], dims: usize, seed: u64) -> Pq {
-        let m = subspaces(dims);
-        let n = data.len() / dims;
-        let mut codebooks = vec![0f32; m * KSUB * DSUB];
-        let mut sub = Vec::with_capacity(n * DSUB);
+    /// Trains on `data` (row-major, `dims` each) with `dsub` dimensions per sub-space.
+    pub(crate) fn train(data: &[f32], dims: usize, dsub: usize, seed: u64) -> Pq {
+        let m = subspaces(dims, dsub);
+        let mut codebooks = vec![0f32; m * KSUB * dsub];
+        let mut sub = Vec::with_capacity(data.len() / dims.max(1) * dsub);
         for s in 0..m {
-            let lo = s * DSUB;
+            let lo = s * dsub;
             if lo >= dims {
                 continue;
             }
             sub.clear();
             for x in data.chunks_exact(dims) {
-                for d in 0..DSUB {
+                for d in 0..dsub {
                     sub.push(x.get(lo + d).copied().unwrap_or(0.0));
                 }
             }
-            let c = train_subspace(&sub, seed ^ (s as u64).wrapping_mul(0x9e37_79b9));
-            codebooks[s * KSUB * DSUB..(s + 1) * KSUB * DSUB].copy_from_slice(&c);
+            let c = train_subspace(&sub, dsub, seed ^ (s as u64).wrapping_mul(0x9e37_79b9));
+            codebooks[s * KSUB * dsub..(s + 1) * KSUB * dsub].copy_from_slice(&c);
         }
-        Pq::new(dims, m, codebooks)
+        Pq::new(dims, dsub, m, codebooks)
     }
 
+    /// Centroid `j` of sub-space `s`.
     #[cfg(test)]
-    fn centroid(&self, s: usize, j: usize) -> &[f32] {
-        &self.codebooks[(s * KSUB + j) * DSUB..(s * KSUB + j + 1) * DSUB]
+    pub(crate) fn centroid(&self, s: usize, j: usize) -> &[f32] {
+        &self.codebooks[(s * KSUB + j) * self.dsub..(s * KSUB + j + 1) * self.dsub]
+    }
+
+    /// Component `d` of sub-space `s` of `x` (0 past its end).
+    #[inline]
+    fn at(&self, x: &[f32], s: usize, d: usize) -> f32 {
+        x.get(s * self.dsub + d).copied().unwrap_or(0.0)
+    }
+
+    /// `‖x_s − c_j‖²` and `⟨x_s − c_j, dir_s⟩` for the 16 centroids of sub-space `s`
+    /// (`along` only when `dir` is given).
+    #[inline]
+    fn sub_errors(
+        &self,
+        x: &[f32],
+        dir: Option<&[f32]>,
+        s: usize,
+        dist: &mut [f32; KSUB],
+        along: &mut [f32; KSUB],
+    ) {
+        let dsub = self.dsub;
+        let book = &self.soa[s * KSUB * dsub..(s + 1) * KSUB * dsub];
+        *dist = [0.0; KSUB];
+        *along = [0.0; KSUB];
+        for (d, c) in book.chunks_exact(KSUB).enumerate() {
+            let xd = self.at(x, s, d);
+            let dd = dir.map_or(0.0, |dir| self.at(dir, s, d));
+            for j in 0..KSUB {
+                let e = xd - c[j];
+                dist[j] += e * e;
+                along[j] += e * dd;
+            }
+        }
     }
 
     /// The code (one per sub-space, values 0..16) of `x`.
     pub(crate) fn encode(&self, x: &[f32], codes: &mut [u8]) {
-        for ((s, code), book) in codes
-            .iter_mut()
-            .enumerate()
-            .take(self.m)
-            .zip(self.codebooks.chunks_exact(KSUB * DSUB))
-        {
-            let x0 = x.get(s * DSUB).copied().unwrap_or(0.0);
-            let x1 = x.get(s * DSUB + 1).copied().unwrap_or(0.0);
-            let mut best = (0u8, f32::INFINITY);
-            for (j, c) in book.chunks_exact(DSUB).enumerate() {
-                let (d0, d1) = (x0 - c[0], x1 - c[1]);
-                let d = d0 * d0 + d1 * d1;
-                if d < best.1 {
-                    best = (j as u8, d);
-                }
-            }
-            *code = best.0;
+        let (mut dist, mut along) = ([0f32; KSUB], [0f32; KSUB]);
+        for (s, code) in codes.iter_mut().enumerate().take(self.m) {
+            self.sub_errors(x, None, s, &mut dist, &mut along);
+            *code = argmin16(&dist) as u8;
         }
     }
 
@@ -169,7 +202,6 @@ impl Pq {
     /// loss `‖e‖² + (η − 1) ⟨e, dir⟩²`. Starts from the nearest centroids, then a few
     /// rounds of coordinate descent over the sub-spaces (the loss couples them through
     /// `⟨e, dir⟩`), as ScaNN encodes.
-    #[allow(clippy::needless_range_loop)]
     pub(crate) fn encode_anisotropic(&self, x: &[f32], dir: &[f32], eta: f32, codes: &mut [u8]) {
         let w = eta - 1.0;
         if w <= 0.0 || !w.is_finite() {
@@ -177,23 +209,12 @@ impl Pq {
             return;
         }
         let m = self.m.min(codes.len());
-        let at = |v: &[f32], s: usize, d: usize| v.get(s * DSUB + d).copied().unwrap_or(0.0);
-        // ‖x_s − c_j‖² and ⟨x_s − c_j, dir_s⟩ for the 16 centroids of sub-space s
-        // (recomputed rather than stored: two dimensions make that cheaper than memory).
-        let sub = |s: usize, dist: &mut [f32; KSUB], along: &mut [f32; KSUB]| {
-            let book = &self.soa[s * KSUB * DSUB..(s + 1) * KSUB * DSUB];
-            let (c0, c1) = book.split_at(KSUB);
-            let (x0, x1, d0, d1) = (at(x, s, 0), at(x, s, 1), at(dir, s, 0), at(dir, s, 1));
-            for j in 0..KSUB {
-                let (e0, e1) = (x0 - c0[j], x1 - c1[j]);
-                dist[j] = e0 * e0 + e1 * e1;
-                along[j] = e0 * d0 + e1 * d1;
-            }
-        };
+        // Errors are recomputed rather than stored: few dimensions make that cheaper than
+        // memory.
         let (mut dist, mut along) = ([0f32; KSUB], [0f32; KSUB]);
         let mut par = vec![0f32; m];
         for s in 0..m {
-            sub(s, &mut dist, &mut along);
+            self.sub_errors(x, Some(dir), s, &mut dist, &mut along);
             let best = argmin16(&dist);
             codes[s] = best as u8;
             par[s] = along[best];
@@ -203,7 +224,7 @@ impl Pq {
             let mut changed = false;
             for s in 0..m {
                 let rest = total - par[s];
-                sub(s, &mut dist, &mut along);
+                self.sub_errors(x, Some(dir), s, &mut dist, &mut along);
                 let mut loss = [0f32; KSUB];
                 for j in 0..KSUB {
                     let a = rest + along[j];
@@ -226,12 +247,42 @@ impl Pq {
         }
     }
 
+    /// The lookup table of `q` (`m × 16` floats into `out`): `−q_s·c_j` for every centroid
+    /// `c_j` of every sub-space `s`, or `‖q_s − c_j‖₁` with `l1`. Components past the end of
+    /// `q` read as 0, as the codebooks are 0 there too. Written over the 16 centroids of a
+    /// sub-space at a time (the `soa` layout), which the compiler vectorises.
+    pub(crate) fn lut(&self, q: &[f32], l1: bool, out: &mut [f32]) {
+        let dsub = self.dsub;
+        for ((s, t), book) in out
+            .chunks_exact_mut(KSUB)
+            .enumerate()
+            .zip(self.soa.chunks_exact(KSUB * dsub))
+        {
+            let t: &mut [f32; KSUB] = t.try_into().expect("chunks of KSUB");
+            *t = [0.0; KSUB];
+            for (d, c) in book.chunks_exact(KSUB).enumerate() {
+                let c: &[f32; KSUB] = c.try_into().expect("chunks of KSUB");
+                let qd = self.at(q, s, d);
+                if l1 {
+                    for j in 0..KSUB {
+                        t[j] += (qd - c[j]).abs();
+                    }
+                } else {
+                    for j in 0..KSUB {
+                        t[j] -= qd * c[j];
+                    }
+                }
+            }
+        }
+    }
+
     /// Reconstructs a vector from its codes.
     #[cfg(test)]
     pub(crate) fn decode(&self, codes: &[u8]) -> Vec<f32> {
-        let mut out = vec![0f32; self.m * DSUB];
+        let mut out = vec![0f32; self.m * self.dsub];
         for (s, &c) in codes.iter().enumerate().take(self.m) {
-            out[s * DSUB..(s + 1) * DSUB].copy_from_slice(self.centroid(s, usize::from(c)));
+            out[s * self.dsub..(s + 1) * self.dsub]
+                .copy_from_slice(self.centroid(s, usize::from(c)));
         }
         out.truncate(self.dims);
         out
@@ -289,16 +340,9 @@ impl Lut {
             .zip(floats.chunks_exact(KSUB))
             .zip(&mins)
         {
-            // Non-negative, so adding 0.5 and truncating rounds to nearest; going through
-            // i32 avoids the saturating float-to-u8 conversion, which does not vectorise.
-            let mut wide = [0i32; KSUB];
-            for (w, &v) in wide.iter_mut().zip(t) {
-                let x = (v - lo) * inv + 0.5;
-                *w = (if x < max_entry { x } else { max_entry }) as i32;
-            }
-            for (o, &w) in out.iter_mut().zip(&wide) {
-                *o = w as u8;
-            }
+            let t: &[f32; KSUB] = t.try_into().expect("chunks of KSUB");
+            let out: &mut [u8; KSUB] = out.try_into().expect("chunks of KSUB");
+            crate::simd::quantize16(t, lo, inv, max_entry, out);
         }
         Lut { bytes, bias, step }
     }
@@ -317,7 +361,7 @@ mod tests {
         let data: Vec<f32> = (0..dims * 500)
             .map(|_| rng.random_range(-1.0..1.0))
             .collect();
-        let pq = Pq::train(&data, dims, 1);
+        let pq = Pq::train(&data, dims, 2, 1);
         assert_eq!(pq.m, 6);
         let mut codes = vec![0u8; pq.m];
         let mut err = 0f32;
@@ -342,7 +386,7 @@ mod tests {
         let data: Vec<f32> = (0..dims * 400)
             .map(|_| rng.random_range(-1.0..1.0))
             .collect();
-        let pq = Pq::train(&data, dims, 2);
+        let pq = Pq::train(&data, dims, 2, 2);
         let eta = 8.0;
         let (mut iso_par, mut aniso_par) = (0f32, 0f32);
         for x in data.chunks_exact(dims) {

@@ -215,6 +215,51 @@ pub(crate) fn prefetch(data: &[f32]) {
     let _ = data;
 }
 
+/// Asks the CPU to start loading every cache line of `data` (a hint that never faults;
+/// nothing happens on other architectures): re-ordering's candidate rows, fetched all at
+/// once before the first is read, so that their loads overlap.
+#[inline]
+pub(crate) fn prefetch_all<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let start = data.as_ptr().cast::<i8>();
+        for offset in (0..std::mem::size_of_val(data)).step_by(64) {
+            // SAFETY: `_mm_prefetch` is a cache hint: it reads nothing architecturally and
+            // cannot fault; the address lies inside a live slice. SSE is in the x86-64
+            // baseline.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    start.wrapping_add(offset),
+                )
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
+/// Sixteen lookup-table entries to bytes: `out[j] = round((t[j] − lo) × inv)`, capped at
+/// `max_entry` (at most 255) and floored at 0 (a NaN reads as `max_entry`). Plain loops the compiler
+/// vectorises: the clamp keeps every value in `0..=255`, so the truncation can skip Rust's
+/// saturating conversion, which does not vectorise.
+#[inline]
+pub(crate) fn quantize16(t: &[f32; 16], lo: f32, inv: f32, max_entry: f32, out: &mut [u8; 16]) {
+    let max_entry = max_entry.clamp(0.0, 255.0);
+    let mut clamped = [0f32; 16];
+    for (c, &v) in clamped.iter_mut().zip(t) {
+        // Adding 0.5 and truncating rounds to nearest (the value is non-negative).
+        let x = (v - lo) * inv + 0.5;
+        let x = if x < max_entry { x } else { max_entry };
+        *c = if x > 0.0 { x } else { 0.0 };
+    }
+    for (o, &c) in out.iter_mut().zip(&clamped) {
+        // SAFETY: `c` is finite and in 0..=255 (clamped just above; a NaN fails the first
+        // comparison and becomes `max_entry`), so it truncates to an `i32` that fits in a
+        // `u8`.
+        *o = unsafe { c.to_int_unchecked::<i32>() } as u8;
+    }
+}
+
 /// Squared Euclidean distance of two equally long slices.
 #[inline]
 pub(crate) fn l2sq(a: &[f32], b: &[f32]) -> f32 {
@@ -378,6 +423,7 @@ pub(crate) fn scan_blocks_portable(codes: &[u8], lut: &[u8], m: usize, out: &mut
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+
     use std::arch::x86_64::*;
 
     #[inline]

@@ -270,6 +270,24 @@ impl Store {
         }
     }
 
+    /// Starts loading row `row`'s stored vector into the cache (a hint).
+    #[inline]
+    pub(crate) fn prefetch(&self, row: usize) {
+        let (a, b) = (row * self.dims, (row + 1) * self.dims);
+        match &self.vectors {
+            Vectors::Int8(q) => {
+                if let Some(codes) = q.codes.get(a..b) {
+                    crate::simd::prefetch_all(codes);
+                }
+            }
+            v => {
+                if let Some(x) = v.floats().and_then(|f| f.get(a..b)) {
+                    crate::simd::prefetch_all(x);
+                }
+            }
+        }
+    }
+
     /// Row `row`'s vector: borrowed, or decoded from int8 into `scratch`.
     #[inline]
     pub(crate) fn vector<'s>(&'s self, row: usize, scratch: &'s mut Vec<f32>) -> &'s [f32] {

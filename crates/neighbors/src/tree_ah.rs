@@ -4,7 +4,8 @@
 //! k-means (k-means++ seeding and 10 Lloyd iterations on a sample of at most
 //! [`TRAIN_SAMPLE_PER_PARTITION`] points per partition, then every vector goes to its nearest
 //! centroid). Each vector's residual (vector − its centroid) is product-quantised with 4-bit
-//! codes (`pq`), stored in blocks of 32 for the SIMD scan (`simd`). For `Cosine` the
+//! codes (`pq`; `IndexConfig::dims_per_block` dimensions per code, 2 by default), stored in
+//! blocks of 32 for the SIMD scan (`simd`). For `Cosine` the
 //! partitions and codes are built on unit-length copies of the vectors. With
 //! `IndexConfig::spill` (the default) a vector is also stored in a second partition,
 //! chosen as SOAR does (Sun et al., "SOAR: Improved Indexing for Approximate Nearest Neighbor
@@ -12,7 +13,7 @@
 //! of the primary residual, so that the second copy is found by the queries the first misses
 //! (unless that centroid is more than [`SPILL_MAX_DISTANCE_RATIO`] times farther than the
 //! first). It costs one more code and row number per spilled vector (100 bytes at 384
-//! dimensions) and buys about 1.3x the queries per second at recall@10 0.95 on MiniLM
+//! dimensions) and buys about 1.2x the queries per second at recall@10 0.95 on MiniLM
 //! embeddings.
 //!
 //! **Search.** Partitions are ranked by their centroid's distance to the query (inner product
@@ -42,8 +43,9 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::bitset::Bitset;
 use crate::collect::TopK;
-use crate::distance::{normalize, DistanceMeasure};
-use crate::pq::{Lut, Pq, DSUB, KSUB};
+use crate::distance::{normalize, DistanceMeasure, FeatureNorm};
+use crate::index::IndexConfig;
+use crate::pq::{Lut, Pq, KSUB};
 use crate::simd::{self, BLOCK};
 use crate::store::Store;
 use crate::{flat, kmeans};
@@ -172,16 +174,17 @@ impl TreeAh {
         v
     }
 
-    /// Trains partitions and the quantiser on the live rows of `store`, and encodes them.
+    /// Trains partitions and the quantiser on the live rows of `store` as `config` asks
+    /// (`leaf_node_embedding_count` partitions of ~that many rows), and encodes them.
     pub(crate) fn train(
         store: &Store,
-        measure: DistanceMeasure,
-        unit_vectors: bool,
-        spill: bool,
+        config: &IndexConfig,
         leaf_node_embedding_count: usize,
-        seed: u64,
-        anisotropic: Option<f32>,
     ) -> TreeAh {
+        let measure = config.distance;
+        let unit_vectors = config.norm == FeatureNorm::UnitL2;
+        let (spill, seed, anisotropic) = (config.spill, config.seed, config.anisotropic);
+        let dims_per_block = config.dims_per_block;
         let dims = store.dims();
         let live: Vec<usize> = store.live().iter().collect();
         let n = live.len();
@@ -233,7 +236,7 @@ impl TreeAh {
                     .map(|(a, b)| a - b),
             );
         }
-        let pq = Pq::train(&residuals, dims, seed.wrapping_add(1));
+        let pq = Pq::train(&residuals, dims, dims_per_block, seed.wrapping_add(1));
         drop(residuals);
 
         let mut tree = TreeAh {
@@ -437,27 +440,8 @@ impl TreeAh {
     /// Float lookup table of `−q·centroid` per sub-space entry (DotProduct, Cosine,
     /// SquaredL2) or of `‖qₛ − centroid‖₁` (L1, with `q` the residual query).
     fn float_lut(&self, q: &[f32], l1: bool) -> Vec<f32> {
-        let m = self.pq.m;
-        let mut lut = vec![0f32; m * KSUB];
-        // Sub-spaces of DSUB = 2 dimensions; a missing second (odd `dims`) or a padding
-        // sub-space reads as 0, as its codebook entries are 0 there too.
-        for ((s, out), book) in lut
-            .chunks_exact_mut(KSUB)
-            .enumerate()
-            .zip(self.pq.codebooks.chunks_exact(KSUB * DSUB))
-        {
-            let q0 = q.get(s * DSUB).copied().unwrap_or(0.0);
-            let q1 = q.get(s * DSUB + 1).copied().unwrap_or(0.0);
-            if l1 {
-                for (o, c) in out.iter_mut().zip(book.chunks_exact(DSUB)) {
-                    *o = (q0 - c[0]).abs() + (q1 - c[1]).abs();
-                }
-            } else {
-                for (o, c) in out.iter_mut().zip(book.chunks_exact(DSUB)) {
-                    *o = -(q0 * c[0] + q1 * c[1]);
-                }
-            }
-        }
+        let mut lut = vec![0f32; self.pq.m * KSUB];
+        self.pq.lut(q, l1, &mut lut);
         lut
     }
 
@@ -608,7 +592,11 @@ impl TreeAh {
         }
         let mut top = TopK::new(store, k, crowding);
         let mut scratch = Vec::new();
-        for (_, row) in approx.into_sorted() {
+        let candidates = approx.into_sorted();
+        for &(_, row) in &candidates {
+            store.prefetch(row as usize);
+        }
+        for (_, row) in candidates {
             top.push(
                 measure.exact(query, query_norm, store.vector(row as usize, &mut scratch)),
                 row,
@@ -625,7 +613,7 @@ mod tests {
 
     #[test]
     fn codes_round_trip_through_blocks() {
-        let pq = Pq::new(6, subspaces(6), vec![0.0; subspaces(6) * KSUB * 2]);
+        let pq = Pq::new(6, 2, subspaces(6, 2), vec![0.0; subspaces(6, 2) * KSUB * 2]);
         let mut t = TreeAh {
             measure: DistanceMeasure::DotProduct,
             spill: false,

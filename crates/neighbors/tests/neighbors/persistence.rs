@@ -52,6 +52,8 @@ fn configs(dims: usize) -> Vec<IndexConfig> {
                 .distance(measure)
                 .norm(FeatureNorm::UnitL2)
                 .spill(i % 2 == 0)
+                // Blocks of 2, 3 (which leaves a short last sub-space) and 4 dimensions.
+                .dims_per_block(2 + i % 3)
                 .algorithm(Algorithm::TreeAh {
                     leaf_node_embedding_count: 40,
                     fraction_leaf_nodes_to_search: 0.3,
@@ -242,7 +244,7 @@ fn version_1_files_still_load() {
             .iter()
             .all(|n| { n.id.trim_start_matches("row-").parse::<usize>().unwrap() % 2 == 1 }));
     }
-    // Saved again, it is a version 2 file that loads to the same index.
+    // Saved again, it is a current file that loads to the same index.
     let dir = tempfile::tempdir().unwrap();
     let again = dir.path().join("v2.prism");
     index.save(&again).unwrap();
@@ -250,6 +252,44 @@ fn version_1_files_still_load() {
     let reloaded = Index::load(&again).unwrap();
     for e in ex.iter().step_by(17) {
         assert_eq!(reloaded.get(&e.id), index.get(&e.id));
+    }
+}
+
+/// `tests/data/v2-tree-dot.prism` was saved by the version 2 writer (commit e1b5ef7) from
+/// [`v1_examples`]' 300 rows before the same two deletions, as tree-AH with DotProduct,
+/// spilling and anisotropic codes, leaves of 30; version 2 has no dimensions-per-block field
+/// and means 2.
+#[test]
+fn version_2_files_still_load() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/v2-tree-dot.prism");
+    assert_eq!(
+        std::fs::read(&path).unwrap()[8],
+        2,
+        "the fixture is a version 2 file"
+    );
+    let index = Index::load(&path).unwrap();
+    let ex = v1_examples();
+    assert_eq!(index.len(), ex.len());
+    assert_eq!(index.config().distance, DistanceMeasure::DotProduct);
+    assert!(index.config().spill);
+    assert_eq!(index.config().dims_per_block, 2);
+    for e in ex.iter().step_by(17) {
+        assert_eq!(index.get(&e.id).as_ref(), Some(e));
+    }
+    // Every partition scanned and every row re-ordered: the exact answer.
+    for e in ex.iter().step_by(23) {
+        let q = Query::new(&e.vector, 5).tuning(1.0, 300);
+        assert_eq!(index.search(&q).unwrap(), index.search_exact(&q).unwrap());
+    }
+    // Saved again, it is a current file that answers the same.
+    let dir = tempfile::tempdir().unwrap();
+    let again = dir.path().join("v3.prism");
+    index.save(&again).unwrap();
+    assert_eq!(std::fs::read(&again).unwrap()[8], FORMAT_VERSION as u8);
+    let reloaded = Index::load(&again).unwrap();
+    for e in ex.iter().step_by(11) {
+        let q = Query::new(&e.vector, 10);
+        assert_eq!(reloaded.search(&q).unwrap(), index.search(&q).unwrap());
     }
 }
 

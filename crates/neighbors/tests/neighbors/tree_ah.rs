@@ -7,24 +7,29 @@ use crate::common::{clustered, examples, recall};
 /// The documented configuration: 8,000 clustered 32-d vectors, partitions of ~100 vectors
 /// (80 leaves), 10% of them searched, 100 candidates re-ordered. recall@10 over 100
 /// queries must reach 0.95 for every distance measure but L1, whose partitions and codebooks
-/// are trained under Euclidean distance (0.92 there).
+/// are trained under Euclidean distance (0.92 there), with codes of 2 or 3 dimensions per
+/// sub-space (0.90 with 4).
 #[test]
 fn recall_at_10_reaches_0_95() {
     let data = clustered(8000, 32, 64, 0.25, 41);
     let queries = clustered(100, 32, 64, 0.3, 42);
     let ex = examples(&data);
-    for (measure, norm, spill) in [
-        (DistanceMeasure::DotProduct, FeatureNorm::None, true),
-        (DistanceMeasure::DotProduct, FeatureNorm::UnitL2, true),
-        (DistanceMeasure::DotProduct, FeatureNorm::UnitL2, false),
-        (DistanceMeasure::SquaredL2, FeatureNorm::None, true),
-        (DistanceMeasure::Cosine, FeatureNorm::None, true),
-        (DistanceMeasure::L1, FeatureNorm::None, true),
+    for (measure, norm, spill, block) in [
+        (DistanceMeasure::DotProduct, FeatureNorm::None, true, 2),
+        (DistanceMeasure::DotProduct, FeatureNorm::UnitL2, true, 2),
+        (DistanceMeasure::DotProduct, FeatureNorm::UnitL2, false, 2),
+        (DistanceMeasure::DotProduct, FeatureNorm::UnitL2, false, 3),
+        (DistanceMeasure::DotProduct, FeatureNorm::UnitL2, true, 4),
+        (DistanceMeasure::SquaredL2, FeatureNorm::None, true, 2),
+        (DistanceMeasure::SquaredL2, FeatureNorm::None, false, 4),
+        (DistanceMeasure::Cosine, FeatureNorm::None, true, 2),
+        (DistanceMeasure::L1, FeatureNorm::None, true, 2),
     ] {
         let config = IndexConfig::new(32)
             .distance(measure)
             .norm(norm)
             .spill(spill)
+            .dims_per_block(block)
             .algorithm(Algorithm::TreeAh {
                 leaf_node_embedding_count: 100,
                 fraction_leaf_nodes_to_search: 0.1,
@@ -41,9 +46,12 @@ fn recall_at_10_reaches_0_95() {
             );
         }
         let r = total / queries.len() as f64;
-        eprintln!("{measure:?} {norm:?} spill {spill}: recall@10 = {r:.3}");
+        eprintln!("{measure:?} {norm:?} spill {spill} block {block}: recall@10 = {r:.3}");
         let floor = if measure == DistanceMeasure::L1 {
             0.92
+        } else if block == 4 {
+            // 16 centroids for 4 dimensions: a coarser score, so 100 candidates miss more.
+            0.90
         } else {
             0.95
         };
