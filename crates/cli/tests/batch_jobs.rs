@@ -30,22 +30,8 @@ impl Server {
 
     /// Uploads breast_cancer_mlp as `models/mlp` and waits for it.
     fn upload_mlp(&self) {
-        let (status, op) = self.call(
-            "POST",
-            &format!("{PARENT}/models:upload"),
-            Some(json!({"modelId": "mlp", "model": {
-                "displayName": "breast cancer",
-                "artifactUri": model_dir("breast_cancer_mlp").to_str().unwrap(),
-            }})),
-        );
-        assert_eq!(status, 200, "{op}");
-        let name = op["name"].as_str().unwrap();
-        let (status, done) = self.call(
-            "POST",
-            &format!("{name}:wait"),
-            Some(json!({"timeout": "30s"})),
-        );
-        assert_eq!(status, 200, "{done}");
+        let op = self.start_upload("mlp", "breast cancer", &model_dir("breast_cancer_mlp"));
+        let done = self.wait_op(&op, "30s");
         assert!(done["response"].is_object(), "{done}");
     }
 

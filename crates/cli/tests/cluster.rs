@@ -22,18 +22,6 @@ fn node(data: &Path, url: &str) -> Server {
     Server::start_with(data, &["--database-url", url, "--node-lease", LEASE], &[])
 }
 
-/// `:wait` on `server` (up to `timeout`), returning the operation as it then is.
-fn wait(server: &Server, op: &Value, timeout: &str) -> Value {
-    let name = op["name"].as_str().unwrap();
-    let (status, got) = server.call(
-        "POST",
-        &format!("{name}:wait"),
-        Some(json!({"timeout": timeout})),
-    );
-    assert_eq!(status, 200, "{got}");
-    got
-}
-
 #[test]
 fn two_nodes_share_models_endpoints_and_operations() {
     let url = postgres::database();
@@ -42,16 +30,8 @@ fn two_nodes_share_models_endpoints_and_operations() {
     let b = node(data.path(), &url);
 
     // Uploaded on A, waited on and read on B.
-    let (status, op) = a.call(
-        "POST",
-        &format!("{PARENT}/models:upload"),
-        Some(json!({"modelId": "linear", "model": {
-            "displayName": "linear",
-            "artifactUri": model_dir("peer_linear").to_str().unwrap(),
-        }})),
-    );
-    assert_eq!(status, 200, "{op}");
-    let done = wait(&b, &op, "30s");
+    let op = a.start_upload("linear", "linear", &model_dir("peer_linear"));
+    let done = b.wait_op(&op, "30s");
     assert_eq!(done["done"], json!(true), "{done}");
     assert_eq!(
         done["response"]["model"],
@@ -74,7 +54,7 @@ fn two_nodes_share_models_endpoints_and_operations() {
         Some(json!({"deployedModel": {"model": format!("{PARENT}/models/linear")}})),
     );
     assert_eq!(status, 200, "{op}");
-    let deployed = wait(&a, &op, "30s");
+    let deployed = a.wait_op(&op, "30s");
     assert_eq!(deployed["done"], json!(true), "{deployed}");
     let deployed_id = deployed["response"]["deployedModel"]["id"]
         .as_str()
@@ -196,7 +176,7 @@ fn two_nodes_share_models_endpoints_and_operations() {
     let mut ids: Vec<String> = ops
         .iter()
         .map(|op| {
-            let done = wait(&b, op, "30s");
+            let done = b.wait_op(op, "30s");
             assert!(done["response"].is_object(), "{done}");
             done["response"]["deployedModel"]["id"]
                 .as_str()
@@ -236,26 +216,18 @@ fn a_killed_nodes_operation_fails_once_its_lease_expires() {
     let artifacts = data.path().join("hanging");
     hanging_artifacts(&artifacts);
     let mut a = node(data.path(), &url);
-    let (status, op) = a.call(
-        "POST",
-        &format!("{PARENT}/models:upload"),
-        Some(json!({"modelId": "stuck", "model": {
-            "displayName": "stuck",
-            "artifactUri": artifacts.to_str().unwrap(),
-        }})),
-    );
-    assert_eq!(status, 200, "{op}");
+    let op = a.start_upload("stuck", "stuck", &artifacts);
 
     // A node starting while A runs the operation, and staying up past A's lease, leaves
     // it alone: A is alive.
     let b = node(data.path(), &url);
-    let running = wait(&b, &op, "4s");
+    let running = b.wait_op(&op, "4s");
     assert!(running.get("done").is_none(), "{running}");
 
     a.child.kill().unwrap(); // SIGKILL: no goodbye in the registry.
     a.child.wait().unwrap();
     let killed = Instant::now();
-    let failed = wait(&b, &op, "30s");
+    let failed = b.wait_op(&op, "30s");
     let took = killed.elapsed();
     assert_eq!(failed["done"], json!(true), "{failed}");
     assert_eq!(failed["error"]["code"], json!(10), "ABORTED: {failed}");
@@ -283,18 +255,10 @@ fn a_node_restarted_alone_fails_the_operation_it_was_running() {
     let artifacts = data.path().join("hanging");
     hanging_artifacts(&artifacts);
     let a = node(data.path(), &url);
-    let (status, op) = a.call(
-        "POST",
-        &format!("{PARENT}/models:upload"),
-        Some(json!({"modelId": "stuck", "model": {
-            "displayName": "stuck",
-            "artifactUri": artifacts.to_str().unwrap(),
-        }})),
-    );
-    assert_eq!(status, 200, "{op}");
+    let op = a.start_upload("stuck", "stuck", &artifacts);
     drop(a); // SIGKILL
     let again = node(data.path(), &url);
-    let failed = wait(&again, &op, "30s");
+    let failed = again.wait_op(&op, "30s");
     assert_eq!(failed["done"], json!(true), "{failed}");
     assert_eq!(failed["error"]["code"], json!(10), "{failed}");
 }
@@ -337,16 +301,8 @@ fn a_killed_nodes_batch_job_is_finished_by_another_every_line_once() {
     let data = tmp.path().join("data");
     let a = node(&data, &url);
     let b = node(&data, &url);
-    let (status, op) = a.call(
-        "POST",
-        &format!("{PARENT}/models:upload"),
-        Some(json!({"modelId": "mlp", "model": {
-            "displayName": "mlp",
-            "artifactUri": model_dir("breast_cancer_mlp").to_str().unwrap(),
-        }})),
-    );
-    assert_eq!(status, 200, "{op}");
-    assert!(wait(&a, &op, "30s")["response"].is_object());
+    let op = a.start_upload("mlp", "mlp", &model_dir("breast_cancer_mlp"));
+    assert!(a.wait_op(&op, "30s")["response"].is_object());
     let base: Vec<serde_json::Map<String, Value>> =
         std::fs::read_to_string(model_dir("breast_cancer_mlp").join("instances.jsonl"))
             .unwrap()

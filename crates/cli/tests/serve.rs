@@ -17,13 +17,7 @@ impl Server {
 
     /// Waits on an operation and returns it done.
     fn wait(&self, op: &Value) -> Value {
-        let name = op["name"].as_str().unwrap();
-        let (status, done) = self.call(
-            "POST",
-            &format!("{name}:wait"),
-            Some(json!({"timeout": "30s"})),
-        );
-        assert_eq!(status, 200, "{done}");
+        let done = self.wait_op(op, "30s");
         assert_eq!(done["done"], json!(true), "{done}");
         done
     }

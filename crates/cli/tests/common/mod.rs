@@ -76,6 +76,33 @@ impl Server {
         Self { child, base }
     }
 
+    /// Starts `models:upload` of the artifacts at `artifacts` as
+    /// `projects/demo/locations/local/models/{model_id}`; the operation it answers.
+    pub fn start_upload(&self, model_id: &str, display_name: &str, artifacts: &Path) -> Value {
+        let (status, op) = self.call(
+            "POST",
+            "projects/demo/locations/local/models:upload",
+            Some(serde_json::json!({"modelId": model_id, "model": {
+                "displayName": display_name,
+                "artifactUri": artifacts.to_str().unwrap(),
+            }})),
+        );
+        assert_eq!(status, 200, "{op}");
+        op
+    }
+
+    /// `:wait` on `op` for up to `timeout` (`"30s"`): the operation as it then is.
+    pub fn wait_op(&self, op: &Value, timeout: &str) -> Value {
+        let name = op["name"].as_str().unwrap();
+        let (status, got) = self.call(
+            "POST",
+            &format!("{name}:wait"),
+            Some(serde_json::json!({"timeout": timeout})),
+        );
+        assert_eq!(status, 200, "{got}");
+        got
+    }
+
     /// The URL of a Vertex v1 path.
     pub fn url(&self, path: &str) -> String {
         format!("{}/v1/{path}", self.base)
