@@ -104,7 +104,7 @@ def prism_label(args) -> str:
 
 
 def find_tract_forward(args) -> Path | None:
-    """bench/tract_forward: prism-model's forward pass alone (tract), built on demand."""
+    """bench/tract_forward: prism-model's forward pass alone (tract backend), built on demand."""
     if args.no_tract:
         return None
     if args.tract_bin:
@@ -468,11 +468,11 @@ def main() -> None:
          us(ortp[0]), us(ortp[1])),
         ("ONNX Runtime forward per row, batch 61 (shap's calls), 1 thread",
          us(ort61[0]), us(ort61[1])),
-        *([("prism-model (tract) forward alone per row, batch 292, 1 thread",
-            us(tract1[0]), us(tract1[1])),
-           (f"prism-model (tract) forward alone per row, batch 292, {cores} threads",
+        *([("prism-model forward alone per row (tract backend; this MLP runs on Prism's "
+            "dense evaluator), batch 292, 1 thread", us(tract1[0]), us(tract1[1])),
+           (f"prism-model forward alone per row, batch 292, {cores} threads",
             us(tractn[0]), us(tractn[1])),
-           ("tract forward alone / ONNX Runtime, 1 thread", *ratio(tract1, ort1))]
+           ("prism-model forward alone / ONNX Runtime, 1 thread", *ratio(tract1, ort1))]
           if tract1 else []),
         *per_eval_rows,
         (f"Attribution gap Σ|Prism − shap| / Σ|shap|, first {n} instances, argmax class",

@@ -14,9 +14,9 @@ use std::collections::HashMap;
 use tract_onnx::pb;
 
 /// A float constant of the graph.
-struct Constant {
-    values: Vec<f32>,
-    dims: Vec<i64>,
+pub(crate) struct Constant {
+    pub(crate) values: Vec<f32>,
+    pub(crate) dims: Vec<i64>,
 }
 
 /// `y = x * scale + shift`, per feature along the last axis.
@@ -297,7 +297,7 @@ fn float_initializer(name: &str, dims: &[i64], values: &[f32]) -> pb::TensorProt
 }
 
 /// Float initializers (and `Constant` nodes' tensors) by name: (values, dims).
-fn constants(graph: &pb::GraphProto) -> HashMap<&str, Constant> {
+pub(crate) fn constants(graph: &pb::GraphProto) -> HashMap<&str, Constant> {
     let inputs: Vec<&str> = graph.input.iter().map(|i| i.name.as_str()).collect();
     let mut out = HashMap::new();
     for t in &graph.initializer {

@@ -5,7 +5,8 @@
 //! any batch size through the [`Model`] trait. General graphs run on a [`Backend`]: tract
 //! (built in, the default) or ONNX Runtime (cargo feature `ort`, see
 //! [`OnnxModel::from_bytes_with`]); graphs of ONNX-ML tree ensembles run on Prism's own
-//! evaluator ([`trees`]) whatever the backend.
+//! evaluator ([`trees`]) whatever the backend, and small dense networks (matrix products,
+//! biases, activations, Softmax) on Prism's own dense evaluator when the backend is tract.
 //!
 //! ```no_run
 //! use prism_model::{Model, OnnxModel, Tensor};
@@ -18,6 +19,7 @@
 #![deny(missing_docs)]
 
 mod backend;
+mod dense;
 mod error;
 mod fold;
 pub mod gradient;

@@ -5,6 +5,7 @@ use std::path::Path;
 use prost::Message;
 use tract_onnx::pb;
 
+use crate::dense::DenseGraph;
 use crate::error::{ModelError, Result};
 use crate::ort_backend::OrtGraph;
 use crate::signature::{Dim, Signature, TensorInfo};
@@ -31,6 +32,8 @@ enum Executor {
     Ort(OrtGraph),
     /// The tree graph, and which of its outputs to return (all when `None`).
     Trees(TreeGraph, Option<Vec<usize>>),
+    /// A small dense network on Prism's own evaluator (chosen on the tract backend).
+    Dense(DenseGraph),
     /// Prepared on first use (see [`OnnxModel::from_bytes_deferred`]).
     Deferred(Box<Deferred>),
 }
@@ -77,7 +80,14 @@ fn graph_executor(
     backend: Backend,
 ) -> Result<Executor> {
     Ok(match backend {
-        Backend::Tract => Executor::Tract(TractGraph::new(proto, full, keep)?),
+        Backend::Tract => match proto
+            .graph
+            .as_ref()
+            .and_then(|g| DenseGraph::plan(g, full, keep))
+        {
+            Some(dense) => Executor::Dense(dense),
+            None => Executor::Tract(TractGraph::new(proto, full, keep)?),
+        },
         Backend::Ort => Executor::Ort(OrtGraph::new(proto, full, keep)?),
     })
 }
@@ -88,6 +98,7 @@ impl std::fmt::Debug for OnnxModel {
             Executor::Tract(_) => "tract",
             Executor::Ort(_) => "ort",
             Executor::Trees(..) => "trees",
+            Executor::Dense(_) => "dense",
             Executor::Deferred(d) => match d.ready.get() {
                 Some(Ok(_)) => "prepared on first use",
                 Some(Err(_)) => "failed on first use",
@@ -185,6 +196,12 @@ impl OnnxModel {
                 Executor::Trees(TreeGraph::new(graph, &full)?, keep.clone()),
                 full.clone(),
             )
+        } else if let Some(dense) = (backend == Backend::Tract)
+            .then(|| DenseGraph::plan(graph, &full, keep.as_deref()))
+            .flatten()
+        {
+            // Planning a dense graph is cheap: nothing to defer.
+            (Executor::Dense(dense), full.clone())
         } else if deferred {
             if backend == Backend::Tract {
                 crate::tract_backend::check_ops(graph)?;
@@ -228,7 +245,9 @@ impl OnnxModel {
     pub fn tree_graph(&self) -> Option<&TreeGraph> {
         match self.executor.as_ref() {
             Executor::Trees(t, _) => Some(t),
-            Executor::Tract(_) | Executor::Ort(_) | Executor::Deferred(_) => None,
+            Executor::Tract(_) | Executor::Ort(_) | Executor::Dense(_) | Executor::Deferred(_) => {
+                None
+            }
         }
     }
 
@@ -236,7 +255,8 @@ impl OnnxModel {
     /// evaluator.
     pub fn backend(&self) -> Option<Backend> {
         match self.executor.as_ref() {
-            Executor::Tract(_) => Some(Backend::Tract),
+            // The dense evaluator stands in for tract, the built-in backend.
+            Executor::Tract(_) | Executor::Dense(_) => Some(Backend::Tract),
             Executor::Ort(_) => Some(Backend::Ort),
             Executor::Trees(..) => None,
             Executor::Deferred(d) => Some(d.backend),
@@ -259,6 +279,7 @@ fn run(executor: &Executor, inputs: &[Tensor]) -> Result<Vec<Tensor>> {
     match executor {
         Executor::Deferred(d) => run(d.executor()?, inputs),
         Executor::Tract(g) => g.run(inputs),
+        Executor::Dense(g) => g.run(inputs),
         Executor::Ort(g) => g.run(inputs),
         Executor::Trees(g, keep) => {
             let all = g.run(inputs)?;

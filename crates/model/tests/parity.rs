@@ -342,3 +342,33 @@ fn a_model_can_compute_only_some_outputs() {
         Err(ModelError::BadInput { .. })
     ));
 }
+
+#[test]
+fn small_dense_networks_run_on_prisms_own_evaluator() {
+    // The evaluator that replaces tract for these graphs is held to the same parity
+    // tests above; this pins which models it takes, so a planner regression that sends
+    // them back to tract (or takes a graph it should not) shows here.
+    let mut dense: Vec<String> = Vec::new();
+    let mut names: Vec<String> = std::fs::read_dir(models_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join("model.onnx").exists())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for name in names {
+        let model = OnnxModel::load(models_dir().join(&name).join("model.onnx")).unwrap();
+        if format!("{model:?}").contains("\"dense\"") {
+            dense.push(name);
+        }
+    }
+    assert_eq!(
+        dense,
+        [
+            "breast_cancer_mlp",
+            "multi_input",
+            "peer_linear",
+            "peer_relu"
+        ]
+    );
+}
