@@ -566,7 +566,15 @@ impl Location {
                 store
                     .put(&object_path(&self.url, key)?, PutPayload::from(bytes))
                     .await
-                    .map_err(|e| store_error(&self.url, e))?;
+                    .map_err(|e| match e {
+                        // A write finds no object missing: 404 is the bucket (GCS and S3
+                        // name it NoSuchBucket in the body, which emulators may leave out).
+                        object_store::Error::NotFound { .. } => StorageError::Store {
+                            url: self.url.clone(),
+                            message: format!("the bucket does not exist: {e}"),
+                        },
+                        e => store_error(&self.url, e),
+                    })?;
                 Ok(())
             }
         }
