@@ -1,18 +1,22 @@
 """`prism batch` and `prism serve` against real object store servers on loopback: S3 (moto's
 server: glob inputs, outputs uploaded, a job killed and resumed, every line exactly once,
 the errors for a missing bucket or missing credentials, and a model uploaded to the server
-from an s3:// artifactUri) and GCS (fake-gcs-server: glob inputs; its XML API has no object
-PUT, so gs:// outputs are not tested here, see docs/batch.md)."""
+from an s3:// artifactUri) and GCS: fake-gcs-server for gs:// inputs (glob inputs, a model
+from a gs:// artifactUri) and gcp-storage-emulator for gs:// outputs (files uploaded equal to
+a local run's, a job killed and resumed, a missing bucket), see docs/batch.md."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
+from http import HTTPStatus
 from pathlib import Path
 from typing import Dict, List
 
@@ -268,6 +272,165 @@ def test_gcs_glob_input_every_line_once(gcs, prism_bin, tmp_path):
     out = run_batch(prism_bin, env, "-i", "gs://prismgcs/none/*.jsonl", "-o", str(tmp_path / "out"))
     assert out.returncode == 1
     assert "no input file matches gs://prismgcs/none/*.jsonl" in out.stderr, out.stderr
+
+
+@pytest.fixture(scope="module")
+def gcs_out():
+    """gcp-storage-emulator (pure Python, PyPI) in this process, for gs:// outputs.
+
+    object_store writes a GCS object with the XML API's `PUT /{bucket}/{key}`, which real
+    GCS answers with the object's ETag, and object_store fails without one ("ETag Header
+    missing from response"). fake-gcs-server answers that PUT with 400 "invalid uploadType"
+    (it takes it only as a signed URL upload). gcp-storage-emulator 2026.7.19 stores it but
+    answers without the ETag, and fails on an empty body (`len(None)`, an empty errors
+    file): its handler is wrapped here for those two, nothing else. It has no XML list and
+    no ETag on XML reads, so gs:// inputs stay on fake-gcs-server (`gcs` above). Neither
+    has the XML multipart upload (`POST /{bucket}/{key}?uploads`) that object_store uses
+    for files of 10 MiB and more: outputs here stay smaller. The tests read the objects
+    back through the emulator's JSON API."""
+    from gcp_storage_emulator import server as emulator
+    from gcp_storage_emulator.handlers import objects
+
+    original = objects.xml_upload
+
+    def xml_upload(request, response, storage, *args, **kwargs):
+        if request.data is None:
+            request._data = b""
+        original(request, response, storage, *args, **kwargs)
+        if response.status == HTTPStatus.OK:
+            meta = storage.get_file_obj(request.params["bucket_name"], request.params["object_id"])
+            response["ETag"] = '"{}"'.format(base64.b64decode(meta["md5Hash"]).hex())
+
+    routes = [handlers for _, handlers in emulator.HANDLERS if handlers.get("PUT") is original]
+    assert len(routes) == 1, "gcp-storage-emulator's XML PUT route moved: see requirements-test.txt"
+    routes[0]["PUT"] = xml_upload
+    port = free_port()
+    server = emulator.create_server("127.0.0.1", port, in_memory=True)
+    server.start()
+    base = f"http://127.0.0.1:{port}"
+    # A bucket name without '-', as for fake-gcs-server (object_store sends it as %2D).
+    gcs_call("POST", f"{base}/storage/v1/b?project=test", json.dumps({"name": "prismout"}).encode())
+    env = clean_env()
+    key = {"private_key": "-", "private_key_id": "-", "client_email": "test@prism",
+           "gcs_base_url": base, "disable_oauth": True}
+    env["GOOGLE_SERVICE_ACCOUNT_KEY"] = json.dumps(key)
+    yield base, env
+    server.stop()
+    routes[0]["PUT"] = original
+
+
+def gcs_names(base: str, bucket: str, prefix: str) -> List[str]:
+    """The objects under `prefix`, listed with the emulator's JSON API."""
+    query = urllib.parse.urlencode({"prefix": prefix})
+    listed = json.loads(gcs_call("GET", f"{base}/storage/v1/b/{bucket}/o?{query}"))
+    return sorted(item["name"] for item in listed.get("items") or [])
+
+
+def gcs_object(base: str, bucket: str, name: str) -> bytes:
+    return gcs_call("GET", f"{base}/storage/v1/b/{bucket}/o/{urllib.parse.quote(name, safe='')}?alt=media")
+
+
+def test_gcs_output_holds_the_files_of_a_local_run(gcs_out, prism_bin, tmp_path):
+    base, env = gcs_out
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "part-1.jsonl").write_bytes(jsonl(instances(0, 120)))
+    (inputs / "part-2.jsonl").write_bytes(jsonl(instances(120, 80) + [{"x0": 1}]))
+    common = ["-i", str(inputs / "*.jsonl"), "--job-id", "glob", "--key-field", "id", "--batch-size", "16"]
+    local = run_batch(prism_bin, env, *common, "-o", str(tmp_path / "local"))
+    assert local.returncode == 2, local.stderr
+    out = run_batch(prism_bin, env, *common, "-o", "gs://prismout/out", "--work-dir", str(tmp_path / "work"))
+    # One record has no key: the job succeeds with one failure (exit 2).
+    assert out.returncode == 2, out.stderr
+    report = json.loads(out.stdout)
+    assert report["outputDirectory"] == "gs://prismout/out/glob"
+    assert report["completionStats"] == {"successfulCount": "200", "failedCount": "1", "incompleteCount": "0"}
+    assert gcs_names(base, "prismout", "out/") == [
+        "out/glob/prediction.errors_stats-00000-of-00001",
+        "out/glob/prediction.results-00000-of-00001",
+        "out/glob/stats-00000-of-00001.json",
+    ]
+    # The objects are the files of the same job run to a local folder, byte for byte.
+    for name in ["prediction.results-00000-of-00001", "prediction.errors_stats-00000-of-00001"]:
+        assert gcs_object(base, "prismout", f"out/glob/{name}") == (tmp_path / "local" / "glob" / name).read_bytes()
+    body = gcs_object(base, "prismout", "out/glob/prediction.results-00000-of-00001")
+    results = [json.loads(line) for line in body.splitlines()]
+    assert [r["key"] for r in results] == [f"r{i}" for i in range(200)]
+    assert results[3]["prediction"] != results[4]["prediction"]
+    errors = gcs_object(base, "prismout", "out/glob/prediction.errors_stats-00000-of-00001").splitlines()
+    assert len(errors) == 1 and json.loads(errors[0])["error"]["code"] == 3
+    stats = json.loads(gcs_object(base, "prismout", "out/glob/stats-00000-of-00001.json"))
+    local_stats = json.loads((tmp_path / "local" / "glob" / "stats-00000-of-00001.json").read_text())
+    assert stats["state"] == local_stats["state"] == "JOB_STATE_SUCCEEDED"
+    assert stats["completionStats"] == local_stats["completionStats"] == report["completionStats"]
+
+
+def test_gcs_output_job_killed_and_resumed_writes_every_line_once(gcs_out, prism_bin, tmp_path):
+    base, env = gcs_out
+    count = 4000
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(jsonl(instances(0, count)))
+    args = [
+        "-i",
+        str(source),
+        "-o",
+        "gs://prismout/big-out",
+        "--job-id",
+        "killed",
+        "--key-field",
+        "id",
+        "--explain",
+        "--batch-size",
+        "8",
+        "--work-dir",
+        str(tmp_path / "work"),
+    ]
+    checkpoint = tmp_path / "work" / "killed" / "checkpoint-00000-of-00001.json"
+    child = subprocess.Popen(
+        [str(prism_bin), "batch", str(MODEL), *args],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.time() + 120
+    committed = 0
+    while time.time() < deadline and child.poll() is None:
+        try:
+            committed = json.loads(checkpoint.read_text())["successful"]
+        except (OSError, ValueError, KeyError):
+            committed = 0
+        if committed >= 200:
+            break
+        time.sleep(0.05)
+    assert child.poll() is None, "the job ended before it could be killed: make it longer"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert 200 <= committed < count
+    # Nothing is published before a run ends: only the stats object its start wrote.
+    assert gcs_names(base, "prismout", "big-out/killed/") == ["big-out/killed/stats-00000-of-00001.json"]
+    running = json.loads(gcs_object(base, "prismout", "big-out/killed/stats-00000-of-00001.json"))
+    assert running["state"] == "JOB_STATE_RUNNING"
+    out = run_batch(prism_bin, env, *args)
+    assert out.returncode == 0, out.stderr
+    assert "resuming" in out.stderr
+    body = gcs_object(base, "prismout", "big-out/killed/prediction.results-00000-of-00001")
+    results = [json.loads(line) for line in body.splitlines()]
+    assert [r["key"] for r in results] == [f"r{i}" for i in range(count)]
+    assert all("attributions" in r["explanation"] for r in results)
+    # The errors file is empty, and uploaded as an empty object.
+    assert gcs_object(base, "prismout", "big-out/killed/prediction.errors_stats-00000-of-00001") == b""
+    stats = json.loads(gcs_object(base, "prismout", "big-out/killed/stats-00000-of-00001.json"))
+    assert stats["state"] == "JOB_STATE_SUCCEEDED"
+    assert stats["completionStats"]["successfulCount"] == str(count)
+
+
+def test_gcs_output_to_a_missing_bucket_names_the_url(gcs_out, prism_bin, tmp_path):
+    _, env = gcs_out
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(jsonl(instances(0, 3)))
+    out = run_batch(prism_bin, env, "-i", str(source), "-o", "gs://nosuchbucket/out", "--work-dir", str(tmp_path / "w"))
+    assert out.returncode == 1, out.stderr
+    assert "gs://nosuchbucket/out/" in out.stderr and "the bucket does not exist" in out.stderr, out.stderr
 
 
 def serve_from_artifact_uri(prism_bin, env, uri: str, data: Path, cli) -> None:

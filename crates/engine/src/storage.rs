@@ -566,7 +566,15 @@ impl Location {
                 store
                     .put(&object_path(&self.url, key)?, PutPayload::from(bytes))
                     .await
-                    .map_err(|e| store_error(&self.url, e))?;
+                    .map_err(|e| match e {
+                        // A write finds no object missing: 404 is the bucket (GCS and S3
+                        // name it NoSuchBucket in the body, which emulators may leave out).
+                        object_store::Error::NotFound { .. } => StorageError::Store {
+                            url: self.url.clone(),
+                            message: format!("the bucket does not exist: {e}"),
+                        },
+                        e => store_error(&self.url, e),
+                    })?;
                 Ok(())
             }
         }
@@ -604,17 +612,24 @@ impl Location {
                         }
                         writer.write_all(&buf[..n]).await?;
                     }
-                    writer.shutdown().await
+                    Ok::<_, std::io::Error>(())
                 }
                 .await;
-                if let Err(e) = written {
-                    let _ = writer.abort().await;
-                    return Err(StorageError::Store {
-                        url: self.url.clone(),
-                        message: format!("upload of {} failed: {e}", source.display()),
-                    });
-                }
-                Ok(())
+                let result = match written {
+                    // A multipart upload already started is cleaned up.
+                    Err(e) => {
+                        let _ = writer.abort().await;
+                        Err(e)
+                    }
+                    // Once shut down, the writer cannot be aborted (BufWriter::abort
+                    // panics): a failed shutdown has nothing left to clean up here (a
+                    // single put failed, or the multipart completion aborted itself).
+                    Ok(()) => writer.shutdown().await,
+                };
+                result.map_err(|e| StorageError::Store {
+                    url: self.url.clone(),
+                    message: format!("upload of {} failed: {e}", source.display()),
+                })
             }
         }
     }
@@ -952,6 +967,81 @@ mod tests {
         assert_eq!(f.size().unwrap(), 3);
         let e = l.parent().read().unwrap_err();
         assert!(e.to_string().contains("not an object"), "{e}");
+    }
+
+    /// A store that refuses every request with 403 (an S3 client against a local socket),
+    /// as a bucket that cannot be written is when a run ends.
+    fn refusing_store() -> Location {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", listener.local_addr().unwrap());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { break };
+                let mut reader = BufReader::new(stream);
+                // The request is read whole before the answer, so that the client sees it.
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':') {
+                        if name.eq_ignore_ascii_case("content-length") {
+                            length = value.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let _ = reader
+                    .by_ref()
+                    .take(length as u64)
+                    .read_to_end(&mut Vec::new());
+                let _ = reader.get_mut().write_all(
+                    b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+            }
+        });
+        let store = object_store::aws::AmazonS3Builder::new()
+            .with_bucket_name("b")
+            .with_region("us-east-1")
+            .with_endpoint(endpoint)
+            .with_allow_http(true)
+            .with_access_key_id("k")
+            .with_secret_access_key("s")
+            .with_retry(object_store::RetryConfig {
+                max_retries: 0,
+                ..Default::default()
+            })
+            .build()
+            .unwrap();
+        Location {
+            url: "s3://b/out".into(),
+            place: Place::Remote {
+                store: Arc::new(store),
+                root: "s3://b".into(),
+                key: "out".into(),
+            },
+        }
+    }
+
+    #[test]
+    fn uploads_refused_by_the_store_are_errors_naming_the_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = refusing_store();
+        // A small file goes up as one put when the writer shuts down, a large one as a
+        // multipart upload started while writing: both failures are errors (a failed
+        // shutdown once made the clean-up panic: "Already shut down").
+        for (name, size) in [("small", 10usize), ("large", 11 << 20)] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, vec![b'x'; size]).unwrap();
+            let e = out.join(name).upload(&path).unwrap_err();
+            let text = e.to_string();
+            assert!(text.starts_with(&format!("s3://b/out/{name}: ")), "{text}");
+            assert!(text.contains("upload of") && text.contains("403"), "{text}");
+        }
+        // A whole write fails the same way, with the hint.
+        let e = out.join("w").write(b"abc".to_vec()).unwrap_err();
+        assert!(e.to_string().contains("access denied"), "{e}");
     }
 
     #[test]
