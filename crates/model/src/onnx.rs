@@ -436,11 +436,12 @@ mod tests {
     use super::*;
     use crate::test_graphs::{model, node, value};
 
-    /// `y = x @ W` with W of `rows` x 2, for x of 3 features.
+    /// `y = |x @ W|` with W of `rows` x 2, for x of 3 features (the `Abs` keeps the graph
+    /// on tract: the dense evaluator has no such op and would take a bare product).
     fn matmul(rows: i64) -> Vec<u8> {
         let w: Vec<f32> = (0..rows * 2).map(|i| i as f32).collect();
         model(pb::GraphProto {
-            node: vec![node("MatMul", &["x", "W"], "y")],
+            node: vec![node("MatMul", &["x", "W"], "p"), node("Abs", &["p"], "y")],
             input: vec![value("x", &[-1, 3])],
             output: vec![value("y", &[-1, 2])],
             initializer: vec![pb::TensorProto {
