@@ -575,7 +575,10 @@ fn serve(args: ServeArgs) -> Result<ExitCode> {
             .with_current_span(true)
             .with_span_list(false)
             .init(),
-        LogFormat::Text => logs.init(),
+        // Colours only on a terminal: escape codes in a log file or collector are noise.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
     }
     let mut config = prism_server::ServerConfig::new(args.data_dir);
     config.database_url = args.database_url;

@@ -17,8 +17,12 @@ struct LoggedServer {
 
 impl LoggedServer {
     fn start(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Self {
+        Self::start_with(data_dir, env, "json")
+    }
+
+    fn start_with(data_dir: &std::path::Path, env: &[(&str, &str)], format: &str) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_prism"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", format])
             .arg("--data-dir")
             .arg(data_dir)
             .envs(env.iter().copied())
@@ -208,4 +212,35 @@ fn json_logs_carry_request_id_status_and_latency() {
     assert_eq!(done["path"], "/v1/projects/p/locations/l/models/absent");
     let latency = done["latency_ms"].as_f64().unwrap();
     assert!(latency > 0.0 && latency < 10_000.0, "{latency}");
+}
+
+#[test]
+fn text_logs_name_each_request_field_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LoggedServer::start_with(dir.path(), &[], "text");
+    let (status, _) = server.call(
+        "get",
+        "/v1/projects/p/locations/l/models/absent",
+        None,
+        Some("trace-me-43"),
+    );
+    assert_eq!(status, 404);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let done = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = server
+            .lines
+            .recv_timeout(left)
+            .expect("no log line for the request");
+        if line.contains("trace-me-43") && line.contains("done") {
+            break line;
+        }
+    };
+    assert_eq!(done.matches("trace-me-43").count(), 1, "{done}");
+    assert_eq!(done.matches("latency_ms").count(), 1, "{done}");
+    // No terminal here, so no colour escapes.
+    assert!(
+        done.contains("status=404") && !done.contains('\x1b'),
+        "{done}"
+    );
 }

@@ -150,9 +150,11 @@ pub(crate) async fn track(
     let seconds = started.elapsed().as_secs_f64();
     state.metrics.record(surface, status, seconds);
     let latency_ms = seconds * 1e3;
-    // The request's own fields on its closing line too, so a log collector reads one
-    // flat object per request.
-    span.in_scope(|| tracing::info!(request_id = %id, %method, %path, status, latency_ms, "done"));
+    // The closing line carries the request's fields itself, outside the span, so a log
+    // collector reads one flat JSON object per request and the text format prints each
+    // field once.
+    drop(span);
+    tracing::info!(request_id = %id, %method, %path, status, latency_ms, "done");
     if let Ok(v) = HeaderValue::from_str(&id) {
         response.headers_mut().insert("x-request-id", v);
     }
