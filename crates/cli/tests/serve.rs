@@ -208,6 +208,78 @@ fn an_operation_cut_short_by_a_crash_fails_at_the_next_start() {
 }
 
 #[test]
+fn two_uploads_of_one_model_id_at_once_keep_exactly_one() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    let models = ["digits_cnn", "text_sentiment"];
+    // Several rounds, each two uploads of one new id sent at the same moment; each upload
+    // copies and loads its model before it registers it, so both usually pass the request's
+    // quick existence check and race to register (the case this test is for).
+    let mut raced = 0;
+    for round in 0..4 {
+        let id = format!("twin{round}");
+        let outcomes: Vec<(u16, Value)> = std::thread::scope(|s| {
+            let calls: Vec<_> = models
+                .iter()
+                .map(|model| {
+                    let (server, id) = (&server, &id);
+                    s.spawn(move || {
+                        server.call(
+                            "POST",
+                            &format!("{PARENT}/models:upload"),
+                            Some(json!({"modelId": id, "model": {
+                                "displayName": *model,
+                                "artifactUri": model_dir(model).to_str().unwrap(),
+                            }})),
+                        )
+                    })
+                })
+                .collect();
+            calls.into_iter().map(|c| c.join().unwrap()).collect()
+        });
+        let mut winners = Vec::new();
+        for ((status, op), model) in outcomes.iter().zip(models) {
+            if *status == 409 {
+                continue; // refused at once: the other had already registered it
+            }
+            assert_eq!(*status, 200, "{op}");
+            let done = server.wait(op);
+            if done["response"]["model"].is_string() {
+                winners.push(model);
+            } else {
+                raced += 1;
+                assert_eq!(done["error"]["code"], json!(6), "ALREADY_EXISTS: {done}");
+                let message = done["error"]["message"].as_str().unwrap();
+                assert!(
+                    message.contains(&format!("models/{id} already exists")),
+                    "{done}"
+                );
+            }
+        }
+        assert_eq!(winners.len(), 1, "round {round}: {outcomes:?}");
+        // The registered model and its folder are the winner's, untouched by the other.
+        let (status, doc) = server.call("GET", &format!("{PARENT}/models/{id}"), None);
+        assert_eq!(status, 200, "{doc}");
+        assert_eq!(doc["displayName"], json!(winners[0]), "{doc}");
+        assert_eq!(
+            std::fs::read(data.path().join("models").join(&id).join("model.onnx")).unwrap(),
+            std::fs::read(model_dir(winners[0]).join("model.onnx")).unwrap()
+        );
+    }
+    assert!(
+        raced > 0,
+        "no round raced: both uploads were never in flight together"
+    );
+    // No working folder is left behind.
+    let mut left: Vec<String> = std::fs::read_dir(data.path().join("models"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    assert_eq!(left, ["twin0", "twin1", "twin2", "twin3"]);
+}
+
+#[test]
 fn bad_requests_get_google_rpc_errors() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());

@@ -51,8 +51,12 @@ pub(crate) async fn upload(
     let op_name = op["name"].as_str().unwrap_or_default().to_string();
     let (st, parent) = (state.clone(), parent.to_string());
     operations::spawn(state.clone(), op_name, async move {
+        // Each upload works in its own folder and claims the name only when the model has
+        // loaded: two uploads of one modelId at once (on one node or two) never write the
+        // same folder, and the registry's insert-if-absent picks the one that stays.
         let dest = st.model_dir(&id);
-        let copied = dest.clone();
+        let staging = partial_dir(&dest)?;
+        let copied = staging.clone();
         let backend = st.config.backend;
         let explainer = tokio::task::spawn_blocking(move || -> Result<Explainer, ApiError> {
             fetch_artifacts(&source, &copied)?;
@@ -92,7 +96,32 @@ pub(crate) async fn upload(
                 doc[key] = v.clone();
             }
         }
-        st.registry.put(Table::Models, &name, &parent, &doc).await?;
+        let discard = |dir: &Path| {
+            let _ = std::fs::remove_dir_all(dir);
+        };
+        if let Err(e) = st
+            .registry
+            .create(Table::Models, &name, &parent, &doc)
+            .await
+        {
+            discard(&staging);
+            return Err(match e {
+                ApiError::AlreadyExists(_) => {
+                    ApiError::AlreadyExists(format!("model {name} already exists"))
+                }
+                other => other,
+            });
+        }
+        // The name is ours: whatever folder is there is a leftover (or a deployment's
+        // fetch of these same artifacts racing this line).
+        discard(&dest);
+        if let Err(e) = std::fs::rename(&staging, &dest) {
+            discard(&staging);
+            if !dest.join(prism_engine::MODEL_FILE).is_file() {
+                let _ = st.registry.delete(Table::Models, &name).await;
+                return Err(ApiError::Internal(format!("placing the artifacts: {e}")));
+            }
+        }
         Ok(json!({
             "@type": format!("{TYPE_PREFIX}UploadModelResponse"),
             "model": name,
