@@ -37,19 +37,28 @@ fn train_subspace(points: &[f32], dsub: usize, seed: u64) -> Vec<f32> {
         return c;
     }
     let mut sums = vec![0f64; KSUB * dsub];
+    // The centroids coordinate by coordinate (16 first coordinates, then 16 second ones, …),
+    // so that the distances to all 16 vectorise.
+    let mut soa = vec![0f32; KSUB * dsub];
     for _ in 0..SUB_ITERATIONS {
         sums.iter_mut().for_each(|s| *s = 0.0);
+        for j in 0..KSUB {
+            for d in 0..dsub {
+                soa[d * KSUB + j] = c[j * dsub + d];
+            }
+        }
         let mut counts = [0usize; KSUB];
         for p in points.chunks_exact(dsub) {
-            let mut best = (0usize, f32::INFINITY);
-            for (j, cj) in c.chunks_exact(dsub).enumerate() {
-                let d: f32 = p.iter().zip(cj).map(|(a, b)| (a - b) * (a - b)).sum();
-                if d < best.1 {
-                    best = (j, d);
+            let mut dist = [0f32; KSUB];
+            for (&x, cd) in p.iter().zip(soa.chunks_exact(KSUB)) {
+                for j in 0..KSUB {
+                    let e = x - cd[j];
+                    dist[j] += e * e;
                 }
             }
-            counts[best.0] += 1;
-            for (s, &x) in sums[best.0 * dsub..(best.0 + 1) * dsub].iter_mut().zip(p) {
+            let best = argmin16(&dist);
+            counts[best] += 1;
+            for (s, &x) in sums[best * dsub..(best + 1) * dsub].iter_mut().zip(p) {
                 *s += f64::from(x);
             }
         }
