@@ -7,7 +7,7 @@
 //! codes (`pq`; `IndexConfig::dims_per_block` dimensions per code, 2 by default), stored in
 //! blocks of 32 for the SIMD scan (`simd`). For `Cosine` the
 //! partitions and codes are built on unit-length copies of the vectors. With
-//! `IndexConfig::spill` (the default) a vector is also stored in a second partition,
+//! `IndexConfig::spill` (off by default) a vector is also stored in a second partition,
 //! chosen as SOAR does (Sun et al., "SOAR: Improved Indexing for Approximate Nearest Neighbor
 //! Search", NeurIPS 2023): the partition minimising ‖x − c‖² + ⟨x − c, r̂⟩², r̂ the direction
 //! of the primary residual, so that the second copy is found by the queries the first misses
