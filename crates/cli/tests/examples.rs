@@ -375,3 +375,74 @@ fn a_sharded_index_answers_as_one_and_grows() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("shard 0 is missing"), "{stderr}");
 }
+
+/// `--spill` (tree-AH only): examples are also stored in a second partition, so the saved
+/// file is larger by a 196-byte code and a row number per spilled copy (784 dimensions),
+/// and the answers stay the exact reference's; without it the default (one copy) applies.
+#[test]
+fn spill_stores_second_copies() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("tree.json");
+    std::fs::write(
+        &config,
+        json!({"config": {
+            "dimensions": 784,
+            "approximateNeighborsCount": 50,
+            "distanceMeasureType": "DOT_PRODUCT_DISTANCE",
+            "featureNormType": "UNIT_L2_NORM",
+            "algorithmConfig": {"treeAhConfig": {
+                "leafNodeEmbeddingCount": 20,
+                "fractionLeafNodesToSearch": 0.5
+            }}
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(source().join("expected_neighbors.json")).unwrap(),
+    )
+    .unwrap();
+    let instances = source().join("instances.jsonl");
+    let mut sizes = Vec::new();
+    for spill in [false, true] {
+        let dir = model_copy();
+        let examples = source().join("examples.jsonl");
+        let mut args = vec![
+            "index",
+            "build",
+            s(dir.path()),
+            "--examples",
+            s(&examples),
+            "--config",
+            s(&config),
+        ];
+        if spill {
+            args.push("--spill");
+        }
+        let out = prism(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.contains("200 examples indexed"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("partitions: 10"), "{stderr}");
+        sizes.push(
+            std::fs::metadata(dir.path().join("examples.index"))
+                .unwrap()
+                .len(),
+        );
+        let got = explain(dir.path(), &instances, &[]);
+        let (mut hits, mut total) = (0, 0);
+        for (e, want) in got.iter().zip(expected["instances"].as_array().unwrap()) {
+            for w in want["neighbors"].as_array().unwrap() {
+                total += 1;
+                hits += usize::from(ids(e).iter().any(|id| id == w["id"].as_str().unwrap()));
+            }
+        }
+        // Half the leaves and 50 candidates find every exact neighbour either way.
+        assert_eq!((spill, hits), (spill, total));
+    }
+    // 45 of the 200 examples have a second partition within 1.5x the first's distance (the
+    // rest are not spilled): 45 × (196 + 4) bytes.
+    assert_eq!(sizes[1] - sizes[0], 45 * 200, "{sizes:?}");
+}

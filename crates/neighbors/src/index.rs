@@ -83,8 +83,10 @@ pub struct IndexConfig {
     /// one index.
     pub seed: u64,
     /// tree-AH only: also store every vector in a second partition (SOAR spilling; see the
-    /// `tree_ah` module). Default true: about 1.2x faster at recall@10 0.95 on MiniLM for 6%
-    /// more memory (98 bytes per 384-d vector); turn it off under a memory bound.
+    /// `tree_ah` module). Default false: one copy per vector, 1,646 bytes per 384-d vector
+    /// with float32 re-ranking, within issue #4's memory bound. On MiniLM, spilling reaches
+    /// recall@10 0.95 scanning 10% of the leaves instead of ~28%, about 1.2x the queries per
+    /// second, for 98 more bytes per vector and a longer build.
     pub spill: bool,
     /// How the vectors are kept for re-ordering and exact scans (default float32).
     pub vectors: VectorStorage,
@@ -93,7 +95,7 @@ pub struct IndexConfig {
     /// the quantisation error along the vector η = (d − 1) (t/‖x‖)² / (1 − (t/‖x‖)²) times
     /// more than across it (ScaNN's usual t = 0.2 gives η ≈ 16 on unit 384-d vectors).
     /// Applied when the tree is built or retrained; [`Index::add`] encodes with the nearest
-    /// centroids (3x cheaper) until the next [`Index::retrain`].
+    /// centroids (cheaper) until the next [`Index::retrain`].
     /// Default `Some(`[`DEFAULT_ANISOTROPIC_THRESHOLD`]`)`; `None`: nearest centroids.
     pub anisotropic: Option<f32>,
     /// tree-AH only: dimensions per sub-space ("block") of the 4-bit product-quantised
@@ -112,7 +114,7 @@ impl IndexConfig {
             norm: FeatureNorm::default(),
             algorithm: Algorithm::default(),
             seed: 0x5eed,
-            spill: true,
+            spill: false,
             vectors: VectorStorage::Float32,
             anisotropic: Some(DEFAULT_ANISOTROPIC_THRESHOLD),
             dims_per_block: DEFAULT_DIMS_PER_BLOCK,

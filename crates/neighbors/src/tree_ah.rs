@@ -7,7 +7,7 @@
 //! codes (`pq`; `IndexConfig::dims_per_block` dimensions per code, 2 by default), stored in
 //! blocks of 32 for the SIMD scan (`simd`). For `Cosine` the
 //! partitions and codes are built on unit-length copies of the vectors. With
-//! `IndexConfig::spill` (the default) a vector is also stored in a second partition,
+//! `IndexConfig::spill` (off by default) a vector is also stored in a second partition,
 //! chosen as SOAR does (Sun et al., "SOAR: Improved Indexing for Approximate Nearest Neighbor
 //! Search", NeurIPS 2023): the partition minimising ‖x − c‖² + ⟨x − c, r̂⟩², r̂ the direction
 //! of the primary residual, so that the second copy is found by the queries the first misses
@@ -30,8 +30,11 @@
 //! vectors.
 //!
 //! **Filters.** With a filter that allows a fraction `s` of the rows: if `s` is at most
-//! `max(0.05, fraction_leaf_nodes_to_search)` the allowed rows are scanned exactly (recall 1);
-//! otherwise the number of partitions scanned is divided by `√s`. (Dividing by `s` would
+//! [`EXACT_FILTER_FRACTION`] (5%) the allowed rows are scanned exactly (recall 1);
+//! otherwise the number of partitions scanned is divided by `√s`. (An exact scan reads 16
+//! times the bytes of a code scan per row at 384 dimensions: on MiniLM without spilling,
+//! searching 30% of the leaves, a filter allowing 21% of the rows ran 6x faster through the
+//! partitions, recall@10 0.991, than scanned exactly.) (Dividing by `s` would
 //! score as many allowed vectors as an unfiltered search does, but a query's allowed
 //! neighbours concentrate in its nearest partitions more than a uniform spread would; on
 //! MiniLM with `pos` / `source` restricts, `√s` keeps recall@10 at 0.97–0.98 where `s`
@@ -60,8 +63,8 @@ pub const PQ_TRAIN_SAMPLE: usize = 5_000;
 pub const SPILL_MAX_DISTANCE_RATIO: f32 = 1.5;
 /// Lloyd iterations of the partition k-means.
 const KMEANS_ITERATIONS: usize = 10;
-/// Filters allowing at most this fraction of rows (or the search fraction, if larger) are
-/// answered by scanning the allowed rows exactly.
+/// Filters allowing at most this fraction of rows are answered by scanning the allowed
+/// rows exactly.
 pub const EXACT_FILTER_FRACTION: f64 = 0.05;
 
 /// The position and value of the smallest item (the first of equals; 0 when empty).
@@ -282,7 +285,7 @@ impl TreeAh {
     ///
     /// With `score_aware` the codes are chosen under the anisotropic loss when the tree has
     /// a threshold (building and retraining); appends pass false and take the nearest
-    /// centroids, about 3x cheaper, which keeps them above 50,000 vectors per second.
+    /// centroids, which is cheaper (appends are timed against a 50,000 vectors/s target).
     pub(crate) fn insert(&mut self, row: u32, vector: &[f32], score_aware: bool) {
         let v = self.space(vector);
         let vc = self.centroid_dots(&v);
@@ -466,7 +469,7 @@ impl TreeAh {
         if let Some(allowed) = allowed {
             let count = allowed.count();
             let s = count as f64 / live as f64;
-            if s <= EXACT_FILTER_FRACTION.max(fraction) {
+            if s <= EXACT_FILTER_FRACTION {
                 let mut top = TopK::new(store, k, crowding);
                 flat::scan(store, measure, query, query_norm, Some(allowed), &mut top);
                 return top.into_sorted();
