@@ -280,6 +280,64 @@ fn two_uploads_of_one_model_id_at_once_keep_exactly_one() {
 }
 
 #[test]
+fn a_model_deleted_while_it_deploys_is_taken_off_the_endpoint() {
+    use std::io::Write;
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path());
+    upload(&server, "fleeting", "peer_linear");
+    // The deployment reads the model's metadata through a named pipe the test holds open,
+    // so the model can be deleted while the deployment loads it.
+    let metadata_path = data
+        .path()
+        .join("models/fleeting/explanation_metadata.json");
+    let metadata = std::fs::read(&metadata_path).unwrap();
+    std::fs::remove_file(&metadata_path).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&metadata_path)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo failed");
+    // Read and write: opening a pipe so never waits for the other end.
+    let mut pipe = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&metadata_path)
+        .unwrap();
+    let (status, _) = server.call(
+        "POST",
+        &format!("{PARENT}/endpoints?endpointId=brief"),
+        Some(json!({"displayName": "brief"})),
+    );
+    assert_eq!(status, 200);
+    let (status, op) = server.call(
+        "POST",
+        &format!("{PARENT}/endpoints/brief:deployModel"),
+        Some(json!({"deployedModel": {"model": format!("{PARENT}/models/fleeting")}})),
+    );
+    assert_eq!(status, 200, "{op}");
+    // Not yet listed on the model, so the delete is allowed.
+    let (status, deleted) = server.call("DELETE", &format!("{PARENT}/models/fleeting"), None);
+    assert_eq!(status, 200, "{deleted}");
+    pipe.write_all(&metadata).unwrap();
+    drop(pipe);
+    let done = server.wait(&op);
+    assert_eq!(done["error"]["code"], json!(5), "NOT_FOUND: {done}");
+    assert!(
+        done["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("was deleted while it was being deployed"),
+        "{done}"
+    );
+    let (status, endpoint) = server.call("GET", &format!("{PARENT}/endpoints/brief"), None);
+    assert_eq!(status, 200, "{endpoint}");
+    let deployed = endpoint["deployedModels"].as_array().map_or(0, Vec::len);
+    assert_eq!(deployed, 0, "{endpoint}");
+    let split = endpoint["trafficSplit"].as_object().map_or(0, |s| s.len());
+    assert_eq!(split, 0, "{endpoint}");
+}
+
+#[test]
 fn bad_requests_get_google_rpc_errors() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path());

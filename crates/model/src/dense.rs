@@ -1218,6 +1218,8 @@ mod tests {
         assert!(DenseGraph::plan(graph, &signature, Some(&[0])).is_some());
     }
 
+    type Kernel = fn(&[f32], usize, &Panels, &[f32], Act, &mut [f32]);
+
     /// Every kernel this CPU can run against a plain triple loop, over widths that leave
     /// partial panels and batches that leave partial row blocks.
     #[test]
@@ -1243,8 +1245,7 @@ mod tests {
                     want[r * m + c] = (dot + b[c]).max(0.0);
                 }
             }
-            let mut kernels: Vec<(&str, fn(&[f32], usize, &Panels, &[f32], Act, &mut [f32]))> =
-                vec![("portable", dense_portable)];
+            let mut kernels: Vec<(&str, Kernel)> = vec![("portable", dense_portable)];
             #[cfg(target_arch = "x86_64")]
             {
                 if std::arch::is_x86_feature_detected!("avx2")

@@ -123,9 +123,22 @@ pub async fn delete_resource(
     table: Table,
     name: &str,
 ) -> Result<Value, ApiError> {
+    delete_resource_if(state, table, name, |_| Ok(())).await
+}
+
+/// [`delete_resource`] of a document `check` accepts as stored when it is deleted (see
+/// [`crate::Registry::delete_if`]); `check`'s error is the request's.
+pub async fn delete_resource_if(
+    state: &AppState,
+    table: Table,
+    name: &str,
+    check: impl FnMut(&Value) -> Result<(), ApiError>,
+) -> Result<Value, ApiError> {
+    if !state.registry.delete_if(table, name, check).await? {
+        return Err(ApiError::NotFound(format!("{name} not found")));
+    }
     let op = start(state, name, "DeleteOperationMetadata").await?;
     let op_name = op["name"].as_str().unwrap_or_default().to_string();
-    state.registry.delete(table, name).await?;
     finish(
         state,
         &op_name,

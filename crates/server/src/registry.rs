@@ -270,6 +270,44 @@ impl Registry {
         rows.iter().map(body_of).collect()
     }
 
+    /// Deletes a document if `check` accepts it as stored at the moment of deletion (a
+    /// compare-and-delete on the stored text: a change written after `check` read it makes
+    /// it read and check again). False when the document does not exist; an error from
+    /// `check` leaves it in place.
+    pub async fn delete_if(
+        &self,
+        table: Table,
+        name: &str,
+        mut check: impl FnMut(&Value) -> Result<(), ApiError>,
+    ) -> Result<bool, ApiError> {
+        let read = format!("SELECT body FROM {} WHERE name = $1", table.name());
+        let delete = format!("DELETE FROM {} WHERE name = $1 AND body = $2", table.name());
+        for _ in 0..UPDATE_ATTEMPTS {
+            let row = sqlx::query(AssertSqlSafe(read.clone()))
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+            let Some(row) = row else {
+                return Ok(false);
+            };
+            let old: String = row.try_get("body")?;
+            check(&parse_body(&old)?)?;
+            let done = sqlx::query(AssertSqlSafe(delete.clone()))
+                .bind(name)
+                .bind(&old)
+                .execute(&self.pool)
+                .await?;
+            if done.rows_affected() > 0 {
+                return Ok(true);
+            }
+            tokio::task::yield_now().await;
+        }
+        Err(ApiError::Aborted(format!(
+            "{} {name} is changed by others too often; retry",
+            table.singular()
+        )))
+    }
+
     /// Deletes a document; false when it did not exist.
     pub async fn delete(&self, table: Table, name: &str) -> Result<bool, ApiError> {
         let sql = format!("DELETE FROM {} WHERE name = $1", table.name());

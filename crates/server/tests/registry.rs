@@ -182,6 +182,61 @@ async fn concurrent_updates_from_two_nodes_lose_nothing(db: Db) {
     assert!(gone.is_none());
 }
 
+on_both!(a_checked_delete_sees_a_change_made_after_its_check);
+async fn a_checked_delete_sees_a_change_made_after_its_check(db: Db) {
+    let a = db.connect().await;
+    let b = Arc::new(db.connect().await);
+    let (name, doc) = model(7);
+    a.create(
+        Table::Models,
+        &name,
+        PARENT,
+        &json!({"doc": doc, "deployed": []}),
+    )
+    .await
+    .unwrap();
+    // The first check passes; right after it, before the delete, another node lists a
+    // deployment on the model (as a deploy on another node does). The delete must see it.
+    let mut checks = 0;
+    let refused = a
+        .delete_if(Table::Models, &name, |doc| {
+            checks += 1;
+            if checks == 1 {
+                let (b, name) = (b.clone(), name.clone());
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .unwrap();
+                    rt.block_on(b.update(Table::Models, &name, |doc| {
+                        doc["deployed"] = json!(["endpoint e"]);
+                        Ok(())
+                    }))
+                    .unwrap()
+                    .unwrap();
+                })
+                .join()
+                .unwrap();
+            }
+            if doc["deployed"].as_array().is_some_and(|d| !d.is_empty()) {
+                return Err(ApiError::FailedPrecondition("deployed".into()));
+            }
+            Ok(())
+        })
+        .await;
+    assert!(
+        matches!(refused, Err(ApiError::FailedPrecondition(_))),
+        "{refused:?}"
+    );
+    assert_eq!(checks, 2);
+    let kept = a.get(Table::Models, &name).await.unwrap().unwrap();
+    assert_eq!(kept["deployed"], json!(["endpoint e"]));
+    // Unchanged since its check, the document goes; a missing one is false.
+    assert!(a.delete_if(Table::Models, &name, |_| Ok(())).await.unwrap());
+    assert!(a.get(Table::Models, &name).await.unwrap().is_none());
+    assert!(!a.delete_if(Table::Models, &name, |_| Ok(())).await.unwrap());
+}
+
 on_both!(owners_and_heartbeats);
 async fn owners_and_heartbeats(db: Db) {
     let registry = db.connect().await;

@@ -127,8 +127,10 @@ pub(crate) async fn deploy(
         }
         let explainer = load_explainer(&st, &model, deployed_spec.as_ref()).await?;
         // Compare-and-swap on the endpoint: deployments on several nodes at once all land.
+        let mut split_before = Value::Null;
         st.registry
             .update(Table::Endpoints, &endpoint_name, |endpoint| {
+                split_before = endpoint["trafficSplit"].clone();
                 let split = new_traffic_split(endpoint, split.as_ref(), Some(&id), None)?;
                 push(&mut endpoint["deployedModels"], deployed.clone());
                 endpoint["trafficSplit"] = split;
@@ -148,12 +150,48 @@ pub(crate) async fn deploy(
             })
             .await?;
         if listed.is_none() {
-            tracing::warn!(model = %model_name, "a model was deleted while it was being deployed");
+            // Deleted while it loaded (its delete saw no deployment yet): take the
+            // deployment back off the endpoint rather than serve a model that is gone.
+            st.registry
+                .update(Table::Endpoints, &endpoint_name, |endpoint| {
+                    withdraw(endpoint, &id, &split_before);
+                    Ok(())
+                })
+                .await?;
+            return Err(ApiError::NotFound(format!(
+                "model {model_name} was deleted while it was being deployed"
+            )));
         }
         register(&st, &id, &endpoint_name, &model_name, &model, explainer).await;
         Ok(json!({"@type": format!("{TYPE_PREFIX}DeployModelResponse"), "deployedModel": deployed}))
     });
     Ok(op)
+}
+
+/// Removes deployed model `id` from an endpoint it was just added to, and its share of the
+/// traffic: the split from before (`split_before`) comes back when the endpoint serves the
+/// same models as then; otherwise (another deployment changed it meanwhile) only `id`'s
+/// entry goes.
+fn withdraw(endpoint: &mut Value, id: &str, split_before: &Value) {
+    if let Some(list) = endpoint["deployedModels"].as_array_mut() {
+        list.retain(|d| d["id"].as_str() != Some(id));
+    }
+    let mut split = endpoint["trafficSplit"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    split.remove(id);
+    let same_models = split_before.as_object().is_some_and(|before| {
+        let keys = |m: &serde_json::Map<String, Value>| {
+            m.keys().cloned().collect::<std::collections::BTreeSet<_>>()
+        };
+        keys(before) == keys(&split)
+    });
+    endpoint["trafficSplit"] = if same_models {
+        split_before.clone()
+    } else {
+        Value::Object(split)
+    };
 }
 
 /// `POST …/endpoints/{id}:undeployModel` `{deployedModelId, trafficSplit?}` → Operation.

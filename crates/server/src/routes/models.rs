@@ -264,15 +264,20 @@ pub(crate) async fn delete(state: &Arc<AppState>, name: &str) -> Result<Value, A
             "model {name} is used by a batch prediction job that has not ended; cancel it first"
         )));
     }
-    if model["deployedModels"]
-        .as_array()
-        .is_some_and(|d| !d.is_empty())
-    {
-        return Err(ApiError::FailedPrecondition(format!(
-            "model {name} is deployed to an endpoint; undeploy it first"
-        )));
-    }
-    let op = operations::delete_resource(state, Table::Models, name).await?;
+    // Checked as the model is deleted, not only as read: a deployment on another node
+    // that lists itself on the model in between makes the delete look again and refuse.
+    let op = operations::delete_resource_if(state, Table::Models, name, |model| {
+        if model["deployedModels"]
+            .as_array()
+            .is_some_and(|d| !d.is_empty())
+        {
+            return Err(ApiError::FailedPrecondition(format!(
+                "model {name} is deployed to an endpoint; undeploy it first"
+            )));
+        }
+        Ok(())
+    })
+    .await?;
     let id = name.rsplit('/').next().unwrap_or_default();
     let _ = tokio::fs::remove_dir_all(state.model_dir(id)).await;
     Ok(op)
