@@ -235,12 +235,13 @@ impl DenseGraph {
                     out,
                 } => {
                     let x = floats[*x].as_deref().ok_or_else(missing)?;
-                    let mut y = vec![0.0; n * weight.m];
+                    let mut y = spare(n * weight.m);
                     dense(x, n, weight, bias, *act, &mut y);
                     floats[*out] = Some(Cow::Owned(y));
                 }
                 Step::Map { x, act, out } => {
-                    let mut y = floats[*x].as_deref().ok_or_else(missing)?.to_vec();
+                    let mut y = spare(0);
+                    y.extend_from_slice(floats[*x].as_deref().ok_or_else(missing)?);
                     for v in &mut y {
                         *v = act.apply(*v);
                     }
@@ -255,7 +256,7 @@ impl DenseGraph {
                 } => {
                     let a = operand(&floats, a).ok_or_else(missing)?;
                     let b = operand(&floats, b).ok_or_else(missing)?;
-                    let mut y = Vec::with_capacity(n * cols);
+                    let mut y = spare(0);
                     for r in 0..n {
                         for c in 0..*cols {
                             y.push(op.apply(a.at(r, c), b.at(r, c)));
@@ -264,7 +265,8 @@ impl DenseGraph {
                     floats[*out] = Some(Cow::Owned(y));
                 }
                 Step::Softmax { x, cols, out } => {
-                    let mut y = floats[*x].as_deref().ok_or_else(missing)?.to_vec();
+                    let mut y = spare(0);
+                    y.extend_from_slice(floats[*x].as_deref().ok_or_else(missing)?);
                     for row in y.chunks_exact_mut(*cols) {
                         let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
                         let mut sum = 0.0;
@@ -280,7 +282,8 @@ impl DenseGraph {
                 }
                 Step::Concat { xs, out } => {
                     let total: usize = xs.iter().map(|(_, c)| c).sum();
-                    let mut y = Vec::with_capacity(n * total);
+                    let mut y = spare(0);
+                    y.reserve(n * total);
                     let parts = xs
                         .iter()
                         .map(|(slot, cols)| Some((floats[*slot].as_deref()?, *cols)))
@@ -312,18 +315,64 @@ impl DenseGraph {
                 }
             }
         }
-        self.outputs
+        let outputs = self
+            .outputs
             .iter()
-            .map(|&(slot, flat, cols)| {
+            .enumerate()
+            .map(|(i, &(slot, flat, cols))| {
                 if let Some(values) = &ints[slot] {
                     let shape = if flat { vec![n] } else { vec![n, 1] };
                     return Tensor::i64(shape, values.clone());
                 }
-                let values = floats[slot].as_deref().ok_or_else(missing)?;
-                Tensor::f32(vec![n, cols], values.to_vec())
+                // The last output read from a slot takes its buffer; earlier ones copy it.
+                let again = self.outputs[i + 1..].iter().any(|o| o.0 == slot);
+                let values = match floats[slot].take() {
+                    Some(Cow::Owned(v)) if !again => v,
+                    Some(values) => {
+                        let copy = values.to_vec();
+                        floats[slot] = Some(values);
+                        copy
+                    }
+                    None => return Err(missing()),
+                };
+                Tensor::f32(vec![n, cols], values)
             })
-            .collect()
+            .collect();
+        // Intermediate buffers go back to this thread's spares for the next forward pass:
+        // explaining runs thousands of passes of the same sizes, and freeing and allocating
+        // them each time made the allocator hand memory back to the kernel and fault it in
+        // again.
+        SPARES.with(|spares| {
+            let mut spares = spares.borrow_mut();
+            for values in floats.into_iter().flatten() {
+                if let Cow::Owned(v) = values {
+                    if spares.len() < MAX_SPARES && v.capacity() <= MAX_SPARE_LEN {
+                        spares.push(v);
+                    }
+                }
+            }
+        });
+        outputs
     }
+}
+
+/// Buffers kept per thread between forward passes (see the end of [`DenseGraph::run`]),
+/// and the largest kept (1 MiB): at most 16 MiB per thread stays allocated.
+const MAX_SPARES: usize = 16;
+const MAX_SPARE_LEN: usize = 1 << 18;
+
+thread_local! {
+    static SPARES: std::cell::RefCell<Vec<Vec<f32>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A buffer of `len` zeros, reusing a spare one when this thread has it.
+fn spare(len: usize) -> Vec<f32> {
+    let mut v = SPARES
+        .with(|spares| spares.borrow_mut().pop())
+        .unwrap_or_default();
+    v.clear();
+    v.resize(len, 0.0);
+    v
 }
 
 /// The nodes the named outputs depend on, in graph order.
