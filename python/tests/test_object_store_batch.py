@@ -144,7 +144,8 @@ def test_s3_glob_in_and_out_every_line_once(s3, prism_bin, tmp_path):
 
 def test_s3_job_killed_and_resumed_writes_every_line_once(s3, prism_bin, tmp_path):
     client, env = s3
-    count = 4000
+    # Long enough to be killed mid-run however fast the machine explains.
+    count = 12000
     client.put_object(Bucket=BUCKET, Key="big/in.jsonl", Body=jsonl(instances(0, count)))
     args = [
         "-i",
@@ -367,7 +368,8 @@ def test_gcs_output_holds_the_files_of_a_local_run(gcs_out, prism_bin, tmp_path)
 
 def test_gcs_output_job_killed_and_resumed_writes_every_line_once(gcs_out, prism_bin, tmp_path):
     base, env = gcs_out
-    count = 4000
+    # Long enough to be killed mid-run however fast the machine explains.
+    count = 12000
     source = tmp_path / "in.jsonl"
     source.write_bytes(jsonl(instances(0, count)))
     args = [

@@ -608,7 +608,10 @@ impl Pipe for Value {}
 
 #[test]
 fn a_long_job_cancels_and_queued_jobs_wait_their_turn() {
-    const N: usize = 4000;
+    // Long enough to still run after the checks below on a fast machine: 4,000 lines at
+    // the default 10 paths ended within the first poll once the MLP ran on the dense
+    // evaluator.
+    const N: usize = 20_000;
     let tmp = tempfile::tempdir().unwrap();
     let server = Server::start(&tmp.path().join("data"), &["--max-concurrent-jobs", "1"]);
     server.upload_mlp();
@@ -617,6 +620,8 @@ fn a_long_job_cancels_and_queued_jobs_wait_their_turn() {
     let out = tmp.path().join("out");
     let mut body = job_body("long", &input, &out);
     body["generateExplanation"] = json!(true);
+    body["explanationSpec"] =
+        json!({"parameters": {"sampledShapleyAttribution": {"pathCount": 50}}});
     let long = server.create(body);
     let queued = server.create(job_body("queued", &input, &out));
     // The record count is found beside the run: then incompleteCount is what is left.
@@ -688,7 +693,9 @@ fn a_long_job_cancels_and_queued_jobs_wait_their_turn() {
 
 #[test]
 fn a_server_killed_mid_job_resumes_it_and_writes_every_line_once() {
-    const N: usize = 3000;
+    // Lines enough that the job outlasts a kill, a restart and a SIGTERM (3,000 did not,
+    // once the MLP ran on the dense evaluator).
+    const N: usize = 20_000;
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
     let server = Server::start(&data, &["--max-concurrent-jobs", "1"]);
@@ -699,8 +706,8 @@ fn a_server_killed_mid_job_resumes_it_and_writes_every_line_once() {
     let out = tmp.path().join("out");
     let mut body = job_body("resumed", &input, &out);
     body["generateExplanation"] = json!(true);
-    // 50 paths make each line ~5x the default work, so that on an idle machine the job is
-    // still running when the test kills and later stops the server.
+    // 50 paths make each line ~5x the default work, so that the job is still running when
+    // the test kills and later stops the server.
     body["explanationSpec"] =
         json!({"parameters": {"sampledShapleyAttribution": {"pathCount": 50}}});
     let created = server.create(body);
