@@ -337,6 +337,154 @@ fn a_model_deleted_while_it_deploys_is_taken_off_the_endpoint() {
     assert_eq!(split, 0, "{endpoint}");
 }
 
+/// The limits of `prism serve`: instances per request, request body size, explanation
+/// work in flight (429 with Retry-After) and the per-request deadline (504).
+#[test]
+fn limits_answer_with_their_own_status() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(
+        data.path(),
+        &[
+            "--max-concurrent",
+            "1",
+            "--request-timeout",
+            "1",
+            "--max-instances",
+            "400",
+        ],
+        &[],
+    );
+    upload(&server, "cnn", "digits_cnn");
+    let endpoint = {
+        deploy(&server, "cnn", "lim");
+        format!("{PARENT}/endpoints/lim")
+    };
+    let digit: Value = serde_json::from_str(
+        std::fs::read_to_string(model_dir("digits_cnn").join("instances.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let explain = |n: usize| json!({"instances": vec![digit.clone(); n]});
+
+    // More instances than allowed: refused before any work, naming the limit.
+    let (status, e) = server.call("POST", &format!("{endpoint}:explain"), Some(explain(401)));
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at most 400"),
+        "{e}"
+    );
+    // A body over 32 MiB: 413. Written by hand on a socket, from a second thread: the
+    // server answers once it has read past the limit and may close before the rest is
+    // sent, which an HTTP client reports as a failed write rather than the answer.
+    {
+        use std::io::{Read, Write};
+        let addr = server.base.trim_start_matches("http://").to_string();
+        let mut tcp = std::net::TcpStream::connect(&addr).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+            .unwrap();
+        let mut writer = tcp.try_clone().unwrap();
+        let head = format!(
+            "POST /v1/{endpoint}:predict HTTP/1.1\r\nHost: {addr}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            33 << 20
+        );
+        let sender = std::thread::spawn(move || {
+            let chunk = vec![b' '; 1 << 20];
+            let _ = writer.write_all(head.as_bytes());
+            for _ in 0..33 {
+                if writer.write_all(&chunk).is_err() {
+                    break; // the server answered and closed: expected
+                }
+            }
+        });
+        let mut answer = [0u8; 12];
+        tcp.read_exact(&mut answer).unwrap();
+        assert_eq!(
+            &answer,
+            b"HTTP/1.1 413",
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+        drop(tcp);
+        sender.join().unwrap();
+    }
+
+    // 200 CNN explanations with Integrated Gradients at 100 steps are seconds of work:
+    // past the 1 s deadline the request ends with 504, and while that work still holds the
+    // one permit another explanation is turned away with 429 and Retry-After.
+    let heavy = {
+        let url = server.url(&format!("{endpoint}:explain"));
+        let mut body = explain(200);
+        body["explanationSpecOverride"] =
+            json!({"parameters": {"integratedGradientsAttribution": {"stepCount": 100}}});
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .build()
+                .into();
+            let started = std::time::Instant::now();
+            let response = agent.post(&url).send_json(body).unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.into_body().read_json().unwrap();
+            (status, body, started.elapsed())
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let response = agent
+        .post(&server.url(&format!("{endpoint}:explain")))
+        .send_json(explain(1))
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_string());
+    assert_eq!(retry_after.as_deref(), Some("1"));
+    let busy: Value = response.into_body().read_json().unwrap();
+    assert_eq!(
+        busy["error"]["status"],
+        json!("RESOURCE_EXHAUSTED"),
+        "{busy}"
+    );
+    let (status, late, took) = heavy.join().unwrap();
+    assert_eq!(status, 504, "{late}");
+    assert_eq!(
+        late["error"]["status"],
+        json!("DEADLINE_EXCEEDED"),
+        "{late}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "answered after {took:?}"
+    );
+    // The abandoned work still holds the permit until it ends (predictions share it); then
+    // requests are served again.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    loop {
+        let (status, p) = server.call("POST", &format!("{endpoint}:predict"), Some(explain(2)));
+        if status == 200 {
+            assert_eq!(p["predictions"].as_array().map(Vec::len), Some(2), "{p}");
+            break;
+        }
+        assert_eq!(status, 429, "{p}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the permit never came back"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn bad_requests_get_google_rpc_errors() {
     let data = tempfile::tempdir().unwrap();
