@@ -142,26 +142,17 @@ def test_s3_glob_in_and_out_every_line_once(s3, prism_bin, tmp_path):
     assert not (tmp_path / "work" / "glob" / "inputs").exists()
 
 
-def test_s3_job_killed_and_resumed_writes_every_line_once(s3, prism_bin, tmp_path):
-    client, env = s3
-    # Long enough to be killed mid-run however fast the machine explains.
-    count = 12000
-    client.put_object(Bucket=BUCKET, Key="big/in.jsonl", Body=jsonl(instances(0, count)))
-    args = [
-        "-i",
-        f"s3://{BUCKET}/big/in.jsonl",
-        "-o",
-        f"s3://{BUCKET}/big-out",
-        "--job-id",
-        "killed",
-        "--key-field",
-        "id",
-        "--explain",
-        "--batch-size",
-        "8",
-        "--work-dir",
-        str(tmp_path / "work"),
+def killed_job_args(source: str, output: str, tmp_path) -> List[str]:
+    """`prism batch` arguments of the job "killed", explained, with a local work folder."""
+    return [
+        "-i", source, "-o", output, "--job-id", "killed", "--key-field", "id", "--explain",
+        "--batch-size", "8", "--work-dir", str(tmp_path / "work"),
     ]
+
+
+def kill_after_commits(prism_bin, env, args, tmp_path, at_least: int) -> int:
+    """Runs `prism batch` with `args`, SIGKILLs it once its checkpoint counts `at_least`
+    lines, and returns how many it had committed."""
     checkpoint = tmp_path / "work" / "killed" / "checkpoint-00000-of-00001.json"
     child = subprocess.Popen(
         [str(prism_bin), "batch", str(MODEL), *args],
@@ -176,13 +167,24 @@ def test_s3_job_killed_and_resumed_writes_every_line_once(s3, prism_bin, tmp_pat
             committed = json.loads(checkpoint.read_text())["successful"]
         except (OSError, ValueError, KeyError):
             committed = 0
-        if committed >= 200:
+        if committed >= at_least:
             break
         time.sleep(0.05)
     assert child.poll() is None, "the job ended before it could be killed: make it longer"
     child.send_signal(signal.SIGKILL)
     child.wait()
-    assert 200 <= committed < count
+    assert committed >= at_least
+    return committed
+
+
+def test_s3_job_killed_and_resumed_writes_every_line_once(s3, prism_bin, tmp_path):
+    client, env = s3
+    # Long enough to be killed mid-run however fast the machine explains.
+    count = 12000
+    client.put_object(Bucket=BUCKET, Key="big/in.jsonl", Body=jsonl(instances(0, count)))
+    args = killed_job_args(f"s3://{BUCKET}/big/in.jsonl", f"s3://{BUCKET}/big-out", tmp_path)
+    committed = kill_after_commits(prism_bin, env, args, tmp_path, 200)
+    assert committed < count
     # Nothing is published before a run ends.
     assert client.list_objects_v2(Bucket=BUCKET, Prefix="big-out/killed/prediction").get("KeyCount") == 0
     out = run_batch(prism_bin, env, *args)
@@ -372,42 +374,9 @@ def test_gcs_output_job_killed_and_resumed_writes_every_line_once(gcs_out, prism
     count = 12000
     source = tmp_path / "in.jsonl"
     source.write_bytes(jsonl(instances(0, count)))
-    args = [
-        "-i",
-        str(source),
-        "-o",
-        "gs://prismout/big-out",
-        "--job-id",
-        "killed",
-        "--key-field",
-        "id",
-        "--explain",
-        "--batch-size",
-        "8",
-        "--work-dir",
-        str(tmp_path / "work"),
-    ]
-    checkpoint = tmp_path / "work" / "killed" / "checkpoint-00000-of-00001.json"
-    child = subprocess.Popen(
-        [str(prism_bin), "batch", str(MODEL), *args],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    deadline = time.time() + 120
-    committed = 0
-    while time.time() < deadline and child.poll() is None:
-        try:
-            committed = json.loads(checkpoint.read_text())["successful"]
-        except (OSError, ValueError, KeyError):
-            committed = 0
-        if committed >= 200:
-            break
-        time.sleep(0.05)
-    assert child.poll() is None, "the job ended before it could be killed: make it longer"
-    child.send_signal(signal.SIGKILL)
-    child.wait()
-    assert 200 <= committed < count
+    args = killed_job_args(str(source), "gs://prismout/big-out", tmp_path)
+    committed = kill_after_commits(prism_bin, env, args, tmp_path, 200)
+    assert committed < count
     # Nothing is published before a run ends: only the stats object its start wrote.
     assert gcs_names(base, "prismout", "big-out/killed/") == ["big-out/killed/stats-00000-of-00001.json"]
     running = json.loads(gcs_object(base, "prismout", "big-out/killed/stats-00000-of-00001.json"))

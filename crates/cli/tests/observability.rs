@@ -181,32 +181,56 @@ fn the_openapi_document_lists_what_the_router_answers() {
     assert!(body.contains("no method"), "{body}");
 }
 
-#[test]
-fn json_logs_carry_request_id_status_and_latency() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = LoggedServer::start(dir.path(), &[]);
+/// The log line of a request to an absent model sent with request id `id`: every line
+/// up to it goes through `check`, and the first that `is_done` accepts is returned.
+fn closing_line(
+    server: &LoggedServer,
+    id: &str,
+    check: impl Fn(&str),
+    is_done: impl Fn(&str) -> bool,
+) -> String {
     let (status, _) = server.call(
         "get",
         "/v1/projects/p/locations/l/models/absent",
         None,
-        Some("trace-me-42"),
+        Some(id),
     );
     assert_eq!(status, 404);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let done = loop {
+    loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let line = server
             .lines
             .recv_timeout(left)
             .expect("no log line for the request");
-        // Every log line is one JSON object.
-        let v: Value = serde_json::from_str(&line)
-            .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"));
-        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{v}");
-        if v["request_id"] == "trace-me-42" && v["message"] == "done" {
-            break v;
+        check(&line);
+        if is_done(&line) {
+            return line;
         }
+    }
+}
+
+#[test]
+fn json_logs_carry_request_id_status_and_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = LoggedServer::start(dir.path(), &[]);
+    let json = |line: &str| -> Value {
+        serde_json::from_str(line).unwrap_or_else(|e| panic!("log line is not JSON ({e}): {line}"))
     };
+    let line = closing_line(
+        &server,
+        "trace-me-42",
+        // Every log line is one JSON object.
+        |line| {
+            let v = json(line);
+            assert!(v["level"].is_string() && v["timestamp"].is_string(), "{v}");
+        },
+        |line| {
+            let v = json(line);
+            v["request_id"] == "trace-me-42" && v["message"] == "done"
+        },
+    );
+    let done = json(&line);
     assert_eq!(done["status"], 404);
     assert_eq!(done["method"], "GET");
     assert_eq!(done["path"], "/v1/projects/p/locations/l/models/absent");
@@ -218,24 +242,12 @@ fn json_logs_carry_request_id_status_and_latency() {
 fn text_logs_name_each_request_field_once() {
     let dir = tempfile::tempdir().unwrap();
     let server = LoggedServer::start_with(dir.path(), &[], "text");
-    let (status, _) = server.call(
-        "get",
-        "/v1/projects/p/locations/l/models/absent",
-        None,
-        Some("trace-me-43"),
+    let done = closing_line(
+        &server,
+        "trace-me-43",
+        |_| {},
+        |line| line.contains("trace-me-43") && line.contains("done"),
     );
-    assert_eq!(status, 404);
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let done = loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let line = server
-            .lines
-            .recv_timeout(left)
-            .expect("no log line for the request");
-        if line.contains("trace-me-43") && line.contains("done") {
-            break line;
-        }
-    };
     assert_eq!(done.matches("trace-me-43").count(), 1, "{done}");
     assert_eq!(done.matches("latency_ms").count(), 1, "{done}");
     // No terminal here, so no colour escapes.
