@@ -167,6 +167,66 @@ fn wait_for_progress(child: &mut Child, job: &Path, target: u64) -> bool {
     }
 }
 
+/// What [`kill_at_random_points`] saw.
+struct Kills {
+    /// Kills that landed while the job ran, after some progress and before its end.
+    mid_job: usize,
+    /// Kills that left results written past the last checkpoint.
+    with_uncommitted_output: usize,
+}
+
+/// Starts the job `killed` (`args("killed")`, writing to `job`) `rounds` times and SIGKILLs
+/// each run at a random point: once it has committed up to `max_step` more records, then
+/// anywhere within 20 ms (explaining, writing, syncing, checkpointing). With `early_first`
+/// the first run is killed within 80 ms of its start instead (loading the model, the first
+/// batches).
+fn kill_at_random_points(
+    args: &dyn Fn(&str) -> Vec<String>,
+    job: &Path,
+    n: usize,
+    rounds: usize,
+    max_step: u64,
+    rng: &mut Rng,
+    early_first: bool,
+) -> Kills {
+    let mut kills = Kills {
+        mid_job: 0,
+        with_uncommitted_output: 0,
+    };
+    for round in 0..rounds {
+        let before = committed(job);
+        let mut child = prism()
+            .args(args("killed"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let running = if round == 0 && early_first {
+            std::thread::sleep(Duration::from_millis(rng.below(80)));
+            true
+        } else {
+            let running = wait_for_progress(&mut child, job, before + 1 + rng.below(max_step));
+            std::thread::sleep(Duration::from_micros(rng.below(20_000)));
+            running
+        };
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let after = committed(job);
+        if running && after > before && after < n as u64 {
+            kills.mid_job += 1;
+        }
+        let results_len = std::fs::metadata(results(job)).map_or(0, |m| m.len());
+        let checkpoint = std::fs::read_to_string(job.join("checkpoint-00000-of-00001.json"))
+            .map(|t| serde_json::from_str::<Value>(&t).unwrap());
+        if let Ok(cp) = checkpoint {
+            if results_len > cp["resultsBytes"].as_u64().unwrap() {
+                kills.with_uncommitted_output += 1;
+            }
+        }
+    }
+    kills
+}
+
 #[test]
 fn a_job_writes_vertex_named_files_and_lines() {
     let tmp = tempfile::tempdir().unwrap();
@@ -536,47 +596,16 @@ fn kill_9_at_random_points_then_resume_writes_every_line_exactly_once() {
 
     let job = tmp.path().join("killed");
     let mut rng = Rng(0x5eed_1234_abcd);
-    let mut kills_mid_job = 0;
-    let mut kills_with_uncommitted_output = 0;
-    for round in 0..6 {
-        let before = committed(&job);
-        let mut child = prism()
-            .args(args("killed"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let running = if round == 0 {
-            // Early: while loading the model, or in the first batches.
-            std::thread::sleep(Duration::from_millis(rng.below(80)));
-            true
-        } else {
-            let target = before + 1 + rng.below(N as u64 / 10);
-            let running = wait_for_progress(&mut child, &job, target);
-            // Then anywhere inside a batch: explaining, writing, syncing, checkpointing.
-            std::thread::sleep(Duration::from_micros(rng.below(20_000)));
-            running
-        };
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let after = committed(&job);
-        if running && after > before && after < N as u64 {
-            kills_mid_job += 1;
-        }
-        let results_len = std::fs::metadata(results(&job)).map_or(0, |m| m.len());
-        let checkpoint = std::fs::read_to_string(job.join("checkpoint-00000-of-00001.json"))
-            .map(|t| serde_json::from_str::<Value>(&t).unwrap());
-        if let Ok(cp) = checkpoint {
-            if results_len > cp["resultsBytes"].as_u64().unwrap() {
-                kills_with_uncommitted_output += 1;
-            }
-        }
-    }
+    let kills = kill_at_random_points(&args, &job, N, 6, N as u64 / 10, &mut rng, true);
     assert!(
-        kills_mid_job >= 4,
-        "only {kills_mid_job} kills landed mid-job"
+        kills.mid_job >= 4,
+        "only {} kills landed mid-job",
+        kills.mid_job
     );
-    eprintln!("{kills_with_uncommitted_output} kills left uncommitted output");
+    eprintln!(
+        "{} kills left uncommitted output",
+        kills.with_uncommitted_output
+    );
 
     let last = prism().args(args("killed")).output().unwrap();
     assert_eq!(last.status.code(), Some(2), "{}", stderr(&last));
@@ -984,27 +1013,11 @@ fn parquet_job_killed_3_times_then_resumed_matches_an_uninterrupted_run() {
     assert_eq!(reference.status.code(), Some(0), "{}", stderr(&reference));
     let job = tmp.path().join("killed");
     let mut rng = Rng(0x9a7e_0e75);
-    let mut kills_mid_job = 0;
-    for _ in 0..3 {
-        let before = committed(&job);
-        let mut child = prism()
-            .args(args("killed"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let running = wait_for_progress(&mut child, &job, before + 1 + rng.below(N as u64 / 8));
-        std::thread::sleep(Duration::from_micros(rng.below(20_000)));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        let after = committed(&job);
-        if running && after > before && after < N as u64 {
-            kills_mid_job += 1;
-        }
-    }
+    let kills = kill_at_random_points(&args, &job, N, 3, N as u64 / 8, &mut rng, false);
     assert!(
-        kills_mid_job >= 2,
-        "only {kills_mid_job} kills landed mid-job"
+        kills.mid_job >= 2,
+        "only {} kills landed mid-job",
+        kills.mid_job
     );
     let last = prism().args(args("killed")).output().unwrap();
     assert_eq!(last.status.code(), Some(0), "{}", stderr(&last));

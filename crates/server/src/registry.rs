@@ -193,21 +193,14 @@ impl Registry {
         name: &str,
         mut change: impl FnMut(&mut Value) -> Result<T, ApiError>,
     ) -> Result<Option<(Value, T)>, ApiError> {
-        let read = format!("SELECT body FROM {} WHERE name = $1", table.name());
         let write = format!(
             "UPDATE {} SET body = $1 WHERE name = $2 AND body = $3",
             table.name()
         );
         for _ in 0..UPDATE_ATTEMPTS {
-            let row = sqlx::query(AssertSqlSafe(read.clone()))
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-            let Some(row) = row else {
+            let Some((old, before)) = self.stored(table, name).await? else {
                 return Ok(None);
             };
-            let old: String = row.try_get("body")?;
-            let before = parse_body(&old)?;
             let mut doc = before.clone();
             let out = change(&mut doc)?;
             if doc == before {
@@ -225,10 +218,7 @@ impl Registry {
             // Another writer got there first: read its version and change that.
             tokio::task::yield_now().await;
         }
-        Err(ApiError::Aborted(format!(
-            "{} {name} is changed by others too often; retry",
-            table.singular()
-        )))
+        Err(contended(table, name))
     }
 
     /// One document by name.
@@ -280,18 +270,12 @@ impl Registry {
         name: &str,
         mut check: impl FnMut(&Value) -> Result<(), ApiError>,
     ) -> Result<bool, ApiError> {
-        let read = format!("SELECT body FROM {} WHERE name = $1", table.name());
         let delete = format!("DELETE FROM {} WHERE name = $1 AND body = $2", table.name());
         for _ in 0..UPDATE_ATTEMPTS {
-            let row = sqlx::query(AssertSqlSafe(read.clone()))
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-            let Some(row) = row else {
+            let Some((old, doc)) = self.stored(table, name).await? else {
                 return Ok(false);
             };
-            let old: String = row.try_get("body")?;
-            check(&parse_body(&old)?)?;
+            check(&doc)?;
             let done = sqlx::query(AssertSqlSafe(delete.clone()))
                 .bind(name)
                 .bind(&old)
@@ -302,10 +286,22 @@ impl Registry {
             }
             tokio::task::yield_now().await;
         }
-        Err(ApiError::Aborted(format!(
-            "{} {name} is changed by others too often; retry",
-            table.singular()
-        )))
+        Err(contended(table, name))
+    }
+
+    /// A document as stored (the text compare-and-swap writes compare) and parsed.
+    async fn stored(&self, table: Table, name: &str) -> Result<Option<(String, Value)>, ApiError> {
+        let sql = format!("SELECT body FROM {} WHERE name = $1", table.name());
+        let row = sqlx::query(AssertSqlSafe(sql))
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let text: String = row.try_get("body")?;
+        let doc = parse_body(&text)?;
+        Ok(Some((text, doc)))
     }
 
     /// Deletes a document; false when it did not exist.
@@ -317,6 +313,14 @@ impl Registry {
             .await?;
         Ok(done.rows_affected() > 0)
     }
+}
+
+/// A compare-and-swap that kept losing to other writers.
+fn contended(table: Table, name: &str) -> ApiError {
+    ApiError::Aborted(format!(
+        "{} {name} is changed by others too often; retry",
+        table.singular()
+    ))
 }
 
 /// Server nodes and the leases of their work.
