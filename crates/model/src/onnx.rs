@@ -72,7 +72,8 @@ impl Deferred {
     }
 }
 
-/// The backend's executor of a (non-tree) graph.
+/// The backend's executor of a (non-tree) graph the dense evaluator does not take (that
+/// choice is made once, in [`OnnxModel::prepare`]).
 fn graph_executor(
     proto: &pb::ModelProto,
     full: &Signature,
@@ -80,14 +81,7 @@ fn graph_executor(
     backend: Backend,
 ) -> Result<Executor> {
     Ok(match backend {
-        Backend::Tract => match proto
-            .graph
-            .as_ref()
-            .and_then(|g| DenseGraph::plan(g, full, keep))
-        {
-            Some(dense) => Executor::Dense(dense),
-            None => Executor::Tract(TractGraph::new(proto, full, keep)?),
-        },
+        Backend::Tract => Executor::Tract(TractGraph::new(proto, full, keep)?),
         Backend::Ort => Executor::Ort(OrtGraph::new(proto, full, keep)?),
     })
 }
