@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use prism_engine::{Backend, Explainer, ExplanationParameters, LoadOptions};
 use serde_json::{json, Value};
 
+mod allocator;
 mod batch;
 mod demo;
 mod index;
@@ -230,6 +231,7 @@ enum MetadataCommand {
 pub(crate) const SOME_LINES_FAILED: u8 = 2;
 
 fn main() -> ExitCode {
+    allocator::keep_freed_blocks();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain(args) => explain(args),
