@@ -2,12 +2,15 @@
 //! bad lines, the failure ratio, CSV keys, file lists, exactly-once under `kill -9`,
 //! cancelling with SIGINT, flat memory over a million lines, shards and merge-stats.
 
-use std::collections::{BTreeMap, BTreeSet};
+mod common;
+
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use common::job_lines::{breast_cancer_lines, id_counts, json_lines, line_id};
 use serde_json::{json, Value};
 
 fn prism() -> Command {
@@ -28,14 +31,6 @@ fn run(args: &[&str]) -> Output {
 
 fn stderr(out: &Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn read_json(path: &Path) -> Value {
@@ -63,69 +58,6 @@ fn counts(stats: &Value) -> (i64, i64, i64) {
     let c = &stats["completionStats"];
     let n = |k: &str| c[k].as_str().unwrap().parse::<i64>().unwrap();
     (n("successfulCount"), n("failedCount"), n("incompleteCount"))
-}
-
-/// The id a results or errors line is about: its key, or the `"id"` inside an instance
-/// that was not valid JSON.
-fn line_id(line: &Value) -> String {
-    if let Some(k) = line["key"].as_str() {
-        return k.to_string();
-    }
-    let raw = line["instance"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {line}"));
-    let start = raw
-        .find("\"id\": \"")
-        .unwrap_or_else(|| panic!("no id in {raw}"))
-        + 7;
-    raw[start..start + raw[start..].find('"').unwrap()].to_string()
-}
-
-/// How many times each id appears across a job's results and errors files.
-fn id_counts(results: &[PathBuf], errors: &[PathBuf]) -> BTreeMap<String, usize> {
-    let mut seen = BTreeMap::new();
-    for path in results.iter().chain(errors) {
-        for line in json_lines(path) {
-            *seen.entry(line_id(&line)).or_insert(0) += 1;
-        }
-    }
-    seen
-}
-
-/// `n` breast_cancer_mlp instances keyed `r0`, `r1`, … (the fixture's four, scaled a
-/// little per line); every 50th is not JSON and every 50th (offset 25) lacks features.
-fn breast_cancer_lines(n: usize) -> (String, BTreeSet<String>) {
-    let base: Vec<serde_json::Map<String, Value>> =
-        std::fs::read_to_string(Path::new(&model_dir("breast_cancer_mlp")).join("instances.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-    let mut text = String::new();
-    let mut bad = BTreeSet::new();
-    for i in 0..n {
-        match i % 50 {
-            0 => {
-                text.push_str(&format!("{{\"id\": \"r{i}\", \"mean radius\": oops\n"));
-                bad.insert(format!("r{i}"));
-            }
-            25 => {
-                text.push_str(&format!("{{\"id\": \"r{i}\", \"mean radius\": 14.0}}\n"));
-                bad.insert(format!("r{i}"));
-            }
-            _ => {
-                let mut o = serde_json::Map::new();
-                o.insert("id".into(), json!(format!("r{i}")));
-                for (j, (k, v)) in base[i % base.len()].iter().enumerate() {
-                    let scale = 1.0 + 0.01 * (((i * 7 + j * 13) % 11) as f64 - 5.0);
-                    o.insert(k.clone(), json!(v.as_f64().unwrap() * scale));
-                }
-                text.push_str(&Value::Object(o).to_string());
-                text.push('\n');
-            }
-        }
-    }
-    (text, bad)
 }
 
 /// A small seeded generator for kill points.
@@ -626,7 +558,7 @@ fn kill_9_at_random_points_then_resume_writes_every_line_exactly_once() {
         std::fs::read(errors(&reference_job)).unwrap()
     );
     // And so: every id once, the bad ones in the errors file.
-    let seen = id_counts(&[results(&job)], &[errors(&job)]);
+    let seen = id_counts(&[results(&job), errors(&job)]);
     assert_eq!(seen.len(), N);
     assert!(seen.values().all(|&n| n == 1));
     let failed: BTreeSet<String> = json_lines(&errors(&job)).iter().map(line_id).collect();
@@ -717,7 +649,7 @@ fn sigint_cancels_after_the_batch_and_the_job_resumes() {
 
     let out = prism().args(&args).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    let seen = id_counts(&[results(&job)], &[errors(&job)]);
+    let seen = id_counts(&[results(&job), errors(&job)]);
     assert_eq!(seen.len(), N);
     assert!(seen.values().all(|&n| n == 1));
     assert_eq!(
@@ -895,7 +827,7 @@ fn three_shards_cover_every_line_once_and_merge_stats_sums_them() {
         results_files.push(r);
         errors_files.push(e);
     }
-    let seen = id_counts(&results_files, &errors_files);
+    let seen = id_counts(&[results_files, errors_files].concat());
     assert_eq!(seen.len(), N);
     assert!(seen.values().all(|&n| n == 1));
 
@@ -1026,7 +958,7 @@ fn parquet_job_killed_3_times_then_resumed_matches_an_uninterrupted_run() {
         std::fs::read(results(&job)).unwrap(),
         std::fs::read(results(&reference_job)).unwrap()
     );
-    let seen = id_counts(&[results(&job)], &[errors(&job)]);
+    let seen = id_counts(&[results(&job), errors(&job)]);
     assert_eq!(seen.len(), N);
     assert!(seen.values().all(|&n| n == 1));
     assert_eq!(

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::job_lines::{self, breast_cancer_lines, json_lines, line_id};
 use common::{model_dir, Server};
 use serde_json::{json, Value};
 
@@ -82,50 +83,6 @@ fn job_body(name: &str, input: &Path, out: &Path) -> Value {
     })
 }
 
-/// `n` breast_cancer_mlp instances keyed `r0`, `r1`, … (the fixture's four, scaled a
-/// little per line); every 50th is not JSON and every 50th (offset 25) lacks features.
-fn breast_cancer_lines(n: usize) -> (String, BTreeSet<String>) {
-    let base: Vec<serde_json::Map<String, Value>> =
-        std::fs::read_to_string(model_dir("breast_cancer_mlp").join("instances.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
-    let mut text = String::new();
-    let mut bad = BTreeSet::new();
-    for i in 0..n {
-        match i % 50 {
-            0 => {
-                text.push_str(&format!("{{\"id\": \"r{i}\", \"mean radius\": oops\n"));
-                bad.insert(format!("r{i}"));
-            }
-            25 => {
-                text.push_str(&format!("{{\"id\": \"r{i}\", \"mean radius\": 14.0}}\n"));
-                bad.insert(format!("r{i}"));
-            }
-            _ => {
-                let mut o = serde_json::Map::new();
-                o.insert("id".into(), json!(format!("r{i}")));
-                for (j, (k, v)) in base[i % base.len()].iter().enumerate() {
-                    let scale = 1.0 + 0.01 * (((i * 7 + j * 13) % 11) as f64 - 5.0);
-                    o.insert(k.clone(), json!(v.as_f64().unwrap() * scale));
-                }
-                text.push_str(&Value::Object(o).to_string());
-                text.push('\n');
-            }
-        }
-    }
-    (text, bad)
-}
-
-fn json_lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
 /// Newline-ended lines in a file: after a kill, its last line may be cut short (bytes past
 /// the checkpoint, cut back when the job resumes).
 fn whole_lines(path: &Path) -> usize {
@@ -161,32 +118,9 @@ fn counts(job: &Value) -> (i64, i64, i64) {
     (n("successfulCount"), n("failedCount"), n("incompleteCount"))
 }
 
-/// The id a results or errors line is about: its key, or the `"id"` inside an instance
-/// that was not valid JSON.
-fn line_id(line: &Value) -> String {
-    if let Some(k) = line["key"].as_str() {
-        return k.to_string();
-    }
-    let raw = line["instance"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {line}"));
-    let start = raw
-        .find("\"id\": \"")
-        .unwrap_or_else(|| panic!("no id in {raw}"))
-        + 7;
-    raw[start..start + raw[start..].find('"').unwrap()].to_string()
-}
-
 /// How many times each id appears across a job's results and errors.
 fn id_counts(job: &Value) -> BTreeMap<String, usize> {
-    let mut seen = BTreeMap::new();
-    for line in json_lines(&results(job))
-        .iter()
-        .chain(&json_lines(&errors(job)))
-    {
-        *seen.entry(line_id(line)).or_insert(0) += 1;
-    }
-    seen
+    job_lines::id_counts(&[results(job), errors(job)])
 }
 
 #[test]

@@ -6,10 +6,10 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::job_lines::id_counts;
 use common::{hanging_artifacts, model_dir, postgres, Server};
 use serde_json::{json, Value};
 
@@ -355,14 +355,7 @@ fn a_killed_nodes_batch_job_is_finished_by_another_every_line_once() {
     assert_eq!(successful(&done), N as u64, "{done}");
     assert_eq!(owner(&url, &name), "", "an ended job belongs to nobody");
     let dir = Path::new(done["outputInfo"]["gcsOutputDirectory"].as_str().unwrap());
-    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    let results = std::fs::read_to_string(dir.join("prediction.results-00000-of-00001")).unwrap();
-    for line in results.lines() {
-        let line: Value = serde_json::from_str(line).unwrap();
-        *seen
-            .entry(line["key"].as_str().unwrap().to_string())
-            .or_default() += 1;
-    }
+    let seen = id_counts(&[dir.join("prediction.results-00000-of-00001")]);
     assert_eq!(seen.len(), N);
     assert!(seen.values().all(|&n| n == 1), "a line was written twice");
     eprintln!(

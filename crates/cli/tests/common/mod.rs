@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod job_lines;
+
 /// A real PostgreSQL for the registry (shared with the server crate's tests).
 #[path = "../../../server/tests/common/postgres.rs"]
 pub mod postgres;
