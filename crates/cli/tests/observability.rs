@@ -80,8 +80,13 @@ impl LoggedServer {
                 }
                 r.call()
             }
-            "post" => {
-                let mut r = agent.post(&url).header("content-type", "application/json");
+            "post" | "patch" => {
+                let r = if method == "post" {
+                    agent.post(&url)
+                } else {
+                    agent.patch(&url)
+                };
+                let mut r = r.header("content-type", "application/json");
                 if let Some(a) = &auth {
                     r = r.header("Authorization", a);
                 }

@@ -969,3 +969,166 @@ fn operations_answer_at_the_client_librarys_ui_paths() {
     assert_eq!(status, 404, "{missing}");
     assert_eq!(missing["error"]["status"], json!("NOT_FOUND"), "{missing}");
 }
+
+/// `PATCH` of models and endpoints: the fields `updateMask` names change (camelCase or
+/// snake_case paths), a field the body leaves out is removed, anything else is refused by
+/// name with the resource unchanged; an endpoint's traffic split moves where predictions go.
+#[test]
+fn patch_changes_the_masked_fields_and_moves_traffic() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    upload(&server, "lin", "peer_linear");
+    let model = format!("{PARENT}/models/lin");
+    let patch = |path: &str, body: Value| server.call("PATCH", path, Some(body));
+
+    let (status, m) = patch(
+        &format!("{model}?updateMask=displayName,labels"),
+        json!({"displayName": "renamed", "labels": {"team": "fraud"}, "description": "ignored"}),
+    );
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["displayName"], json!("renamed"));
+    assert_eq!(m["labels"], json!({"team": "fraud"}));
+    assert!(m.get("description").is_none(), "not in the mask: {m}");
+    assert!(m["updateTime"].as_str() > m["createTime"].as_str(), "{m}");
+    let (_, listed) = server.call(
+        "GET",
+        &format!("{PARENT}/models?filter=labels.team=fraud"),
+        None,
+    );
+    assert_eq!(listed["models"][0]["name"], json!(model), "{listed}");
+
+    let (status, m) = patch(
+        &format!("{model}?update_mask=description"),
+        json!({"description": "v2"}),
+    );
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(
+        (&m["description"], &m["labels"]),
+        (&json!("v2"), &json!({"team": "fraud"}))
+    );
+    // In the mask but not in the body: removed.
+    let (status, m) = patch(&format!("{model}?updateMask=labels"), json!({}));
+    assert_eq!(status, 200, "{m}");
+    assert!(m.get("labels").is_none(), "{m}");
+
+    for (query, body, names) in [
+        ("", json!({"displayName": "x"}), "updateMask"),
+        (
+            "?updateMask=artifactUri",
+            json!({"artifactUri": "/elsewhere"}),
+            "model.artifactUri",
+        ),
+        (
+            "?updateMask=displayName,labels",
+            json!({"displayName": "ok", "labels": {"n": 1}}),
+            "model.labels",
+        ),
+        (
+            "?updateMask=display_name",
+            json!({"displayName": ""}),
+            "model.displayName",
+        ),
+    ] {
+        let (status, e) = patch(&format!("{model}{query}"), body);
+        assert_eq!(status, 400, "{query}: {e}");
+        assert_eq!(e["error"]["status"], json!("INVALID_ARGUMENT"));
+        let message = e["error"]["message"].as_str().unwrap();
+        assert!(message.contains(names), "{query}: {message}");
+    }
+    let (_, m) = server.call("GET", &model, None);
+    assert_eq!(
+        m["displayName"],
+        json!("renamed"),
+        "a refused patch changed nothing: {m}"
+    );
+    let (status, _) = patch(
+        &format!("{PARENT}/models/absent?updateMask=displayName"),
+        json!({"displayName": "x"}),
+    );
+    assert_eq!(status, 404);
+
+    let (status, versions) = server.call("GET", &format!("{model}:listVersions"), None);
+    assert_eq!(status, 200, "{versions}");
+    assert_eq!(versions["models"], json!([m]));
+
+    // Two deployments of the model: the first takes all traffic, the second none.
+    let first = deploy(&server, "lin", "ep");
+    let endpoint = format!("{PARENT}/endpoints/ep");
+    let (status, op) = server.call(
+        "POST",
+        &format!("{endpoint}:deployModel"),
+        Some(json!({"deployedModel": {"model": model}})),
+    );
+    assert_eq!(status, 200, "{op}");
+    let second = server.wait(&op)["response"]["deployedModel"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let served_by = || -> Vec<String> {
+        (0..20)
+            .map(|_| {
+                let (status, p) = server.call(
+                    "POST",
+                    &format!("{endpoint}:predict"),
+                    Some(json!({"instances": [[1, 1, 1]]})),
+                );
+                assert_eq!(status, 200, "{p}");
+                p["deployedModelId"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    assert!(served_by().iter().all(|id| *id == first));
+
+    let (status, ep) = patch(
+        &format!("{endpoint}?updateMask=trafficSplit,displayName"),
+        json!({"trafficSplit": {first.as_str(): 0, second.as_str(): 100}, "displayName": "moved"}),
+    );
+    assert_eq!(status, 200, "{ep}");
+    assert_eq!(
+        ep["trafficSplit"],
+        json!({first.as_str(): 0, second.as_str(): 100})
+    );
+    assert_eq!(ep["displayName"], json!("moved"));
+    assert!(served_by().iter().all(|id| *id == second));
+
+    for (split, names) in [
+        (
+            json!({first.as_str(): 50, second.as_str(): 40}),
+            "sums to 90",
+        ),
+        (json!({"12345": 100}), "12345 is not a deployed model"),
+        (json!("all"), "trafficSplit"),
+    ] {
+        let (status, e) = patch(
+            &format!("{endpoint}?updateMask=trafficSplit"),
+            json!({"trafficSplit": split}),
+        );
+        assert_eq!(status, 400, "{e}");
+        let message = e["error"]["message"].as_str().unwrap();
+        assert!(message.contains(names), "{message}");
+    }
+    assert!(
+        served_by().iter().all(|id| *id == second),
+        "refused splits changed nothing"
+    );
+
+    // An empty split takes the endpoint off traffic.
+    let (status, ep) = patch(
+        &format!("{endpoint}?updateMask=trafficSplit"),
+        json!({"trafficSplit": {}}),
+    );
+    assert_eq!(status, 200, "{ep}");
+    let (status, e) = server.call(
+        "POST",
+        &format!("{endpoint}:predict"),
+        Some(json!({"instances": [[1, 1, 1]]})),
+    );
+    assert_eq!(status, 400, "{e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no model taking traffic"),
+        "{e}"
+    );
+}

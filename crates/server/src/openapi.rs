@@ -68,7 +68,7 @@ fn route(
 const LIST: &[&str] = &["pageSize", "pageToken", "filter"];
 
 fn routes() -> Vec<Route> {
-    use HttpMethod::{Delete, Get, Post};
+    use HttpMethod::{Delete, Get, Patch, Post};
     let v = "vertex";
     let mut r = vec![
         route(Post, format!("{LOC}/models:upload"), "models.upload", v,
@@ -77,6 +77,11 @@ fn routes() -> Vec<Route> {
         route(Get, format!("{LOC}/models"), "models.list", v,
             "List models (filter: display_name, labels.<key>).", None, Some("ListModelsResponse"), LIST),
         route(Get, format!("{LOC}/models/{{model}}"), "models.get", v, "Get a model.", None, Some("Model"), &[]),
+        route(Patch, format!("{LOC}/models/{{model}}"), "models.patch", v,
+            "Change a model's displayName, description or labels (the fields updateMask names).",
+            Some("Model"), Some("Model"), &["updateMask"]),
+        route(Get, format!("{LOC}/models/{{model}}:listVersions"), "models.listVersions", v,
+            "List a model's versions (a Prism model has one).", None, Some("ListModelsResponse"), &["pageSize", "pageToken"]),
         route(Delete, format!("{LOC}/models/{{model}}"), "models.delete", v,
             "Delete a model (refused while deployed or used by a running batch job).", None, Some("Operation"), &[]),
         route(Post, format!("{LOC}/models/{{model}}:updateExplanationDataset"), "models.updateExplanationDataset", v,
@@ -86,6 +91,9 @@ fn routes() -> Vec<Route> {
             Some("Endpoint"), Some("Operation"), &["endpointId"]),
         route(Get, format!("{LOC}/endpoints"), "endpoints.list", v, "List endpoints.", None, Some("ListEndpointsResponse"), LIST),
         route(Get, format!("{LOC}/endpoints/{{endpoint}}"), "endpoints.get", v, "Get an endpoint.", None, Some("Endpoint"), &[]),
+        route(Patch, format!("{LOC}/endpoints/{{endpoint}}"), "endpoints.patch", v,
+            "Change an endpoint's displayName, description, labels or trafficSplit (the fields updateMask names).",
+            Some("Endpoint"), Some("Endpoint"), &["updateMask"]),
         route(Delete, format!("{LOC}/endpoints/{{endpoint}}"), "endpoints.delete", v,
             "Delete an endpoint (refused while models are deployed).", None, Some("Operation"), &[]),
         route(Post, format!("{LOC}/endpoints/{{endpoint}}:deployModel"), "endpoints.deployModel", v,

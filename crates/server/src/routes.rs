@@ -137,12 +137,21 @@ async fn dispatch(
             models::update_explanation_dataset(&state, &p.name(2), json_body(&body)?).await
         }
         (&Method::GET, ["models", _], None) => models::get(&state, &p.name(2)).await,
+        (&Method::PATCH, ["models", _], None) => {
+            models::patch(&state, &p.name(2), &params, &json_body(&body)?).await
+        }
+        (&Method::GET, ["models", _], Some("listVersions")) => {
+            models::list_versions(&state, &p.name(2), &params).await
+        }
         (&Method::DELETE, ["models", _], None) => models::delete(&state, &p.name(2)).await,
         (&Method::POST, ["endpoints"], None) => {
             endpoints::create(&state, &p.parent, &params, json_body(&body)?).await
         }
         (&Method::GET, ["endpoints"], None) => endpoints::list(&state, &p.parent, &params).await,
         (&Method::GET, ["endpoints", _], None) => endpoints::get(&state, &p.name(2)).await,
+        (&Method::PATCH, ["endpoints", _], None) => {
+            endpoints::patch(&state, &p.name(2), &params, &json_body(&body)?).await
+        }
         (&Method::DELETE, ["endpoints", _], None) => endpoints::delete(&state, &p.name(2)).await,
         (&Method::POST, ["endpoints", _], Some("deployModel")) => {
             endpoints::deploy(&state, &p.name(2), json_body(&body)?).await
@@ -247,6 +256,107 @@ pub(crate) fn required_str<'a>(v: &'a Value, camel: &str, path: &str) -> Result<
         ))),
         None => Err(ApiError::InvalidArgument(format!("{path}: is required"))),
     }
+}
+
+/// `PATCH` of a model or an endpoint: the fields that `updateMask` names (comma-separated,
+/// camelCase or snake_case) are set from the body, or removed where the body leaves them
+/// out; `change` checks each against the stored document and gives its new value (`None`:
+/// remove), or refuses a field the resource does not let change. `updateTime` (and an
+/// `etag`) move. Answers the resource as it now is.
+pub(crate) async fn patch_resource(
+    state: &AppState,
+    table: crate::registry::Table,
+    name: &str,
+    params: &Params,
+    body: &Value,
+    change: impl Fn(&Value, &str, Option<&Value>) -> Result<Option<Value>, ApiError>,
+) -> Result<Value, ApiError> {
+    let mask = params
+        .get("updateMask")
+        .or_else(|| params.get("update_mask"))
+        .map(String::as_str)
+        .unwrap_or_default();
+    let paths: Vec<String> = mask
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(camel)
+        .collect();
+    if paths.is_empty() {
+        return Err(ApiError::InvalidArgument(
+            "updateMask: is required: name the fields to change (e.g. updateMask=displayName,labels)"
+                .into(),
+        ));
+    }
+    let updated = state
+        .registry
+        .update(table, name, |doc| {
+            for path in &paths {
+                match change(doc, path, field(body, path))? {
+                    Some(value) => doc[path.as_str()] = value,
+                    None => {
+                        if let Some(fields) = doc.as_object_mut() {
+                            fields.remove(path.as_str());
+                        }
+                    }
+                }
+            }
+            let now = crate::time::now_rfc3339();
+            doc["updateTime"] = Value::String(now.clone());
+            if doc.get("etag").is_some() {
+                doc["etag"] = Value::String(now);
+            }
+            Ok(())
+        })
+        .await?;
+    updated
+        .map(|(doc, ())| doc)
+        .ok_or_else(|| ApiError::NotFound(format!("{name} not found")))
+}
+
+/// The new value of a field every resource lets `PATCH` change (`displayName`,
+/// `description`, `labels`); `what` names the resource in errors (`model`).
+pub(crate) fn described_field(
+    what: &str,
+    path: &str,
+    value: Option<&Value>,
+) -> Result<Option<Value>, ApiError> {
+    let invalid = |rule: &str| ApiError::InvalidArgument(format!("{what}.{path}: {rule}"));
+    match (path, value) {
+        ("displayName", Some(Value::String(s))) if !s.is_empty() && s.chars().count() <= 128 => {
+            Ok(Some(Value::String(s.clone())))
+        }
+        ("displayName", _) => Err(invalid(
+            "must be a non-empty string of at most 128 characters",
+        )),
+        ("description", None) | ("labels", None) => Ok(None),
+        ("description", Some(Value::String(s))) => Ok(Some(Value::String(s.clone()))),
+        ("description", Some(_)) => Err(invalid("must be a string")),
+        ("labels", Some(Value::Object(labels))) if labels.values().all(Value::is_string) => {
+            Ok(Some(Value::Object(labels.clone())))
+        }
+        ("labels", Some(_)) => Err(invalid("must be an object of string values")),
+        (other, _) => Err(ApiError::InvalidArgument(format!(
+            "updateMask: {what}.{other} cannot be changed"
+        ))),
+    }
+}
+
+/// A field mask path in camelCase (`display_name` → `displayName`).
+fn camel(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut upper = false;
+    for c in path.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.push(c.to_ascii_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A collection under `parent`, filtered by `filter` and paginated, as `{plural: [...]}`.

@@ -126,6 +126,7 @@ impl Server {
             ("DELETE", _) => agent.delete(url).call(),
             ("POST", Some(b)) => agent.post(url).send_json(b),
             ("POST", None) => agent.post(url).send_empty(),
+            ("PATCH", Some(b)) => agent.patch(url).send_json(b),
             (m, _) => panic!("method {m}"),
         }
         .unwrap();

@@ -1,4 +1,4 @@
-//! `endpoints`: create, get, list, delete, deployModel, undeployModel.
+//! `endpoints`: create, get, list, patch, delete, deployModel, undeployModel.
 
 use std::sync::Arc;
 
@@ -71,6 +71,36 @@ pub(crate) async fn list(
     params: &Params,
 ) -> Result<Value, ApiError> {
     super::list_filtered(state, Table::Endpoints, parent, params, "endpoints", &[]).await
+}
+
+/// `PATCH …/endpoints/{id}?updateMask=…`: changes `displayName`, `description`, `labels`
+/// or `trafficSplit` (over the deployed models, summing to 100; or empty, to take the
+/// endpoint off traffic).
+pub(crate) async fn patch(
+    state: &AppState,
+    name: &str,
+    params: &Params,
+    body: &Value,
+) -> Result<Value, ApiError> {
+    super::patch_resource(
+        state,
+        Table::Endpoints,
+        name,
+        params,
+        body,
+        |endpoint, path, value| match (path, value) {
+            ("trafficSplit", None) => Ok(Some(json!({}))),
+            ("trafficSplit", Some(Value::Object(split))) if split.is_empty() => Ok(Some(json!({}))),
+            ("trafficSplit", Some(split @ Value::Object(_))) => {
+                new_traffic_split(endpoint, Some(split), None, None).map(Some)
+            }
+            ("trafficSplit", Some(_)) => Err(ApiError::InvalidArgument(
+                "trafficSplit: must be an object of deployed model ids to percentages".into(),
+            )),
+            _ => super::described_field("endpoint", path, value),
+        },
+    )
+    .await
 }
 
 /// `DELETE …/endpoints/{id}` → Operation; refused while models are deployed on it.

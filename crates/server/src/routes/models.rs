@@ -1,4 +1,5 @@
-//! `models`: upload (an operation), get, list, delete.
+//! `models`: upload (an operation), get, list, patch, listVersions, delete,
+//! updateExplanationDataset (an operation).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -242,6 +243,35 @@ pub(crate) async fn update_explanation_dataset(
 pub(crate) async fn get(state: &AppState, name: &str) -> Result<Value, ApiError> {
     let name = name.split('@').next().unwrap_or(name);
     state.registry.get_required(Table::Models, name).await
+}
+
+/// `PATCH …/models/{id}?updateMask=…`: changes `displayName`, `description` or `labels`.
+pub(crate) async fn patch(
+    state: &AppState,
+    name: &str,
+    params: &Params,
+    body: &Value,
+) -> Result<Value, ApiError> {
+    let name = name.split('@').next().unwrap_or(name);
+    super::patch_resource(
+        state,
+        Table::Models,
+        name,
+        params,
+        body,
+        |_, path, value| super::described_field("model", path, value),
+    )
+    .await
+}
+
+/// `GET …/models/{id}:listVersions`: a Prism model has one version, the model itself.
+pub(crate) async fn list_versions(
+    state: &AppState,
+    name: &str,
+    params: &Params,
+) -> Result<Value, ApiError> {
+    let model = get(state, name).await?;
+    super::paginate(vec![model], params, "models")
 }
 
 /// `GET {parent}/models` with `filter` (`display_name="…"`, `labels.k="v"`, joined by AND),
