@@ -1,7 +1,8 @@
 """Google's own client library (google-cloud-aiplatform, GAPIC clients on the REST transport,
 anonymous credentials) against a real `prism serve`: upload_model, get_operation,
 create_endpoint, deploy_model, predict and explain work unchanged, and give the numbers the
-server's own REST API gives.
+server's own REST API gives; update_model, list_model_versions and update_endpoint (field
+masks) too.
 
 The high-level `aiplatform.Model.upload` is not used: it copies a local `artifact_uri` to a
 Cloud Storage staging bucket first, which needs Google's network. The GAPIC call it ends in
@@ -27,7 +28,7 @@ from google.cloud.aiplatform_v1.services.model_service.transports.rest import (
 from google.cloud.aiplatform_v1.services.prediction_service.transports.rest import (
     PredictionServiceRestTransport,
 )
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import field_mask_pb2, json_format, struct_pb2
 
 from conftest import model_dir, read_instances
 from test_endpoint import Server
@@ -127,3 +128,34 @@ def test_the_vertex_sdk_drives_prism_unchanged(server: Server):
         # Sampled Shapley adds up: baseline + Σ attributions = instance output.
         total = a.baseline_output_value + sum(attributions.values())
         assert total == pytest.approx(a.instance_output_value, abs=1e-5)
+
+
+def test_the_vertex_sdk_updates_models_and_endpoints(server: Server):
+    models, endpoints, _ = clients(server)
+    uploaded = models.upload_model(
+        request=v1.UploadModelRequest(
+            parent=PARENT,
+            model_id="lin",
+            model=v1.Model(display_name="lin", artifact_uri=str(model_dir("peer_linear"))),
+        )
+    ).result(timeout=60)
+    updated = models.update_model(
+        model=v1.Model(name=uploaded.model, display_name="renamed", labels={"team": "risk"}),
+        update_mask=field_mask_pb2.FieldMask(paths=["display_name", "labels"]),
+    )
+    assert (updated.display_name, dict(updated.labels)) == ("renamed", {"team": "risk"})
+    assert models.get_model(name=uploaded.model).display_name == "renamed"
+    assert [m.name for m in models.list_model_versions(name=uploaded.model)] == [uploaded.model]
+
+    endpoint = endpoints.create_endpoint(
+        request=v1.CreateEndpointRequest(
+            parent=PARENT, endpoint=v1.Endpoint(display_name="ep2"), endpoint_id="ep2"
+        )
+    ).result(timeout=60)
+    updated = endpoints.update_endpoint(
+        endpoint=v1.Endpoint(name=endpoint.name, display_name="moved", description="for the test"),
+        update_mask=field_mask_pb2.FieldMask(paths=["display_name", "description"]),
+    )
+    assert (updated.display_name, updated.description) == ("moved", "for the test")
+    assert endpoints.get_endpoint(name=endpoint.name).display_name == "moved"
+
