@@ -1132,3 +1132,61 @@ fn patch_changes_the_masked_fields_and_moves_traffic() {
         "{e}"
     );
 }
+
+/// `orderBy` on lists: display name or times, ascending or `desc`; anything else is refused.
+#[test]
+fn lists_order_by_display_name_and_times() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    for (id, name) in [("b", "beta"), ("a", "alpha"), ("c", "gamma")] {
+        let (status, op) = server.call(
+            "POST",
+            &format!("{PARENT}/models:upload"),
+            Some(json!({"modelId": id, "model": {"displayName": name,
+                "artifactUri": model_dir("peer_linear").to_str().unwrap()}})),
+        );
+        assert_eq!(status, 200, "{op}");
+        server.wait(&op);
+    }
+    // "b" changes last.
+    let (status, _) = server.call(
+        "PATCH",
+        &format!("{PARENT}/models/b?updateMask=labels"),
+        Some(json!({"labels": {"k": "v"}})),
+    );
+    assert_eq!(status, 200);
+    let ids = |order: &str| -> Vec<String> {
+        let (status, list) = server.call("GET", &format!("{PARENT}/models?orderBy={order}"), None);
+        assert_eq!(status, 200, "{order}: {list}");
+        list["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                m["name"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(ids(""), ["b", "a", "c"], "creation order without orderBy");
+    assert_eq!(ids("display_name"), ["a", "b", "c"]);
+    assert_eq!(ids("displayName%20desc"), ["c", "b", "a"]);
+    assert_eq!(ids("create_time%20desc"), ["c", "a", "b"]);
+    assert_eq!(ids("update_time%20desc,display_name"), ["b", "c", "a"]);
+    for bad in ["size", "display_name%20up", "display_name%20desc%20now"] {
+        let (status, e) = server.call("GET", &format!("{PARENT}/models?orderBy={bad}"), None);
+        assert_eq!(status, 400, "{bad}: {e}");
+        assert!(
+            e["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("orderBy:"),
+            "{e}"
+        );
+    }
+}

@@ -66,6 +66,7 @@ fn route(
 }
 
 const LIST: &[&str] = &["pageSize", "pageToken", "filter"];
+const LIST_ORDERED: &[&str] = &["pageSize", "pageToken", "filter", "orderBy"];
 
 fn routes() -> Vec<Route> {
     use HttpMethod::{Delete, Get, Patch, Post};
@@ -75,7 +76,8 @@ fn routes() -> Vec<Route> {
             "Upload a model: copy its artifacts, validate model and explanationSpec, build the example index (an operation).",
             Some("UploadModelRequest"), Some("Operation"), &[]),
         route(Get, format!("{LOC}/models"), "models.list", v,
-            "List models (filter: display_name, labels.<key>).", None, Some("ListModelsResponse"), LIST),
+            "List models (filter: display_name, labels.<key>; orderBy: display_name, create_time, update_time [desc]).",
+            None, Some("ListModelsResponse"), LIST_ORDERED),
         route(Get, format!("{LOC}/models/{{model}}"), "models.get", v, "Get a model.", None, Some("Model"), &[]),
         route(Patch, format!("{LOC}/models/{{model}}"), "models.patch", v,
             "Change a model's displayName, description or labels (the fields updateMask names).",
@@ -89,7 +91,9 @@ fn routes() -> Vec<Route> {
             Some("UpdateExplanationDatasetRequest"), Some("Operation"), &[]),
         route(Post, format!("{LOC}/endpoints"), "endpoints.create", v, "Create an endpoint (an operation).",
             Some("Endpoint"), Some("Operation"), &["endpointId"]),
-        route(Get, format!("{LOC}/endpoints"), "endpoints.list", v, "List endpoints.", None, Some("ListEndpointsResponse"), LIST),
+        route(Get, format!("{LOC}/endpoints"), "endpoints.list", v,
+            "List endpoints (filter as models; orderBy: display_name, create_time, update_time [desc]).",
+            None, Some("ListEndpointsResponse"), LIST_ORDERED),
         route(Get, format!("{LOC}/endpoints/{{endpoint}}"), "endpoints.get", v, "Get an endpoint.", None, Some("Endpoint"), &[]),
         route(Patch, format!("{LOC}/endpoints/{{endpoint}}"), "endpoints.patch", v,
             "Change an endpoint's displayName, description, labels or trafficSplit (the fields updateMask names).",

@@ -372,14 +372,72 @@ pub(crate) async fn list_filtered(
 ) -> Result<Value, ApiError> {
     let text = params.get("filter").map(String::as_str).unwrap_or("");
     let filter = ListFilter::parse(text, fields)?;
-    let items: Vec<Value> = state
+    let order = order_by(params)?;
+    let mut items: Vec<Value> = state
         .registry
         .list(table, parent)
         .await?
         .into_iter()
         .filter(|item| filter.matches(item))
         .collect();
+    // A stable sort: equal keys keep the creation order.
+    items.sort_by(|a, b| {
+        order
+            .iter()
+            .map(|(field, descending)| {
+                let (x, y) = (a[field.as_str()].as_str(), b[field.as_str()].as_str());
+                let ordering = if field.ends_with("Time") {
+                    let at = |t: Option<&str>| t.and_then(crate::time::parse_rfc3339);
+                    at(x).cmp(&at(y))
+                } else {
+                    x.cmp(&y)
+                };
+                if *descending {
+                    ordering.reverse()
+                } else {
+                    ordering
+                }
+            })
+            .find(|o| o.is_ne())
+            .unwrap_or(std::cmp::Ordering::Equal)
+    });
     paginate(items, params, plural)
+}
+
+/// `orderBy`: comma-separated `display_name`, `create_time` or `update_time` (camelCase
+/// too), each optionally followed by `desc`; (document field, descending) per key.
+fn order_by(params: &Params) -> Result<Vec<(String, bool)>, ApiError> {
+    let text = params
+        .get("orderBy")
+        .or_else(|| params.get("order_by"))
+        .map(String::as_str)
+        .unwrap_or_default();
+    text.split(',')
+        .map(str::trim)
+        .filter(|key| !key.is_empty())
+        .map(|key| {
+            let mut words = key.split_whitespace();
+            let field = camel(words.next().unwrap_or_default());
+            let descending = match words.next() {
+                None | Some("asc") => false,
+                Some("desc") => true,
+                Some(other) => {
+                    return Err(ApiError::InvalidArgument(format!(
+                        "orderBy: '{other}' in '{key}' is neither asc nor desc"
+                    )))
+                }
+            };
+            if !matches!(field.as_str(), "displayName" | "createTime" | "updateTime")
+                || words.next().is_some()
+            {
+                return Err(ApiError::InvalidArgument(format!(
+                    "orderBy: cannot order by '{key}' (use display_name, create_time or \
+                     update_time, each optionally followed by desc)"
+                )));
+            }
+            Ok((field, descending))
+        })
+        .collect()
 }
 
 /// Applies `pageSize` / `pageToken` (an offset) to a full list.

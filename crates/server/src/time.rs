@@ -10,6 +10,11 @@ pub fn now_rfc3339() -> String {
     rfc3339(SystemTime::now())
 }
 
+/// An RFC 3339 time, as a point in time (`None` when it is not one).
+pub fn parse_rfc3339(text: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).ok()
+}
+
 /// A time in UTC to the microsecond, e.g. `2026-11-22T15:30:00.123456Z`.
 pub fn rfc3339(at: SystemTime) -> String {
     let t = OffsetDateTime::from(at);
