@@ -1,5 +1,6 @@
 """`prism batch` and `prism serve` against real object store servers on loopback: S3 (moto's
-server: glob inputs, outputs uploaded, a job killed and resumed, every line exactly once,
+server: glob inputs, outputs uploaded (a 28 MB one in multipart parts), a job killed and
+resumed, every line exactly once,
 the errors for a missing bucket or missing credentials, and a model uploaded to the server
 from an s3:// artifactUri) and GCS: fake-gcs-server for gs:// inputs (glob inputs, a model
 from a gs:// artifactUri) and gcp-storage-emulator for gs:// outputs (files uploaded equal to
@@ -193,6 +194,30 @@ def test_s3_job_killed_and_resumed_writes_every_line_once(s3, prism_bin, tmp_pat
     results = s3_lines(client, "big-out/killed/prediction.results-00000-of-00001")
     assert [r["key"] for r in results] == [f"r{i}" for i in range(count)]
     assert all("attributions" in r["explanation"] for r in results)
+
+
+def test_s3_output_of_several_parts_is_the_file_of_a_local_run(s3, prism_bin, tmp_path):
+    """A results file of ~28 MB goes up as an S3 multipart upload (object_store uses one for
+    files of 10 MiB and more, in 10 MiB parts): the object is the local run's file, byte for
+    byte, and its ETag says it was put together from 3 parts."""
+    client, env = s3
+    rows = read_instances("breast_cancer_mlp")
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(jsonl([rows[i % len(rows)] for i in range(12000)]))
+    model = str(model_dir("breast_cancer_mlp"))
+    common = ["batch", model, "-i", str(source), "--explain", "--job-id", "parts"]
+    local = subprocess.run([str(prism_bin), *common, "-o", str(tmp_path / "local")], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert local.returncode == 0, local.stderr
+    out = subprocess.run([str(prism_bin), *common, "-o", f"s3://{BUCKET}/parts", "--work-dir",
+                          str(tmp_path / "work")], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    name = "prediction.results-00000-of-00001"
+    want = (tmp_path / "local" / "parts" / name).read_bytes()
+    assert len(want) > 25 * 2**20, len(want)
+    got = client.get_object(Bucket=BUCKET, Key=f"parts/parts/{name}")
+    assert got["Body"].read() == want
+    assert got["ETag"].strip('"').endswith("-3"), got["ETag"]
 
 
 def test_s3_errors_name_the_url(s3, prism_bin, tmp_path):
