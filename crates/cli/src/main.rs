@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use rayon::prelude::*;
 use prism_engine::{Backend, Explainer, ExplanationParameters, LoadOptions};
 use serde_json::{json, Value};
 
@@ -302,33 +303,22 @@ fn explain(args: ExplainArgs) -> Result<ExitCode> {
     }
     let metadata = explainer.spec().metadata.clone().unwrap_or_default();
     let defaults = prism_viz::MethodDefaults::for_method(&explainer.spec().parameters.method);
-    run_lines(&args.io, |batch, lines| {
-        let results = explainer.explain_batch(batch);
+    run_lines(&args.io, |instance, line| {
+        let explanation = explainer.explain(instance).map_err(|e| e.to_string())?;
         if let Some(dir) = &args.images_out {
-            for ((instance, line), result) in batch.iter().zip(lines).zip(&results) {
-                if let Ok(e) = result {
-                    write_pictures(dir, "", *line, e, instance, &metadata, defaults);
-                }
-            }
+            write_pictures(dir, "", line, &explanation, instance, &metadata, defaults);
         }
-        results
-            .into_iter()
-            .map(|r| {
-                r.map(|e| serde_json::to_value(e).unwrap_or(Value::Null))
-                    .map_err(|e| e.to_string())
-            })
-            .collect()
+        serde_json::to_string(&explanation).map_err(|e| e.to_string())
     })
 }
 
 fn predict(args: PredictArgs) -> Result<ExitCode> {
     let explainer = args.io.load()?;
-    run_lines(&args.io, |batch, _| {
+    run_lines(&args.io, |instance, _| {
         explainer
-            .predict_batch(batch)
-            .into_iter()
-            .map(|r| r.map_err(|e| e.to_string()))
-            .collect()
+            .predict(instance)
+            .map(|prediction| prediction.to_string())
+            .map_err(|e| e.to_string())
     })
 }
 
@@ -410,11 +400,13 @@ fn parameters_from_flags(
 /// processed in parallel and written in input order.
 const CHUNK_LINES: usize = 256;
 
-/// Reads instance lines in chunks; `process` gets the parsed instances of a chunk with their
-/// line numbers and returns one result per instance.
+/// Reads instance lines in chunks; each line is parsed and given to `process` (with its line
+/// number) on the thread pool, which answers the JSON text of its output record. The
+/// records are written in input order; a line that is not JSON or that `process` refuses
+/// becomes an error record naming the line.
 fn run_lines(
     io: &InstancesArgs,
-    process: impl Fn(&[Value], &[usize]) -> Vec<Result<Value, String>>,
+    process: impl Fn(&Value, usize) -> Result<String, String> + Sync,
 ) -> Result<ExitCode> {
     let reader: Box<dyn BufRead> = if io.instances == "-" {
         Box::new(BufReader::new(std::io::stdin().lock()))
@@ -428,17 +420,15 @@ fn run_lines(
     let mut line_no = 0usize;
     let mut lines = reader.lines();
     loop {
-        // (line number, parsed instance or parse error)
-        let mut chunk: Vec<(usize, Result<Value, String>)> = Vec::with_capacity(CHUNK_LINES);
+        // (line number, text)
+        let mut chunk: Vec<(usize, String)> = Vec::with_capacity(CHUNK_LINES);
         for line in lines.by_ref() {
             line_no += 1;
             let line = line.with_context(|| format!("reading line {line_no}"))?;
             if line.trim().is_empty() {
                 continue;
             }
-            let parsed =
-                serde_json::from_str::<Value>(&line).map_err(|e| format!("invalid JSON: {e}"));
-            chunk.push((line_no, parsed));
+            chunk.push((line_no, line));
             if chunk.len() == CHUNK_LINES {
                 break;
             }
@@ -446,32 +436,25 @@ fn run_lines(
         if chunk.is_empty() {
             break;
         }
-        let good: Vec<Value> = chunk
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().ok().cloned())
+        let records: Vec<(usize, Result<String, String>)> = chunk
+            .par_iter()
+            .map(|(line, text)| {
+                let record = serde_json::from_str::<Value>(text)
+                    .map_err(|e| format!("invalid JSON: {e}"))
+                    .and_then(|instance| process(&instance, *line));
+                (*line, record)
+            })
             .collect();
-        let numbers: Vec<usize> = chunk
-            .iter()
-            .filter(|(_, r)| r.is_ok())
-            .map(|(n, _)| *n)
-            .collect();
-        let mut results = process(&good, &numbers).into_iter();
-        for (line, parsed) in chunk {
-            let result = match parsed {
-                Ok(_) => results
-                    .next()
-                    .unwrap_or_else(|| Err("internal: result missing".into())),
-                Err(e) => Err(e),
-            };
-            let record = match result {
-                Ok(v) => v,
+        for (line, record) in records {
+            match record {
+                Ok(text) => out.write_all(text.as_bytes())?,
                 Err(message) => {
                     failed += 1;
                     eprintln!("prism: line {line}: {message}");
-                    json!({"error": {"line": line, "message": message}})
+                    let record = json!({"error": {"line": line, "message": message}});
+                    serde_json::to_writer(&mut out, &record)?;
                 }
-            };
-            serde_json::to_writer(&mut out, &record)?;
+            }
             out.write_all(b"\n")?;
         }
     }
