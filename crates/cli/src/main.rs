@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use rayon::prelude::*;
 use prism_engine::{Backend, Explainer, ExplanationParameters, LoadOptions};
+use rayon::prelude::*;
 use serde_json::{json, Value};
 
 mod allocator;
