@@ -30,7 +30,7 @@ pub enum Table {
 }
 
 impl Table {
-    fn singular(self) -> &'static str {
+    pub(crate) fn singular(self) -> &'static str {
         match self {
             Table::Models => "model",
             Table::Endpoints => "endpoint",

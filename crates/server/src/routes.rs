@@ -234,6 +234,14 @@ pub(crate) fn field<'a>(v: &'a Value, camel: &str) -> Option<&'a Value> {
         .filter(|x| !x.is_null())
 }
 
+/// A query parameter by its camelCase name, also accepted in snake_case (as [`field`]).
+pub(crate) fn query<'a>(params: &'a Params, camel: &str) -> Option<&'a str> {
+    params
+        .get(camel)
+        .or_else(|| params.get(&snake(camel)))
+        .map(String::as_str)
+}
+
 fn snake(camel: &str) -> String {
     let mut out = String::with_capacity(camel.len() + 4);
     for c in camel.chars() {
@@ -271,11 +279,7 @@ pub(crate) async fn patch_resource(
     body: &Value,
     change: impl Fn(&Value, &str, Option<&Value>) -> Result<Option<Value>, ApiError>,
 ) -> Result<Value, ApiError> {
-    let mask = params
-        .get("updateMask")
-        .or_else(|| params.get("update_mask"))
-        .map(String::as_str)
-        .unwrap_or_default();
+    let mask = query(params, "updateMask").unwrap_or_default();
     let paths: Vec<String> = mask
         .split(',')
         .map(str::trim)
@@ -311,7 +315,7 @@ pub(crate) async fn patch_resource(
         .await?;
     updated
         .map(|(doc, ())| doc)
-        .ok_or_else(|| ApiError::NotFound(format!("{name} not found")))
+        .ok_or_else(|| ApiError::NotFound(format!("{} {name} not found", table.singular())))
 }
 
 /// The new value of a field every resource lets `PATCH` change (`displayName`,
@@ -380,38 +384,60 @@ pub(crate) async fn list_filtered(
         .into_iter()
         .filter(|item| filter.matches(item))
         .collect();
-    // A stable sort: equal keys keep the creation order.
-    items.sort_by(|a, b| {
-        order
-            .iter()
-            .map(|(field, descending)| {
-                let (x, y) = (a[field.as_str()].as_str(), b[field.as_str()].as_str());
-                let ordering = if field.ends_with("Time") {
-                    let at = |t: Option<&str>| t.and_then(crate::time::parse_rfc3339);
-                    at(x).cmp(&at(y))
-                } else {
-                    x.cmp(&y)
-                };
-                if *descending {
-                    ordering.reverse()
-                } else {
-                    ordering
-                }
+    if !order.is_empty() {
+        // Each item's keys are read once (times parsed once), then a stable sort: equal
+        // keys keep the creation order.
+        let mut keyed: Vec<(Vec<SortKey>, Value)> = items
+            .into_iter()
+            .map(|item| {
+                (
+                    order.iter().map(|(f, _)| SortKey::of(&item, f)).collect(),
+                    item,
+                )
             })
-            .find(|o| o.is_ne())
-            .unwrap_or(std::cmp::Ordering::Equal)
-    });
+            .collect();
+        keyed.sort_by(|(a, _), (b, _)| {
+            a.iter()
+                .zip(b)
+                .zip(&order)
+                .map(|((x, y), (_, descending))| {
+                    let ordering = x.cmp(y);
+                    if *descending {
+                        ordering.reverse()
+                    } else {
+                        ordering
+                    }
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        items = keyed.into_iter().map(|(_, item)| item).collect();
+    }
     paginate(items, params, plural)
+}
+
+/// A document's value for one `orderBy` key: times compare as points in time, names as text.
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum SortKey {
+    Time(Option<time::OffsetDateTime>),
+    Text(Option<String>),
+}
+
+impl SortKey {
+    fn of(doc: &Value, field: &str) -> Self {
+        let text = doc[field].as_str();
+        if field.ends_with("Time") {
+            SortKey::Time(text.and_then(crate::time::parse_rfc3339))
+        } else {
+            SortKey::Text(text.map(String::from))
+        }
+    }
 }
 
 /// `orderBy`: comma-separated `display_name`, `create_time` or `update_time` (camelCase
 /// too), each optionally followed by `desc`; (document field, descending) per key.
 fn order_by(params: &Params) -> Result<Vec<(String, bool)>, ApiError> {
-    let text = params
-        .get("orderBy")
-        .or_else(|| params.get("order_by"))
-        .map(String::as_str)
-        .unwrap_or_default();
+    let text = query(params, "orderBy").unwrap_or_default();
     text.split(',')
         .map(str::trim)
         .filter(|key| !key.is_empty())
@@ -446,17 +472,13 @@ pub(crate) fn paginate(
     params: &Params,
     plural: &str,
 ) -> Result<Value, ApiError> {
-    let size = match params.get("pageSize").or_else(|| params.get("page_size")) {
+    let size = match query(params, "pageSize") {
         Some(s) => s
             .parse::<usize>()
             .map_err(|_| ApiError::InvalidArgument(format!("pageSize: not a number: {s}")))?,
         None => 0,
     };
-    let start = match params
-        .get("pageToken")
-        .or_else(|| params.get("page_token"))
-        .filter(|s| !s.is_empty())
-    {
+    let start = match query(params, "pageToken").filter(|s| !s.is_empty()) {
         Some(t) => t
             .parse::<usize>()
             .map_err(|_| ApiError::InvalidArgument(format!("pageToken: invalid token {t}")))?,

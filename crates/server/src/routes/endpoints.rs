@@ -21,13 +21,10 @@ pub(crate) async fn create(
     body: Value,
 ) -> Result<Value, ApiError> {
     let display_name = required_str(&body, "displayName", "endpoint.displayName")?;
-    let id = match params
-        .get("endpointId")
-        .or_else(|| params.get("endpoint_id"))
-    {
+    let id = match super::query(params, "endpointId") {
         Some(id) => {
             check_endpoint_id(id)?;
-            id.clone()
+            id.to_string()
         }
         None => new_numeric_id(),
     };
