@@ -70,28 +70,23 @@ def captum_loop(path: Path, out: Path, threads: int) -> None:
     a child under the torch interpreter)."""
     import numpy as np
     import torch
-    from captum.attr import IntegratedGradients
 
-    sys.path.insert(0, str(REPO / "testdata"))
-    from make_torch_models import torch_from_onnx
+    sys.path.insert(0, str(REPO / "bench" / "ig"))
+    import captum_bench  # the IG call (and the torch model) the per-explanation benchmark times
 
     torch.set_num_threads(threads)
     torch.set_num_interop_threads(1)
-    model = torch_from_onnx("digits_cnn").float().eval()
-    ig = IntegratedGradients(model)
+    model = captum_bench.torch_from_onnx("digits_cnn").float().eval()
+    ig = captum_bench.IntegratedGradients(model)
     with path.open() as f, out.open("w") as w:
         for line in f:
             instance = json.loads(line)
             x = torch.from_numpy(np.asarray(instance["image"], dtype=np.float32))[None]
-            baseline = torch.zeros_like(x)
-            with torch.no_grad():
-                k = int(model(x).argmax(1))
-            attr, delta = ig.attribute(x, baselines=baseline, target=k, n_steps=CNN_STEPS,
-                                       method="gausslegendre", internal_batch_size=CNN_STEPS,
-                                       return_convergence_delta=True)
+            k, attr, delta = captum_bench.explain(ig, model, x, torch.zeros_like(x), CNN_STEPS,
+                                                  CNN_STEPS)
             w.write(json.dumps({"instance": instance, "explanation": {
                 "attributions": [{"image": attr[0].tolist(), "outputIndex": [k],
-                                  "approximationError": abs(float(delta[0]))}]}}) + "\n")
+                                  "approximationError": abs(delta)}]}}) + "\n")
 
 
 def captum_agreement(prism_out: Path, captum_out: Path) -> tuple[int, float, int]:
@@ -186,6 +181,9 @@ def main() -> None:
         one.write_text(path.read_text().splitlines(True)[0])
         w1, c1, _ = timed(pin + child + [str(one), str(one.with_suffix(".out"))])
         wall, cpu, rss = timed(pin + child + [str(path), str(path.with_suffix(".out"))])
+        if wall - w1 < 0.5 * wall:
+            sys.exit(f"{path.name}: {count} lines took {wall:.1f} s against {w1:.1f} s for one: "
+                     "too few to tell the loop's rate from its start-up; give it more lines")
         return (count - 1) / (wall - w1), (count - 1) / (cpu - c1), rss, w1
 
     print(f"prism batch, {args.lines} MLP lines ...", flush=True)

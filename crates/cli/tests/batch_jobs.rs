@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::job_lines::{self, breast_cancer_lines, json_lines, line_id};
+use common::job_lines::{self, breast_cancer_fixture, breast_cancer_lines, json_lines, line_id};
 use common::{model_dir, Server};
 use serde_json::{json, Value};
 
@@ -219,12 +219,7 @@ fn csv_rows_become_keyed_objects_and_a_job_of_bad_lines_fails_early() {
     let out = tmp.path().join("out");
 
     // CSV: a header row, then rows; `id` names each result, the rest is the instance.
-    let fixture: Vec<serde_json::Map<String, Value>> =
-        std::fs::read_to_string(model_dir("breast_cancer_mlp").join("instances.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let fixture = breast_cancer_fixture();
     let features: Vec<&String> = fixture[0].keys().collect();
     let mut csv = format!(
         "id,{}\n",

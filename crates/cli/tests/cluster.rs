@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use common::job_lines::id_counts;
+use common::job_lines::{breast_cancer_fixture, id_counts};
 use common::{hanging_artifacts, model_dir, postgres, Server};
 use serde_json::{json, Value};
 
@@ -304,12 +304,7 @@ fn a_killed_nodes_batch_job_is_finished_by_another_every_line_once() {
     let b = node(&data, &url);
     let op = a.start_upload("mlp", "mlp", &model_dir("breast_cancer_mlp"));
     assert!(a.wait_op(&op, "30s")["response"].is_object());
-    let base: Vec<serde_json::Map<String, Value>> =
-        std::fs::read_to_string(model_dir("breast_cancer_mlp").join("instances.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let base = breast_cancer_fixture();
     let input = tmp.path().join("in.jsonl");
     let mut text = String::new();
     for i in 0..N {

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
 use super::model_dir;
 
@@ -44,16 +44,20 @@ pub fn id_counts(files: &[PathBuf]) -> BTreeMap<String, usize> {
     seen
 }
 
+/// The four instances of breast_cancer_mlp's `instances.jsonl`, feature by feature.
+pub fn breast_cancer_fixture() -> Vec<Map<String, Value>> {
+    std::fs::read_to_string(model_dir("breast_cancer_mlp").join("instances.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// `n` breast_cancer_mlp instances keyed `r0`, `r1`, … (the fixture's four, scaled a
 /// little per line); every 50th is not JSON and every 50th (offset 25) lacks features.
 /// Also the ids of those bad lines.
 pub fn breast_cancer_lines(n: usize) -> (String, BTreeSet<String>) {
-    let base: Vec<serde_json::Map<String, Value>> =
-        std::fs::read_to_string(model_dir("breast_cancer_mlp").join("instances.jsonl"))
-            .unwrap()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+    let base = breast_cancer_fixture();
     let mut text = String::new();
     let mut bad = BTreeSet::new();
     for i in 0..n {
@@ -67,7 +71,7 @@ pub fn breast_cancer_lines(n: usize) -> (String, BTreeSet<String>) {
                 bad.insert(format!("r{i}"));
             }
             _ => {
-                let mut o = serde_json::Map::new();
+                let mut o = Map::new();
                 o.insert("id".into(), json!(format!("r{i}")));
                 for (j, (k, v)) in base[i % base.len()].iter().enumerate() {
                     let scale = 1.0 + 0.01 * (((i * 7 + j * 13) % 11) as f64 - 5.0);
