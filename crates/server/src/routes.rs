@@ -46,7 +46,7 @@ pub(crate) async fn v1(
         return raw_predict(&state, trimmed, &body).await;
     }
     match dispatch(state, method, &path, params, body).await {
-        Ok(value) => Json(value).into_response(),
+        Ok(response) => response,
         Err(e) => e.into_response(),
     }
 }
@@ -124,11 +124,17 @@ async fn dispatch(
     path: &str,
     params: Params,
     body: Bytes,
-) -> Result<Value, ApiError> {
+) -> Result<Response, ApiError> {
     let p = ResourcePath::parse(path)?;
     let rest: Vec<&str> = p.rest.iter().map(String::as_str).collect();
     let verb = p.verb.as_deref();
-    match (&method, rest.as_slice(), verb) {
+    // `:explain` answers a typed response, serialized without a `Value` tree in between;
+    // every other method answers a JSON document.
+    if let (&Method::POST, ["endpoints", _], Some("explain")) = (&method, rest.as_slice(), verb) {
+        let response = serving::explain(&state, &p.name(2), json_body(&body)?).await?;
+        return Ok(response.into_response());
+    }
+    let document = match (&method, rest.as_slice(), verb) {
         (&Method::POST, ["models"], Some("upload")) => {
             models::upload(&state, &p.parent, json_body(&body)?).await
         }
@@ -161,9 +167,6 @@ async fn dispatch(
         }
         (&Method::POST, ["endpoints", _], Some("predict")) => {
             serving::predict(&state, &p.name(2), json_body(&body)?).await
-        }
-        (&Method::POST, ["endpoints", _], Some("explain")) => {
-            serving::explain(&state, &p.name(2), json_body(&body)?).await
         }
         (&Method::POST, ["batchPredictionJobs"], None) => {
             batch_jobs::create(&state, &p.parent, json_body(&body)?).await
@@ -201,7 +204,8 @@ async fn dispatch(
             p.rest.join("/"),
             verb.map(|v| format!(":{v}")).unwrap_or_default()
         ))),
-    }
+    }?;
+    Ok(Json(document).into_response())
 }
 
 fn json_body(body: &Bytes) -> Result<Value, ApiError> {

@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
-use prism_engine::ExplanationSpecOverride;
+use axum::response::{IntoResponse, Response};
+use prism_engine::{Explanation, ExplanationSpecOverride};
 use rayon::prelude::*;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::field;
@@ -14,9 +16,9 @@ use crate::state::{AppState, Deployed};
 pub(crate) async fn predict(
     state: &Arc<AppState>,
     endpoint: &str,
-    body: Value,
+    mut body: Value,
 ) -> Result<Value, ApiError> {
-    let instances = instances(state, &body)?;
+    let instances = instances(state, &mut body)?;
     let deployed = choose(state, endpoint, field(&body, "deployedModelId")).await?;
     let explainer = deployed.explainer.clone();
     let predictions = run_bounded(state, move || {
@@ -30,13 +32,32 @@ pub(crate) async fn predict(
     Ok(response(&deployed, json!({"predictions": predictions})))
 }
 
+/// The answer to `:explain`, serialized straight from the engine's types: building a
+/// `Value` tree of every explanation first cost a deep copy per request.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ExplainResponse {
+    pub explanations: Vec<Explanation>,
+    pub predictions: Vec<Value>,
+    pub deployed_model_id: String,
+    pub model: String,
+    pub model_version_id: &'static str,
+    pub model_display_name: String,
+}
+
+impl IntoResponse for ExplainResponse {
+    fn into_response(self) -> Response {
+        axum::Json(self).into_response()
+    }
+}
+
 /// `POST …/endpoints/{id}:explain` `{instances, explanationSpecOverride?, deployedModelId?}`.
 pub(crate) async fn explain(
     state: &Arc<AppState>,
     endpoint: &str,
-    body: Value,
-) -> Result<Value, ApiError> {
-    let instances = instances(state, &body)?;
+    mut body: Value,
+) -> Result<ExplainResponse, ApiError> {
+    let instances = instances(state, &mut body)?;
     let deployed = choose(state, endpoint, field(&body, "deployedModelId")).await?;
     let explainer = match field(&body, "explanationSpecOverride") {
         Some(o) => {
@@ -47,14 +68,11 @@ pub(crate) async fn explain(
         }
         None => deployed.explainer.clone(),
     };
-    // Each instance's explanation, prediction and JSON in one parallel pass.
-    let (explanations, predictions): (Vec<Value>, Vec<Value>) = run_bounded(state, move || {
+    // Each instance's explanation and prediction in one parallel pass.
+    let (explanations, predictions) = run_bounded(state, move || {
         instances
             .par_iter()
-            .map(|instance| {
-                let explanation = explainer.explain(instance)?.to_json_value();
-                Ok((explanation, explainer.predict(instance)?))
-            })
+            .map(|instance| Ok((explainer.explain(instance)?, explainer.predict(instance)?)))
             .collect::<Vec<Result<_, prism_engine::EngineError>>>()
             .into_iter()
             // The first failing instance in request order answers, as before.
@@ -63,10 +81,14 @@ pub(crate) async fn explain(
             .map_err(ApiError::from)
     })
     .await?;
-    Ok(response(
-        &deployed,
-        json!({"explanations": explanations, "predictions": predictions}),
-    ))
+    Ok(ExplainResponse {
+        explanations,
+        predictions,
+        deployed_model_id: deployed.id,
+        model: deployed.model,
+        model_version_id: "1",
+        model_display_name: deployed.model_display_name,
+    })
 }
 
 fn response(deployed: &Deployed, mut body: Value) -> Value {
@@ -77,9 +99,12 @@ fn response(deployed: &Deployed, mut body: Value) -> Value {
     body
 }
 
-fn instances(state: &AppState, body: &Value) -> Result<Vec<Value>, ApiError> {
-    let list = field(body, "instances")
-        .and_then(Value::as_array)
+/// The request's instances, taken out of the body (camelCase and snake_case spell
+/// `instances` alike).
+fn instances(state: &AppState, body: &mut Value) -> Result<Vec<Value>, ApiError> {
+    let list = body
+        .get_mut("instances")
+        .and_then(Value::as_array_mut)
         .ok_or_else(|| {
             ApiError::InvalidArgument("instances: is required and must be an array".into())
         })?;
@@ -95,7 +120,7 @@ fn instances(state: &AppState, body: &Value) -> Result<Vec<Value>, ApiError> {
             state.config.max_instances
         )));
     }
-    Ok(list.clone())
+    Ok(std::mem::take(list))
 }
 
 /// The DeployedModel serving this request: the one named, or one drawn by traffic split.

@@ -89,6 +89,9 @@ async fn run(state: &Arc<AppState>, name: &str, body: &[u8]) -> Result<String, A
     let response =
         crate::routes::explain_on_endpoint(state, &deployment.endpoint, api_request.clone())
             .await?;
+    // The page shows the API's answer as JSON, as a client would receive it.
+    let response = serde_json::to_value(&response)
+        .map_err(|e| ApiError::Internal(format!("the API's answer does not serialize: {e}")))?;
     let elapsed_ms = started.elapsed().as_millis();
     let explainer = state
         .deployed
