@@ -1190,3 +1190,31 @@ fn lists_order_by_display_name_and_times() {
         );
     }
 }
+
+/// A SQLite registry belongs to one server process: a second `prism serve` on the same data
+/// directory is refused, naming the first, and leaves the first serving; once the first
+/// is gone (even killed), a server starts there again.
+#[test]
+fn a_second_server_on_one_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = Server::start(dir.path());
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_prism"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("is in use by another prism serve")
+            && stderr.contains(&format!("(process {})", first.child.id()))
+            && stderr.contains("--database-url"),
+        "{stderr}"
+    );
+    let (status, _) = first.call("GET", &format!("{PARENT}/models"), None);
+    assert_eq!(status, 200);
+    drop(first); // SIGKILL
+    let again = Server::start(dir.path());
+    let (status, _) = again.call("GET", &format!("{PARENT}/models"), None);
+    assert_eq!(status, 200);
+}

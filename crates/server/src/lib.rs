@@ -70,6 +70,27 @@ pub enum ServerError {
         #[source]
         source: sqlx::Error,
     },
+    /// The lock file of a SQLite registry cannot be opened or written.
+    #[error("registry lock {path}: {source}")]
+    RegistryLock {
+        /// The lock file.
+        path: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Another server process holds this SQLite registry.
+    #[error(
+        "registry {path} is in use by another prism serve{holder}: a SQLite registry belongs \
+         to one server process; give each its own --data-dir, or share a PostgreSQL \
+         registry (--database-url postgres://...) between several"
+    )]
+    RegistryInUse {
+        /// The registry file.
+        path: String,
+        /// " (process N)" when the lock file names it.
+        holder: String,
+    },
     /// Start-up work on the registry failed.
     #[error("registry: {0}")]
     Startup(ApiError),
@@ -84,6 +105,58 @@ pub enum ServerError {
     },
 }
 
+/// Locks a SQLite registry's file (through `<file>.lock` beside it, which holds the
+/// holder's process id) for as long as the returned file is open. A SQLite registry
+/// belongs to one server process: on start a server forgets every other node and fails
+/// the operations they left, and it serves documents from memory. A second server on the
+/// same file is refused instead. Other databases (and in-memory SQLite) need no lock.
+pub(crate) fn lock_sqlite_registry(url: &str) -> Result<Option<std::fs::File>, ServerError> {
+    use std::io::{Read, Seek, Write};
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(None);
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(None);
+    }
+    let lock_path = format!("{path}.lock");
+    let io_error = |source| ServerError::RegistryLock {
+        path: lock_path.clone(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&lock_path)
+        .map_err(io_error)?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = match holder.trim().parse::<u32>() {
+                Ok(pid) => format!(" (process {pid})"),
+                Err(_) => String::new(),
+            };
+            return Err(ServerError::RegistryInUse {
+                path: path.to_string(),
+                holder,
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(io_error(e)),
+    }
+    // Who holds it, for the message a second server prints.
+    file.set_len(0).map_err(io_error)?;
+    file.rewind().map_err(io_error)?;
+    write!(file, "{}", std::process::id()).map_err(io_error)?;
+    Ok(Some(file))
+}
+
 /// Opens the registry, loads deployed models and joins the registry as a node (taking over
 /// the work of dead nodes): the state a router serves. The node's heartbeat runs only under
 /// [`serve`]; a state opened alone on a shared registry counts as dead to other nodes once
@@ -94,12 +167,20 @@ pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
         source,
     })?;
     let url = config.registry_url();
+    let registry_lock = lock_sqlite_registry(&url)?;
     let registry = Registry::connect(&url)
         .await
         .map_err(|source| ServerError::Registry {
             url: url.clone(),
             source,
         })?;
+    // Nobody else writes a SQLite registry (the lock above makes sure): documents read by
+    // name can be served from memory.
+    let registry = if registry.is_shared() {
+        registry
+    } else {
+        registry.with_document_cache()
+    };
     let permits = Arc::new(Semaphore::new(config.max_concurrent_explanations.max(1)));
     let jobs = jobs::Jobs::new(config.max_concurrent_jobs);
     let state = Arc::new(AppState {
@@ -113,6 +194,7 @@ pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
         ui: Default::default(),
         jobs,
         node: nodes::Node::new(),
+        registry_lock,
     });
     let loaded = routes::load_all_deployed(&state)
         .await

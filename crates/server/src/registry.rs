@@ -9,6 +9,9 @@
 //! Changes of a document that other nodes may change at the same time go through
 //! [`Registry::update`]: a compare-and-swap on the stored text, retried on conflict.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+
 use serde_json::Value;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 // Table names come from the closed `Table` enum, never from input: the dynamic SQL is safe.
@@ -17,7 +20,7 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 use crate::error::ApiError;
 
 /// The resource tables.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Table {
     /// `models`
     Models,
@@ -88,6 +91,66 @@ pub struct Owned {
 pub struct Registry {
     pool: AnyPool,
     shared: bool,
+    /// Documents read by name, when no other process writes the database (see
+    /// [`Registry::with_document_cache`]); shared by the handle's clones.
+    cache: Option<Arc<DocumentCache>>,
+}
+
+/// How many documents [`DocumentCache`] holds before it starts again from empty: a bound
+/// on its memory, far above the endpoints and models a server serves at once.
+const CACHED_DOCUMENTS: usize = 4096;
+
+/// Documents by (table, name), as last read from the database. Every write through the
+/// registry forgets the document it wrote, after the write; a read that raced with a
+/// write keeps what it read only if no write ended while it was reading (the generation
+/// tells), so the cache never holds a document older than the database's.
+#[derive(Debug, Default)]
+struct DocumentCache {
+    inner: Mutex<CachedDocuments>,
+}
+
+#[derive(Debug, Default)]
+struct CachedDocuments {
+    docs: HashMap<(Table, String), Value>,
+    /// Counts the writes ended.
+    generation: u64,
+}
+
+impl DocumentCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, CachedDocuments> {
+        // A panic elsewhere while holding the lock cannot leave the map half-changed in a
+        // way that matters here: keep using it.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached document, or the generation to pass to [`DocumentCache::keep`].
+    fn get(&self, table: Table, name: &str) -> Result<Value, u64> {
+        let cached = self.lock();
+        match cached.docs.get(&(table, name.to_string())) {
+            Some(doc) => Ok(doc.clone()),
+            None => Err(cached.generation),
+        }
+    }
+
+    /// Keeps a document read from the database since `generation`, unless a write ended
+    /// in between (the read may have seen the database before that write).
+    fn keep(&self, table: Table, name: &str, doc: &Value, generation: u64) {
+        let mut cached = self.lock();
+        if cached.generation != generation {
+            return;
+        }
+        if cached.docs.len() >= CACHED_DOCUMENTS {
+            cached.docs.clear();
+        }
+        cached.docs.insert((table, name.to_string()), doc.clone());
+    }
+
+    /// Called after every write of a document, whether it succeeded or not.
+    fn forget(&self, table: Table, name: &str) {
+        let mut cached = self.lock();
+        cached.generation += 1;
+        cached.docs.remove(&(table, name.to_string()));
+    }
 }
 
 impl Registry {
@@ -122,7 +185,28 @@ impl Registry {
         }
         created?;
         drop(conn);
-        Ok(Self { pool, shared })
+        Ok(Self {
+            pool,
+            shared,
+            cache: None,
+        })
+    }
+
+    /// Serves reads by name from memory until this handle (or a clone) writes the
+    /// document. Only for a database no other process writes: a SQLite registry, which
+    /// belongs to one server process (the server holds a lock on it to make sure). The
+    /// serving path reads its endpoint on every request; from SQLite, through sqlx's
+    /// worker thread, that cost about a tenth of the server's CPU under load.
+    pub fn with_document_cache(mut self) -> Self {
+        self.cache = Some(Arc::default());
+        self
+    }
+
+    /// Forgets a cached document after a write of it (succeeded or not).
+    fn wrote(&self, table: Table, name: &str) {
+        if let Some(cache) = &self.cache {
+            cache.forget(table, name);
+        }
     }
 
     /// Whether several server nodes may share this registry (PostgreSQL); a SQLite registry
@@ -145,13 +229,15 @@ impl Registry {
             t = table.name()
         );
         let seq = now_micros();
-        sqlx::query(AssertSqlSafe(sql))
+        let done = sqlx::query(AssertSqlSafe(sql))
             .bind(name)
             .bind(parent)
             .bind(body.to_string())
             .bind(seq)
             .execute(&self.pool)
-            .await?;
+            .await;
+        self.wrote(table, name);
+        done?;
         Ok(())
     }
 
@@ -175,8 +261,9 @@ impl Registry {
             .bind(body.to_string())
             .bind(now_micros())
             .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
+            .await;
+        self.wrote(table, name);
+        if done?.rows_affected() == 0 {
             return Err(ApiError::AlreadyExists(format!("{name} already exists")));
         }
         Ok(())
@@ -211,8 +298,9 @@ impl Registry {
                 .bind(name)
                 .bind(&old)
                 .execute(&self.pool)
-                .await?;
-            if done.rows_affected() > 0 {
+                .await;
+            self.wrote(table, name);
+            if done?.rows_affected() > 0 {
                 return Ok(Some((doc, out)));
             }
             // Another writer got there first: read its version and change that.
@@ -223,6 +311,22 @@ impl Registry {
 
     /// One document by name.
     pub async fn get(&self, table: Table, name: &str) -> Result<Option<Value>, ApiError> {
+        let Some(cache) = &self.cache else {
+            return self.read(table, name).await;
+        };
+        let generation = match cache.get(table, name) {
+            Ok(doc) => return Ok(Some(doc)),
+            Err(generation) => generation,
+        };
+        let doc = self.read(table, name).await?;
+        if let Some(doc) = &doc {
+            cache.keep(table, name, doc, generation);
+        }
+        Ok(doc)
+    }
+
+    /// One document by name, from the database.
+    async fn read(&self, table: Table, name: &str) -> Result<Option<Value>, ApiError> {
         let sql = format!("SELECT body FROM {} WHERE name = $1", table.name());
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(name)
@@ -280,8 +384,9 @@ impl Registry {
                 .bind(name)
                 .bind(&old)
                 .execute(&self.pool)
-                .await?;
-            if done.rows_affected() > 0 {
+                .await;
+            self.wrote(table, name);
+            if done?.rows_affected() > 0 {
                 return Ok(true);
             }
             tokio::task::yield_now().await;
@@ -310,8 +415,9 @@ impl Registry {
         let done = sqlx::query(AssertSqlSafe(sql))
             .bind(name)
             .execute(&self.pool)
-            .await?;
-        Ok(done.rows_affected() > 0)
+            .await;
+        self.wrote(table, name);
+        Ok(done?.rows_affected() > 0)
     }
 }
 
@@ -464,4 +570,41 @@ pub fn now_micros() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_micros() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{DocumentCache, Table};
+
+    #[test]
+    fn a_read_that_raced_a_write_is_not_kept() {
+        let cache = DocumentCache::default();
+        let name = "projects/p/locations/l/endpoints/e";
+        // A read misses and goes to the database; a write ends before it comes back.
+        let Err(generation) = cache.get(Table::Endpoints, name) else {
+            panic!("an empty cache hit");
+        };
+        cache.forget(Table::Endpoints, name);
+        cache.keep(Table::Endpoints, name, &json!({"n": 1}), generation);
+        assert!(
+            cache.get(Table::Endpoints, name).is_err(),
+            "kept a stale read"
+        );
+        // Without a write in between, the read is kept, until the next write.
+        let Err(generation) = cache.get(Table::Endpoints, name) else {
+            panic!("an empty cache hit");
+        };
+        cache.keep(Table::Endpoints, name, &json!({"n": 2}), generation);
+        assert_eq!(cache.get(Table::Endpoints, name), Ok(json!({"n": 2})));
+        cache.forget(Table::Endpoints, name);
+        assert!(cache.get(Table::Endpoints, name).is_err());
+        // Other tables and names are other documents.
+        let Err(generation) = cache.get(Table::Models, name) else {
+            panic!("an empty cache hit");
+        };
+        cache.keep(Table::Models, name, &json!({"m": 1}), generation);
+        assert!(cache.get(Table::Endpoints, name).is_err());
+    }
 }

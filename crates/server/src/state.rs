@@ -108,6 +108,9 @@ pub struct AppState {
     pub jobs: crate::jobs::Jobs,
     /// This process as a server node of the registry.
     pub node: crate::nodes::Node,
+    /// The lock held on a SQLite registry's file while the server lives (see
+    /// [`crate::lock_sqlite_registry`]).
+    pub registry_lock: Option<std::fs::File>,
 }
 
 impl AppState {
