@@ -595,6 +595,37 @@ impl ExplainPlan {
     /// Explains one instance. For gradient methods, `model` must be the model rewritten
     /// with [`ExplainPlan::gradient_spec`].
     pub fn explain(&self, model: &dyn Model, instance: &Value) -> Result<Explanation> {
+        self.explain_keeping(model, instance, None)
+    }
+
+    /// Explains one instance and predicts it: every output of `model`, as [`predict`]
+    /// answers them, taken from the forward pass the explanation starts with rather than
+    /// from a pass of its own. Only for a `model` whose outputs are the predictions: the
+    /// whole model, not one rewritten for gradients or cut to the explained output.
+    pub fn explain_and_predict(
+        &self,
+        model: &dyn Model,
+        instance: &Value,
+    ) -> Result<(Explanation, Value)> {
+        let mut outputs = Vec::new();
+        let explanation = self.explain_keeping(model, instance, Some(&mut outputs))?;
+        let prediction = if outputs.len() == model.signature().outputs.len() {
+            outputs_json(model, outputs)
+        } else {
+            // An output without the batch axis: predicted on its own.
+            self.predict(model, instance)?
+        };
+        Ok((explanation, prediction))
+    }
+
+    /// [`ExplainPlan::explain`], keeping the instance's row of every output of the first
+    /// forward pass in `instance_outputs` when given.
+    fn explain_keeping(
+        &self,
+        model: &dyn Model,
+        instance: &Value,
+        instance_outputs: Option<&mut Vec<Tensor>>,
+    ) -> Result<Explanation> {
         let bound = self.binder.bind(instance)?;
         let baselines = self.binder.baselines(&bound)?;
         // One call for the instance and its baselines: the full outputs pick what to explain.
@@ -603,7 +634,8 @@ impl ExplainPlan {
         for b in &baselines {
             first.push(&b.values);
         }
-        let (full, per_row, out_shape) = self.run_full(model, &bound, &first)?;
+        let (full, per_row, out_shape) =
+            self.run_full_with(model, &bound, &first, None, instance_outputs)?;
         let selected = self
             .output
             .select(&self.selection, &full[..per_row], &out_shape)?;
@@ -640,7 +672,7 @@ impl ExplainPlan {
         };
         let state = state.as_ref();
         let evaluate = |rows: &Rows| -> Result<Outputs> {
-            let (full, per_row, _) = self.run_full_with(model, &bound, rows, state)?;
+            let (full, per_row, _) = self.run_full_with(model, &bound, rows, state, None)?;
             Ok(pick(&full, per_row))
         };
         let evaluate_gradients = |rows: &Rows, outputs: &[usize]| -> Result<Vec<Vec<f64>>> {
@@ -973,22 +1005,16 @@ impl ExplainPlan {
     /// Runs the model once on `rows` and returns the explained output tensor flattened, its
     /// values per row, and its per-example shape. The output is found by name, so `model`
     /// may be the full model or one limited to the explained output.
-    fn run_full(
-        &self,
-        model: &dyn Model,
-        bound: &BoundInstance,
-        rows: &Rows,
-    ) -> Result<(Vec<f64>, usize, Vec<usize>)> {
-        self.run_full_with(model, bound, rows, None)
-    }
-
-    /// [`ExplainPlan::run_full`] on rows that may hold encoded tensors.
+    /// Runs `model` on `rows` (which may hold encoded tensors): the explained output of
+    /// every row, flat, with its length per row and its shape per example. With
+    /// `first_rows`, also the first row of every output.
     fn run_full_with(
         &self,
         model: &dyn Model,
         bound: &BoundInstance,
         rows: &Rows,
         state: Option<&EncodedState>,
+        first_rows: Option<&mut Vec<Tensor>>,
     ) -> Result<(Vec<f64>, usize, Vec<usize>)> {
         let missing = || AttributionError::Output {
             output: self.output.name.clone(),
@@ -1002,6 +1028,14 @@ impl ExplainPlan {
         let mut outputs = model.forward(&inputs)?;
         if tensor_ix >= outputs.len() {
             return Err(missing());
+        }
+        if let Some(first_rows) = first_rows {
+            // Left empty when an output is not batch-first.
+            *first_rows = outputs
+                .iter()
+                .map(|t| first_row(t, rows.len()))
+                .collect::<Option<Vec<_>>>()
+                .unwrap_or_default();
         }
         let t = outputs.swap_remove(tensor_ix);
         let per_row = t.len().checked_div(rows.len()).unwrap_or(0);
@@ -1038,7 +1072,11 @@ pub fn predict(binder: &Binder, model: &dyn Model, instance: &Value) -> Result<V
     let mut rows = Rows::new(&bound, 1);
     rows.push(&bound.values);
     let inputs = binder.tensors_for(&bound.shapes, &rows)?;
-    let outputs = model.forward(&inputs)?;
+    Ok(outputs_json(model, model.forward(&inputs)?))
+}
+
+/// A model's outputs for one example as JSON: by output name, shaped per example.
+fn outputs_json(model: &dyn Model, outputs: Vec<Tensor>) -> Value {
     let mut map = serde_json::Map::new();
     for (info, t) in model.signature().outputs.iter().zip(outputs) {
         let shape = t.shape.get(1..).map(<[usize]>::to_vec).unwrap_or_default();
@@ -1049,7 +1087,23 @@ pub fn predict(binder: &Binder, model: &dyn Model, instance: &Value) -> Result<V
         };
         map.insert(info.name.clone(), nest_values(&values, &shape));
     }
-    Ok(Value::Object(map))
+    Value::Object(map)
+}
+
+/// The first of the `rows` rows of a tensor; `None` when its first axis is not the rows.
+fn first_row(t: &Tensor, rows: usize) -> Option<Tensor> {
+    if t.shape.first() != Some(&rows) {
+        return None;
+    }
+    let per_row = t.len() / rows;
+    let mut shape = t.shape.clone();
+    shape[0] = 1;
+    let data = match &t.data {
+        TensorData::F32(v) => TensorData::F32(v[..per_row].to_vec()),
+        TensorData::I64(v) => TensorData::I64(v[..per_row].to_vec()),
+        TensorData::Str(v) => TensorData::Str(v[..per_row].to_vec()),
+    };
+    Tensor::new(shape, data).ok()
 }
 
 /// An `encodedBaselines` entry as `len` values: a number broadcasts, a (nested) list must

@@ -294,6 +294,25 @@ impl Explainer {
         }
     }
 
+    /// Explains one instance and predicts it (every output, by name, as
+    /// [`Explainer::predict`] answers). Sampled Shapley on a model with one output runs
+    /// the whole model already, so its first forward pass gives the prediction; other
+    /// methods run a model cut to the explained output or rewritten for gradients, and
+    /// predict with a pass of their own.
+    pub fn explain_and_predict(
+        &self,
+        instance: &Value,
+    ) -> Result<(Explanation, Value), EngineError> {
+        match &self.mode {
+            Mode::Attribution(plan)
+                if plan.gradient_spec().is_none() && self.model.signature().outputs.len() == 1 =>
+            {
+                Ok(plan.explain_and_predict(&self.explain_model, instance)?)
+            }
+            _ => Ok((self.explain(instance)?, self.predict(instance)?)),
+        }
+    }
+
     /// Explains many instances in parallel; results keep the input order.
     pub fn explain_batch(&self, instances: &[Value]) -> Vec<Result<Explanation, EngineError>> {
         instances.par_iter().map(|i| self.explain(i)).collect()

@@ -66,6 +66,11 @@ fn every_test_model_directory_explains_its_instances() {
             let e = result.unwrap_or_else(|err| panic!("{name}: {err}"));
             // Batches keep order and give what one-by-one explaining gives.
             assert_eq!(e, explainer.explain(instance).unwrap(), "{name}");
+            // Explaining and predicting at once (which reuses the explanation's forward
+            // pass where it can) gives what each gives alone.
+            let (explained, predicted) = explainer.explain_and_predict(instance).unwrap();
+            assert_eq!(explained, e, "{name}");
+            assert_eq!(predicted, explainer.predict(instance).unwrap(), "{name}");
             let a = &e.attributions[0];
             let sum = sum_of(&a.feature_attributions);
             let gap = a.instance_output_value - a.baseline_output_value;

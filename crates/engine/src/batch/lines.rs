@@ -152,6 +152,12 @@ pub fn process_records(
         .collect()
 }
 
+/// An instance's prediction and, when asked for, its explanation.
+type Ran = (
+    Result<Value, EngineError>,
+    Option<Result<Explanation, EngineError>>,
+);
+
 /// Runs the prepared records' instances through the explainer as one batch.
 fn run<'a>(
     explainer: &Explainer,
@@ -177,24 +183,31 @@ fn run<'a>(
             }),
         }
     }
-    let predictions = explainer.predict_batch(&instances);
-    let mut explanations: Vec<Option<Result<Explanation, EngineError>>> = if generate_explanation {
-        explainer
-            .explain_batch(&instances)
-            .into_iter()
-            .map(Some)
+    // Explained instances are predicted from the explanation's own forward pass where
+    // the method allows (see `Explainer::explain_and_predict`); an instance that cannot
+    // be explained still gets its prediction, or the prediction's own error.
+    let results: Vec<Ran> = if generate_explanation {
+        instances
+            .par_iter()
+            .map(|instance| match explainer.explain_and_predict(instance) {
+                Ok((explanation, prediction)) => (Ok(prediction), Some(Ok(explanation))),
+                Err(e) => (explainer.predict(instance), Some(Err(e))),
+            })
             .collect()
     } else {
-        Vec::new()
+        explainer
+            .predict_batch(&instances)
+            .into_iter()
+            .map(|prediction| (prediction, None))
+            .collect()
     };
-    explanations.resize_with(instances.len(), || None);
-    let mut ran = instances.into_iter().zip(predictions).zip(explanations);
+    let mut ran = instances.into_iter().zip(results);
     slots
         .into_iter()
         .filter_map(|slot| match slot {
             Slot::Run { key, at } => {
                 ran.next()
-                    .map(|((instance, prediction), explanation)| Work::Ran {
+                    .map(|(instance, (prediction, explanation))| Work::Ran {
                         instance,
                         key,
                         prediction,

@@ -72,8 +72,8 @@ pub(crate) async fn explain(
     let (explanations, predictions) = run_bounded(state, move || {
         instances
             .par_iter()
-            .map(|instance| Ok((explainer.explain(instance)?, explainer.predict(instance)?)))
-            .collect::<Vec<Result<_, prism_engine::EngineError>>>()
+            .map(|instance| explainer.explain_and_predict(instance))
+            .collect::<Vec<_>>()
             .into_iter()
             // The first failing instance in request order answers, as before.
             .collect::<Result<Vec<_>, _>>()
