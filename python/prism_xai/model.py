@@ -139,7 +139,7 @@ class LocalModel(Model):
         items = as_instance_list(instances)
         raw = explainer.explain(items)
         metadata = explainer.spec().get("metadata") if params is not None else self._spec.get("metadata")
-        return [Explanation(r, instance=i, metadata=metadata) for r, i in zip(raw, items)]
+        return [Explanation._from_text(r, instance=i, metadata=metadata) for r, i in zip(raw, items)]
 
     def predict(self, instances: Any) -> List[Dict[str, np.ndarray]]:
         return _predictions(self._explainer.predict(as_instance_list(instances)))

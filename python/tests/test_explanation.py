@@ -31,6 +31,11 @@ def test_vertex_json_round_trip():
     assert math.isinf(a.instance_output_value) and math.isnan(a.approx_error)
     assert e.to_json() == data
     assert e.to_json() is not data
+    # A copy all the way down: changing what to_json gave changes nothing else.
+    copy = e.to_json()
+    copy["attributions"][0]["featureAttributions"]["grid"][0][0] = 99.0
+    assert e.to_json() == data and data["attributions"][0]["featureAttributions"]["grid"][0][0] == 1.0
+    assert e.get_attribution().feature_attributions["grid"][0][0] == 1.0
     tensors = e.as_tensors()
     assert tensors["grid"].shape == (2, 2) and tensors["age"].shape == ()
     assert e.feature_importance() == {"grid": 2.5, "age": -4.0}
@@ -39,6 +44,32 @@ def test_vertex_json_round_trip():
     assert e.get_top_k_features(1) == ["age"]
     with pytest.raises(KeyError):
         e.get_attribution(3)
+
+
+def test_an_explanation_from_the_engines_text_reads_the_same():
+    """The engine hands explanations over as JSON text, parsed when first asked."""
+    import json
+
+    data = {
+        "attributions": [
+            {
+                "baselineOutputValue": 0.1,
+                "instanceOutputValue": 0.9,
+                "featureAttributions": {"a": 0.5, "b": [0.25, 0.05]},
+                "outputIndex": [1],
+                "approximationError": 0.0,
+                "outputName": "p",
+            }
+        ]
+    }
+    text = json.dumps(data)
+    e = Explanation._from_text(text, instance={"a": 1, "b": [2, 3]}, metadata={"inputs": {}})
+    first, second = e.to_json(), e.to_json()
+    assert first == second == data and first is not second
+    first["attributions"].clear()
+    assert e.get_attribution(1).feature_attributions == {"a": 0.5, "b": [0.25, 0.05]}
+    assert e.feature_importance() == {"a": 0.5, "b": pytest.approx(0.3)}
+    assert e.to_json() == data and e.instance == {"a": 1, "b": [2, 3]}
 
 
 def test_neighbors_of_example_based_models():
