@@ -109,7 +109,8 @@ pub enum ServerError {
 /// holder's process id) for as long as the returned file is open. A SQLite registry
 /// belongs to one server process: on start a server forgets every other node and fails
 /// the operations they left, and it serves documents from memory. A second server on the
-/// same file is refused instead. Other databases (and in-memory SQLite) need no lock.
+/// same file is refused instead. Other databases (and in-memory SQLite) need no lock;
+/// where the file system cannot lock, the server runs without (and without the cache).
 pub(crate) fn lock_sqlite_registry(url: &str) -> Result<Option<std::fs::File>, ServerError> {
     use std::io::{Read, Seek, Write};
     let Some(rest) = url
@@ -148,7 +149,13 @@ pub(crate) fn lock_sqlite_registry(url: &str) -> Result<Option<std::fs::File>, S
                 holder,
             });
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(io_error(e)),
+        Err(std::fs::TryLockError::Error(e)) => {
+            // A file system without locks (some network ones): run as before locks were
+            // taken, without the guard and without the document cache it allows.
+            tracing::warn!(path = %lock_path, error = %e, "cannot lock the SQLite registry; \
+                another prism serve on the same data directory would not be stopped");
+            return Ok(None);
+        }
     }
     // Who holds it, for the message a second server prints.
     file.set_len(0).map_err(io_error)?;
@@ -174,12 +181,12 @@ pub async fn open(config: ServerConfig) -> Result<Arc<AppState>, ServerError> {
             url: url.clone(),
             source,
         })?;
-    // Nobody else writes a SQLite registry (the lock above makes sure): documents read by
-    // name can be served from memory.
-    let registry = if registry.is_shared() {
-        registry
-    } else {
+    // Nobody else writes a SQLite registry this server holds the lock on: documents read
+    // by name can be served from memory.
+    let registry = if registry_lock.is_some() {
         registry.with_document_cache()
+    } else {
+        registry
     };
     let permits = Arc::new(Semaphore::new(config.max_concurrent_explanations.max(1)));
     let jobs = jobs::Jobs::new(config.max_concurrent_jobs);
