@@ -18,8 +18,56 @@ use crate::errors::{raise, Class};
 /// Converts a Python value to JSON; `path` names it in errors (e.g. `instances[2]`), and
 /// `class` is the exception raised for a value JSON cannot hold.
 pub(crate) fn to_json(obj: &Bound<'_, PyAny>, path: &str, class: Class) -> PyResult<Value> {
+    // Plain values convert without tracking where they are; anything else (numpy values,
+    // other mappings, a value JSON cannot hold) takes the walk that names the place.
+    if let Some(value) = plain(obj) {
+        return Ok(value);
+    }
     let mut at = path.to_string();
     walk(obj, &mut at, class)
+}
+
+/// `obj` as JSON when it holds only `None`, `bool`, `int`, finite `float`, `str`, lists,
+/// tuples and `str`-keyed dicts; `None` otherwise.
+fn plain(obj: &Bound<'_, PyAny>) -> Option<Value> {
+    if obj.is_none() {
+        return Some(Value::Null);
+    }
+    if let Ok(f) = obj.cast_exact::<PyFloat>() {
+        return Number::from_f64(f.value()).map(Value::Number);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Some(Value::Bool(b.is_true()));
+    }
+    if let Ok(i) = obj.cast_exact::<PyInt>() {
+        return i.extract::<i64>().ok().map(Value::from);
+    }
+    if let Ok(s) = obj.cast_exact::<PyString>() {
+        return s.to_cow().ok().map(|s| Value::String(s.into_owned()));
+    }
+    if let Ok(list) = obj.cast_exact::<PyList>() {
+        return list
+            .iter()
+            .map(|v| plain(&v))
+            .collect::<Option<_>>()
+            .map(Value::Array);
+    }
+    if let Ok(tuple) = obj.cast_exact::<PyTuple>() {
+        return tuple
+            .iter()
+            .map(|v| plain(&v))
+            .collect::<Option<_>>()
+            .map(Value::Array);
+    }
+    if let Ok(dict) = obj.cast_exact::<PyDict>() {
+        let mut out = Map::with_capacity(dict.len());
+        for (k, v) in dict.iter() {
+            let key = k.cast_exact::<PyString>().ok()?.to_cow().ok()?.into_owned();
+            out.insert(key, plain(&v)?);
+        }
+        return Some(Value::Object(out));
+    }
+    None
 }
 
 fn walk(obj: &Bound<'_, PyAny>, at: &mut String, class: Class) -> PyResult<Value> {

@@ -65,6 +65,10 @@ def test_bad_instances_name_the_field_and_the_instance():
     with pytest.raises(InvalidInstanceError) as e:
         model.explain([{"vec": np.array([1.0, np.nan, 3.0, 4.0])}])
     assert e.value.field_path == "instances[0].vec[1]"
+    # Plain Python values convert on a quicker path; its refusals name the place too.
+    with pytest.raises(InvalidInstanceError) as e:
+        model.explain([{"vec": [1.0, 2.0, 3.0, 4.0]}, {"vec": [1.0, 2.0, float("inf"), 4.0]}])
+    assert e.value.field_path == "instances[1].vec[2]"
     with pytest.raises(InvalidInstanceError) as e:
         model.explain([{"vec": object()}])
     assert e.value.field_path == "instances[0].vec"
