@@ -128,7 +128,16 @@ pub(crate) async fn kserve_v1(
     path: &str,
     body: &[u8],
 ) -> Response {
-    respond(kserve_dispatch(&state, method, path, body).await)
+    match kserve_dispatch(&state, method, path, body).await {
+        Ok(response) => response,
+        Err(e) => e.into_response(),
+    }
+}
+
+/// KServe v1's `:explain` answer, serialized straight from the engine's type.
+#[derive(serde::Serialize)]
+struct KServeExplanations {
+    explanations: Vec<prism_engine::Explanation>,
 }
 
 async fn kserve_dispatch(
@@ -136,7 +145,7 @@ async fn kserve_dispatch(
     method: Method,
     path: &str,
     body: &[u8],
-) -> Result<Value, ProtocolError> {
+) -> Result<Response, ProtocolError> {
     let rest = path
         .trim_matches('/')
         .strip_prefix("models")
@@ -147,10 +156,10 @@ async fn kserve_dispatch(
         None => (rest, None),
     };
     match (&method, name, verb) {
-        (&Method::GET, "", None) => Ok(json!({"models": names(state).await})),
+        (&Method::GET, "", None) => Ok(Json(json!({"models": names(state).await})).into_response()),
         (&Method::GET, name, None) => {
             let d = find(state, name).await?;
-            Ok(json!({"name": name, "ready": true, "deployedModelId": d.id}))
+            Ok(Json(json!({"name": name, "ready": true, "deployedModelId": d.id})).into_response())
         }
         (&Method::POST, name, Some("predict")) => {
             let d = find(state, name).await?;
@@ -164,7 +173,7 @@ async fn kserve_dispatch(
                     .map_err(ApiError::from)
             })
             .await?;
-            Ok(json!({"predictions": predictions}))
+            Ok(Json(json!({"predictions": predictions})).into_response())
         }
         (&Method::POST, name, Some("explain")) => {
             let d = find(state, name).await?;
@@ -174,12 +183,11 @@ async fn kserve_dispatch(
                 explainer
                     .explain_batch(&instances)
                     .into_iter()
-                    .map(|r| r.map(|e| e.to_json_value()))
-                    .collect::<Result<Vec<Value>, _>>()
+                    .collect::<Result<Vec<_>, _>>()
                     .map_err(ApiError::from)
             })
             .await?;
-            Ok(json!({"explanations": explanations}))
+            Ok(Json(KServeExplanations { explanations }).into_response())
         }
         _ => Err(ProtocolError(
             StatusCode::NOT_FOUND,
