@@ -132,18 +132,14 @@ class Explanation:
     ) -> "Explanation":
         """An explanation from its Vertex JSON text, parsed when first needed: the engine
         writes explanations as text in its parallel pass."""
-        e = cls.__new__(cls)
+        e = cls({}, instance, metadata)
         e._data = None
         e._text = text
-        e.instance = instance
-        e.metadata = dict(metadata or {})
-        e._attributions = None
-        e._neighbors = None
         return e
 
     def _json(self) -> Dict[str, Any]:
         if self._data is None:
-            self._data = json.loads(self._text or "{}")
+            self._data = json.loads(self._text)
         return self._data
 
     @property

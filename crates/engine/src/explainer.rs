@@ -295,18 +295,16 @@ impl Explainer {
     }
 
     /// Explains one instance and predicts it (every output, by name, as
-    /// [`Explainer::predict`] answers). Sampled Shapley on a model with one output runs
-    /// the whole model already, so its first forward pass gives the prediction; other
-    /// methods run a model cut to the explained output or rewritten for gradients, and
-    /// predict with a pass of their own.
+    /// [`Explainer::predict`] answers). When the explanation runs the whole model (Sampled
+    /// Shapley on a model with one output), its first forward pass gives the prediction;
+    /// a model cut to the explained output or rewritten for gradients has other inputs or
+    /// outputs, and the prediction takes a pass of its own.
     pub fn explain_and_predict(
         &self,
         instance: &Value,
     ) -> Result<(Explanation, Value), EngineError> {
         match &self.mode {
-            Mode::Attribution(plan)
-                if plan.gradient_spec().is_none() && self.model.signature().outputs.len() == 1 =>
-            {
+            Mode::Attribution(plan) if self.explain_model.signature() == self.model.signature() => {
                 Ok(plan.explain_and_predict(&self.explain_model, instance)?)
             }
             _ => Ok((self.explain(instance)?, self.predict(instance)?)),

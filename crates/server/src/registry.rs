@@ -202,11 +202,20 @@ impl Registry {
         self
     }
 
-    /// Forgets a cached document after a write of it (succeeded or not).
-    fn wrote(&self, table: Table, name: &str) {
+    /// Runs a statement that writes the document `name` of `table`, then forgets the
+    /// cached document, whether the write succeeded or not: every document write goes
+    /// through here.
+    async fn write<'q>(
+        &self,
+        table: Table,
+        name: &str,
+        statement: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    ) -> Result<sqlx::any::AnyQueryResult, sqlx::Error> {
+        let done = statement.execute(&self.pool).await;
         if let Some(cache) = &self.cache {
             cache.forget(table, name);
         }
+        done
     }
 
     /// Whether several server nodes may share this registry (PostgreSQL); a SQLite registry
@@ -229,15 +238,16 @@ impl Registry {
             t = table.name()
         );
         let seq = now_micros();
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(name)
-            .bind(parent)
-            .bind(body.to_string())
-            .bind(seq)
-            .execute(&self.pool)
-            .await;
-        self.wrote(table, name);
-        done?;
+        self.write(
+            table,
+            name,
+            sqlx::query(AssertSqlSafe(sql))
+                .bind(name)
+                .bind(parent)
+                .bind(body.to_string())
+                .bind(seq),
+        )
+        .await?;
         Ok(())
     }
 
@@ -255,15 +265,18 @@ impl Registry {
              ON CONFLICT (name) DO NOTHING",
             t = table.name()
         );
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(name)
-            .bind(parent)
-            .bind(body.to_string())
-            .bind(now_micros())
-            .execute(&self.pool)
-            .await;
-        self.wrote(table, name);
-        if done?.rows_affected() == 0 {
+        let done = self
+            .write(
+                table,
+                name,
+                sqlx::query(AssertSqlSafe(sql))
+                    .bind(name)
+                    .bind(parent)
+                    .bind(body.to_string())
+                    .bind(now_micros()),
+            )
+            .await?;
+        if done.rows_affected() == 0 {
             return Err(ApiError::AlreadyExists(format!("{name} already exists")));
         }
         Ok(())
@@ -293,14 +306,11 @@ impl Registry {
             if doc == before {
                 return Ok(Some((doc, out)));
             }
-            let done = sqlx::query(AssertSqlSafe(write.clone()))
+            let statement = sqlx::query(AssertSqlSafe(write.clone()))
                 .bind(doc.to_string())
                 .bind(name)
-                .bind(&old)
-                .execute(&self.pool)
-                .await;
-            self.wrote(table, name);
-            if done?.rows_affected() > 0 {
+                .bind(&old);
+            if self.write(table, name, statement).await?.rows_affected() > 0 {
                 return Ok(Some((doc, out)));
             }
             // Another writer got there first: read its version and change that.
@@ -380,13 +390,10 @@ impl Registry {
                 return Ok(false);
             };
             check(&doc)?;
-            let done = sqlx::query(AssertSqlSafe(delete.clone()))
+            let statement = sqlx::query(AssertSqlSafe(delete.clone()))
                 .bind(name)
-                .bind(&old)
-                .execute(&self.pool)
-                .await;
-            self.wrote(table, name);
-            if done?.rows_affected() > 0 {
+                .bind(&old);
+            if self.write(table, name, statement).await?.rows_affected() > 0 {
                 return Ok(true);
             }
             tokio::task::yield_now().await;
@@ -412,12 +419,10 @@ impl Registry {
     /// Deletes a document; false when it did not exist.
     pub async fn delete(&self, table: Table, name: &str) -> Result<bool, ApiError> {
         let sql = format!("DELETE FROM {} WHERE name = $1", table.name());
-        let done = sqlx::query(AssertSqlSafe(sql))
-            .bind(name)
-            .execute(&self.pool)
-            .await;
-        self.wrote(table, name);
-        Ok(done?.rows_affected() > 0)
+        let done = self
+            .write(table, name, sqlx::query(AssertSqlSafe(sql)).bind(name))
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 }
 

@@ -24,9 +24,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use minijinja::context;
-use prism_spec::{
-    ColorMap, Explanation, ExplanationMetadata, OverlayType, Polarity, VisualizationType,
-};
+use prism_spec::{ColorMap, ExplanationMetadata, OverlayType, Polarity, VisualizationType};
 use prism_viz::{
     encode_png, output_label, panels, HeatmapOptions, ImagePanel, ImageView, MethodDefaults, Panel,
     RgbaImage,
@@ -89,6 +87,9 @@ async fn run(state: &Arc<AppState>, name: &str, body: &[u8]) -> Result<String, A
     let response =
         crate::routes::explain_on_endpoint(state, &deployment.endpoint, api_request.clone())
             .await?;
+    let explanation = response.explanations.first().cloned().ok_or_else(|| {
+        ApiError::Internal("the API answered no explanation for the instance".into())
+    })?;
     // The page shows the API's answer as JSON, as a client would receive it.
     let response = serde_json::to_value(&response)
         .map_err(|e| ApiError::Internal(format!("the API's answer does not serialize: {e}")))?;
@@ -106,10 +107,6 @@ async fn run(state: &Arc<AppState>, name: &str, body: &[u8]) -> Result<String, A
         ),
         None => (ExplanationMetadata::default(), MethodDefaults::default()),
     };
-    let explanation =
-        Explanation::from_value(response["explanations"][0].clone()).map_err(|e| {
-            ApiError::Internal(format!("the API's explanation does not read back: {e}"))
-        })?;
     let instance = match &explainer {
         Some(e) => as_the_model_saw_it(e, &api_request["instances"][0], &metadata),
         None => api_request["instances"][0].clone(),
